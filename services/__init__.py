@@ -1,0 +1,1 @@
+"""Frontline: who controls which place, from the reports that news feeds publish."""
