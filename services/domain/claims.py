@@ -1,0 +1,63 @@
+"""Claims: one control change as a report states it, resolved to place and actor ids.
+
+A claim keeps its log position for life. A correction replaces some of its fields; a retraction
+withdraws it. What the fold sees is the *effective* claim: the original with every correction
+recorded so far applied, unless it has been retracted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from services.domain.occurred import OccurredAt
+
+# The claim fields a correction may change, by their event-data names.
+CORRECTABLE = (
+    "place_id",
+    "actor_id",
+    "share",
+    "from_actor_id",
+    "occurred_at",
+    "note",
+    "supporting_actor_ids",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An effective claim: what the fold applies to a place's control."""
+
+    event_id: str
+    position: int
+    place_id: str
+    actor_id: str
+    share: int  # hundredths of a percent held by `actor_id` after the change
+    occurred: OccurredAt
+    from_actor_id: str | None = None
+    supporting_actor_ids: tuple[str, ...] = ()
+    note: str | None = None
+    report_id: str | None = None
+
+    @property
+    def order_key(self) -> tuple[datetime, int]:
+        """Events order by the start of their period, then by log position."""
+        return (self.occurred.start, self.position)
+
+
+def apply_changes(claim: Claim, changes: dict[str, Any]) -> Claim:
+    """The claim with a correction's (already resolved and validated) changes applied.
+
+    `changes` uses the event-data field names; `occurred_at` is an OccurredAt, `share` hundredths.
+    The log position never changes: a corrected claim keeps its place among same-instant events.
+    """
+    fields: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name == "occurred_at":
+            fields["occurred"] = value
+        elif name == "supporting_actor_ids":
+            fields[name] = tuple(value or ())
+        elif name in CORRECTABLE:
+            fields[name] = value
+    return replace(claim, **fields)

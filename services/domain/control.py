@@ -1,0 +1,162 @@
+"""The control algebra: how a claim changes who holds a place, and the fold over a history.
+
+Control of a place is a set of holders {actor: share} summing to at most 100 %; the rest is
+unattributed. `fold_place` is the one function that turns a place's effective claims into its
+state: ingest validation, the projector, replay and time travel all call it (or `apply_claim`,
+its step), so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from services.domain.claims import Claim
+from services.domain.errors import InvalidClaim
+from services.domain.occurred import OccurredAt
+from services.domain.shares import WHOLE, proportional_part
+
+Status = Literal["controlled", "contested", "partial", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """One actor's share of a place, and the event that last changed it."""
+
+    actor_id: str
+    share: int  # hundredths
+    since: OccurredAt
+    event_id: str
+    report_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceControl:
+    """A place's control after folding its effective claims in order."""
+
+    holdings: tuple[Holding, ...] = ()  # share descending, then actor id
+    last_key: tuple[datetime, int] | None = None  # order key of the last claim folded in
+    last_event_id: str | None = None
+    changed_at: OccurredAt | None = None  # occurred_at of the last claim that changed a share
+    events_folded: int = 0
+
+    @property
+    def status(self) -> Status:
+        if not self.holdings:
+            return "unknown"
+        if len(self.holdings) > 1:
+            return "contested"
+        return "controlled" if self.holdings[0].share == WHOLE else "partial"
+
+    @property
+    def challenger_share(self) -> int:
+        """The second-largest share: how contested a contested place is."""
+        return self.holdings[1].share if len(self.holdings) > 1 else 0
+
+    @property
+    def sources(self) -> list[str]:
+        """Report ids behind the current control (the reports that set each current share)."""
+        seen: dict[str, None] = {}
+        for h in self.holdings:
+            if h.report_id is not None:
+                seen.setdefault(h.report_id)
+        return list(seen)
+
+    def share_of(self, actor_id: str) -> int:
+        return next((h.share for h in self.holdings if h.actor_id == actor_id), 0)
+
+
+EMPTY = PlaceControl()
+
+
+def validate_claim(claim: Claim) -> None:
+    """Raise InvalidClaim for a claim the algebra cannot apply to any state."""
+    if not 0 <= claim.share <= WHOLE:
+        raise InvalidClaim(f"share {claim.share / 100} is outside 0-100")
+    if claim.from_actor_id is not None and claim.from_actor_id == claim.actor_id:
+        raise InvalidClaim("an actor cannot take a place from itself (actor equals from_actor)")
+    if claim.actor_id in claim.supporting_actor_ids:
+        raise InvalidClaim("an actor cannot support its own claim")
+
+
+def apply_claim(state: PlaceControl, claim: Claim) -> PlaceControl:
+    """The state after `claim`, applied on top of `state` (claims must arrive in order_key order)."""
+    validate_claim(claim)
+    shares = {h.actor_id: h.share for h in state.holdings}
+    new_shares = _redistribute(shares, claim)
+    holdings = _holdings(state, new_shares, claim)
+    changed = new_shares != shares
+    return PlaceControl(
+        holdings=holdings,
+        last_key=claim.order_key,
+        last_event_id=claim.event_id,
+        changed_at=claim.occurred if changed else state.changed_at,
+        events_folded=state.events_folded + 1,
+    )
+
+
+def fold_place(claims: Iterable[Claim]) -> PlaceControl:
+    """A place's control from its effective claims, whatever order they are given in."""
+    state = EMPTY
+    for claim in sorted(claims, key=lambda c: c.order_key):
+        state = apply_claim(state, claim)
+    return state
+
+
+def _redistribute(shares: dict[str, int], claim: Claim) -> dict[str, int]:
+    actor, target, giver = claim.actor_id, claim.share, claim.from_actor_id
+    current = shares.get(actor, 0)
+    if target == WHOLE:
+        return {actor: WHOLE}
+    result = dict(shares)
+    if target > current:
+        _take(result, actor, giver, target - current)
+    elif target < current and giver is not None:
+        result[giver] = result.get(giver, 0) + current - target
+    result[actor] = target
+    _trim_excess(result, actor)
+    return {a: s for a, s in result.items() if s > 0}
+
+
+def _take(shares: dict[str, int], actor: str, giver: str | None, needed: int) -> None:
+    """Take `needed` for `actor`: from the giver first, then the unattributed rest, then the
+    other holders in proportion to their shares."""
+    unattributed = WHOLE - sum(shares.values())
+    if giver is not None and shares.get(giver, 0) > 0:
+        taken = min(needed, shares[giver])
+        shares[giver] -= taken
+        needed -= taken
+    needed -= min(needed, unattributed)
+    if needed <= 0:
+        return
+    others = {a: s for a, s in shares.items() if a != actor and s > 0}
+    total = sum(others.values())
+    for other, share in others.items():
+        shares[other] = max(0, share - proportional_part(needed, share, total))
+
+
+def _trim_excess(shares: dict[str, int], actor: str) -> None:
+    """If rounding lifted the sum above 100 %, take the excess off the largest other holder."""
+    excess = sum(shares.values()) - WHOLE
+    if excess <= 0:
+        return
+    others = [(s, a) for a, s in shares.items() if a != actor and s > 0]
+    # Largest share first; ties go to the alphabetically first actor id, so the fold is
+    # deterministic whatever order the dict was built in.
+    _, largest = min(others, key=lambda sa: (-sa[0], sa[1]))
+    shares[largest] -= excess
+
+
+def _holdings(state: PlaceControl, shares: dict[str, int], claim: Claim) -> tuple[Holding, ...]:
+    before = {h.actor_id: h for h in state.holdings}
+
+    def holding(actor: str, share: int) -> Holding:
+        previous = before.get(actor)
+        if previous is not None and previous.share == share:
+            return previous
+        return Holding(actor, share, claim.occurred, claim.event_id, claim.report_id)
+
+    ordered = sorted(shares.items(), key=lambda item: (-item[1], item[0]))
+    return tuple(holding(actor, share) for actor, share in ordered)

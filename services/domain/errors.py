@@ -1,0 +1,36 @@
+"""Domain errors: raised by the pure core, translated to HTTP problems only in the routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises."""
+
+
+class InvalidTime(DomainError, ValueError):
+    """A time that is not ISO 8601 at one of the accepted precisions, or is impossible."""
+
+
+@dataclass
+class InvalidClaim(DomainError):
+    """A claim the control algebra cannot apply (e.g. an actor taking a place from itself)."""
+
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Unresolved(DomainError):
+    """A name (of a place or an actor) that matches nothing known; carries the nearest candidates."""
+
+    kind: str
+    name: str
+    suggestions: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+        return f"unknown {self.kind} {self.name!r}{hint}"

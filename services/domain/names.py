@@ -1,0 +1,56 @@
+"""Name keys: one key for every spelling of a name that a reader would call the same.
+
+"Abu Kamal", "ALBU KAMAL", "Al-Bukamal" and "Āl-bū Kamāl" are the same town to a reader. The key
+ignores case, diacritics, punctuation, spacing and Arabic/English articles; the gazetteer's
+alternate names then cover transliterations that differ in letters.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable
+
+# Articles dropped wherever they stand as a word: the Arabic "al"/"el" with their sun-letter forms
+# ("ar Raqqah", "Deir ez-Zor"), the French "le"/"la" and the English "the".
+_ARTICLES = frozenset(
+    {"al", "ad", "adh", "an", "ar", "as", "ash", "at", "ath", "az"}
+    | {"el", "ed", "edh", "en", "er", "es", "esh", "et", "eth", "ez"}
+    | {"l", "le", "la", "the"}
+)
+# Apostrophes and ayn/hamza marks vanish inside a word ("Qa'im" is "Qaim"); other punctuation
+# separates words ("Deir ez-Zor").
+_JOINERS = re.compile(r"[\u0027\u2018\u2019\u02bb\u02bc\u02be\u02bf\u0060\u00b4]")
+_SEPARATORS = re.compile(r"[^\w]+|_")
+
+
+def name_key(name: str) -> str:
+    """The matching key of a name; two names with the same key name the same thing."""
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = _JOINERS.sub("", text)
+    words = [w for w in _SEPARATORS.split(text) if w and w not in _ARTICLES]
+    return "".join(words)
+
+
+def slugify(name: str) -> str:
+    """A stable, URL-safe slug: lower-case ASCII words joined by hyphens.
+
+    A name with no Latin letter or digit (say, in Arabic script) gets a slug from its hash.
+    """
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = _JOINERS.sub("", text)
+    words = [w for w in re.split(r"[^a-z0-9]+", text.encode("ascii", "ignore").decode()) if w]
+    return "-".join(words) or "n-" + hashlib.sha256(name.encode()).hexdigest()[:10]
+
+
+def nearest_names(name: str, candidates: Iterable[str], limit: int = 5) -> list[str]:
+    """The candidates spelled most like `name`, best first (for "did you mean" answers)."""
+    by_key: dict[str, str] = {}
+    for candidate in candidates:
+        by_key.setdefault(name_key(candidate), candidate)
+    keys = difflib.get_close_matches(name_key(name), list(by_key), n=limit, cutoff=0.6)
+    return [by_key[k] for k in keys]

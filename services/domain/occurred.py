@@ -1,0 +1,81 @@
+"""Times at their stated precision: `2017`, `2017-07`, `2017-11-03` or a full timestamp.
+
+A report rarely knows the minute a town changed hands, so `occurred_at` keeps the precision it was
+given. Events order by the start of their period; a bound given as a period (`as_of=2017-11-09`)
+means the end of that period, inclusive.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from services.domain.errors import InvalidTime
+
+Precision = Literal["year", "month", "day", "timestamp"]
+
+_YEAR = re.compile(r"^(\d{4})$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+@dataclass(frozen=True, order=False)
+class OccurredAt:
+    """A point or period in time as a report states it."""
+
+    text: str
+    precision: Precision
+    start: datetime  # timezone-aware, UTC
+
+    def end(self) -> datetime:
+        """The exclusive end of the period (a timestamp is a period of one microsecond)."""
+        s = self.start
+        if self.precision == "year":
+            return s.replace(year=s.year + 1)
+        if self.precision == "month":
+            return s.replace(year=s.year + 1, month=1) if s.month == 12 else s.replace(month=s.month + 1)
+        if self.precision == "day":
+            return s + timedelta(days=1)
+        return s + timedelta(microseconds=1)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_occurred(value: str) -> OccurredAt:
+    """Parse ISO 8601 at year, month, day or timestamp precision; a time with no zone is UTC.
+
+    Raises InvalidTime for anything else, including impossible dates such as `2017-13-45`.
+    """
+    text = value.strip()
+    try:
+        if m := _YEAR.match(text):
+            return OccurredAt(text, "year", datetime(int(m[1]), 1, 1, tzinfo=UTC))
+        if m := _MONTH.match(text):
+            return OccurredAt(text, "month", datetime(int(m[1]), int(m[2]), 1, tzinfo=UTC))
+        if m := _DAY.match(text):
+            return OccurredAt(text, "day", datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC))
+        return _parse_timestamp(text)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidTime(f"{value!r} is not a valid ISO 8601 date or time ({exc})") from None
+
+
+def _parse_timestamp(text: str) -> OccurredAt:
+    if "T" not in text and " " not in text:
+        raise ValueError("expected YYYY, YYYY-MM, YYYY-MM-DD or a full timestamp")
+    parsed = datetime.fromisoformat(text)
+    instant = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return OccurredAt(format_timestamp(instant), "timestamp", instant)
+
+
+def format_timestamp(instant: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, microseconds only when present."""
+    spec = "%Y-%m-%dT%H:%M:%S.%fZ" if instant.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    return instant.astimezone(UTC).strftime(spec)
+
+
+def upper_bound(value: str) -> datetime:
+    """The exclusive instant bound of an `as_of` or `known_at`: the end of the period given."""
+    return parse_occurred(value).end()
