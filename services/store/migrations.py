@@ -1,0 +1,81 @@
+"""Running the Alembic migrations: safely when several processes start at once.
+
+Containers of a stack (the one-shot migrate, an API that migrates on start in dev) may all run
+`upgrade head` together; they queue on a lock (a PostgreSQL session advisory lock, a file lock for
+SQLite) and the later ones find the database already at head.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+ROOT = Path(__file__).resolve().parents[2]
+MIGRATION_LOCK = 7340031999999  # advisory lock key: frontline's migrations
+
+
+def alembic_config() -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(url: str) -> None:
+    """Migrate the database at `url` to head; a no-op when it is there already."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with _migration_lock(engine, url) as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _migration_lock(engine: sa.Engine, url: str) -> Iterator[sa.Connection]:
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            conn.commit()
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                conn.commit()
+            return
+        with _file_lock(sa.make_url(url).database):
+            yield conn
+
+
+@contextmanager
+def _file_lock(database: str | None) -> Iterator[None]:
+    if not database or database == ":memory:":
+        yield
+        return
+    path = Path(f"{database}.migrate-lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,78 @@
+"""The place registry: places the service has recorded, and the keys of their names."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.domain.names import name_key
+from services.domain.places import Location, Place
+from services.store.dialects import insert_ignoring_conflicts
+from services.store.schema import place_names, places
+
+
+def find_by_keys(conn: sa.Connection, keys: Iterable[str]) -> dict[str, list[Place]]:
+    """Recorded places whose name or an alias has one of `keys`, grouped by key."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    query = (
+        sa.select(place_names.c.key, places)
+        .join(places, places.c.place_id == place_names.c.place_id)
+        .where(place_names.c.key.in_(wanted))
+    )
+    found: dict[str, list[Place]] = defaultdict(list)
+    for row in conn.execute(query):
+        found[row.key].append(to_place(row))
+    return found
+
+
+def get(conn: sa.Connection, place_id: str) -> Place | None:
+    row = conn.execute(sa.select(places).where(places.c.place_id == place_id)).first()
+    return to_place(row) if row else None
+
+
+def get_many(conn: sa.Connection, place_ids: Iterable[str]) -> dict[str, Place]:
+    ids = sorted(set(place_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(sa.select(places).where(places.c.place_id.in_(ids)))
+    return {r.place_id: to_place(r) for r in rows}
+
+
+def add(conn: sa.Connection, place: Place, origin: str) -> bool:
+    """Record `place` and its name keys; False (and nothing written) when its id is taken."""
+    row = {
+        "place_id": place.place_id,
+        "name": place.name,
+        "country": place.country,
+        "kind": place.kind,
+        "lat": place.location.lat if place.location else None,
+        "lon": place.location.lon if place.location else None,
+        "population": place.population,
+        "aliases": list(place.aliases),
+        "origin": origin,
+        "created_at": datetime.now(UTC),
+    }
+    if not insert_ignoring_conflicts(conn, places, [row]):
+        return False
+    keys = sorted({k for k in (name_key(n) for n in place.names) if k})
+    insert_ignoring_conflicts(conn, place_names, [{"key": k, "place_id": place.place_id} for k in keys])
+    return True
+
+
+def to_place(row: Any) -> Place:
+    location = Location(row.lat, row.lon) if row.lat is not None and row.lon is not None else None
+    return Place(
+        place_id=row.place_id,
+        name=row.name,
+        country=row.country,
+        kind=row.kind,
+        location=location,
+        population=row.population,
+        aliases=tuple(row.aliases or ()),
+    )

@@ -1,0 +1,112 @@
+"""The read-model tables: plain tables shaped for the answers the API gives.
+
+Every table here can be dropped and rebuilt from the log. A replay builds a complete new set under a
+suffix (`rm_place_state__r7`...) while the live set keeps serving, then swaps them in one transaction;
+`tables(suffix)` describes either set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import sqlalchemy as sa
+
+from services.store.types import JSONType, UTCDateTime
+
+PROJECTION = "control"  # the name of the projection that maintains these tables
+
+
+@dataclass(frozen=True)
+class ReadModelTables:
+    metadata: sa.MetaData
+    place_state: sa.Table
+    holdings: sa.Table
+    claims: sa.Table
+    claim_places: sa.Table
+
+    @property
+    def all(self) -> tuple[sa.Table, ...]:
+        return (self.place_state, self.holdings, self.claims, self.claim_places)
+
+
+@cache
+def tables(suffix: str = "") -> ReadModelTables:
+    """The read-model tables; `suffix` names a set being rebuilt by a replay."""
+    md = sa.MetaData()
+
+    def name(base: str) -> str:
+        return f"{base}{suffix}"
+
+    # One row per place that has at least one effective claim: its current control.
+    place_state = sa.Table(
+        name("rm_place_state"),
+        md,
+        sa.Column("place_id", sa.String(200), primary_key=True),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("holdings", JSONType, nullable=False),
+        sa.Column("challenger_share", sa.Integer(), nullable=False),
+        sa.Column("changed_at", sa.String(40)),
+        sa.Column("last_event_id", sa.String(36)),
+        sa.Column("last_start", UTCDateTime()),  # order key of the last claim folded in:
+        sa.Column("last_position", sa.BigInteger()),  # a claim after it applies incrementally
+        sa.Column("events_folded", sa.Integer(), nullable=False),
+        sa.Column("updated_position", sa.BigInteger(), nullable=False),  # last event touching it
+        sa.Index(name("ix_rm_place_state_status"), "status", "challenger_share"),
+        sa.Index(name("ix_rm_place_state_updated"), "updated_position"),
+    )
+    # Who holds what, one row per (place, holder): actor territory and the `actor` filter.
+    holdings = sa.Table(
+        name("rm_holdings"),
+        md,
+        sa.Column("place_id", sa.String(200), primary_key=True),
+        sa.Column("actor_id", sa.String(200), primary_key=True),
+        sa.Column("share", sa.Integer(), nullable=False),
+        sa.Column("since", sa.String(40), nullable=False),
+        sa.Index(name("ix_rm_holdings_actor"), "actor_id"),
+    )
+    # The timeline: every claim event with its effective fields, corrections and retraction.
+    claims = sa.Table(
+        name("rm_claims"),
+        md,
+        sa.Column("event_id", sa.String(36), primary_key=True),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.Column("place_id", sa.String(200), nullable=False),
+        sa.Column("actor_id", sa.String(200), nullable=False),
+        sa.Column("share", sa.Integer(), nullable=False),
+        sa.Column("from_actor_id", sa.String(200)),
+        sa.Column("occurred_at", sa.String(40), nullable=False),
+        sa.Column("occurred_start", UTCDateTime(), nullable=False),
+        sa.Column("supporting_actor_ids", JSONType, nullable=False),
+        sa.Column("note", sa.Text()),
+        sa.Column("report_id", sa.String(500)),
+        sa.Column("recorded_at", UTCDateTime(), nullable=False),
+        sa.Column("original", JSONType, nullable=False),
+        sa.Column("corrections", JSONType, nullable=False),
+        sa.Column("retraction", JSONType),
+        sa.Column("retracted", sa.Boolean(), nullable=False),
+        sa.Index(name("ix_rm_claims_place_order"), "place_id", "occurred_start", "position"),
+    )
+    # Every place a claim has belonged to, before and after corrections: what `known_at` needs
+    # to find the claims a place had at an earlier transaction time.
+    claim_places = sa.Table(
+        name("rm_claim_places"),
+        md,
+        sa.Column("place_id", sa.String(200), primary_key=True),
+        sa.Column("event_id", sa.String(36), primary_key=True),
+    )
+    return ReadModelTables(md, place_state, holdings, claims, claim_places)
+
+
+# Checkpoints: one row per projection (and per replay build in progress).
+checkpoint_metadata = sa.MetaData()
+projections = sa.Table(
+    "projections",
+    checkpoint_metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("position", sa.BigInteger(), nullable=False),
+    sa.Column("generation", sa.Integer(), nullable=False),  # bumped by every replay swap
+    sa.Column("status", sa.String(12), nullable=False),  # running | failed
+    sa.Column("error", sa.Text()),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)

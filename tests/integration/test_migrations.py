@@ -1,0 +1,59 @@
+"""Migrations: `upgrade head` on empty databases, and the Table objects agree with what they build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from services.store.migrations import current_revision, head_revision, upgrade
+from services.store.read_models import checkpoint_metadata, tables
+from services.store.schema import metadata
+from tests.support import databases
+
+
+def described() -> sa.MetaData:
+    combined = sa.MetaData()
+    for md in (metadata, tables().metadata, checkpoint_metadata):
+        for table in md.tables.values():
+            table.to_metadata(combined)
+    return combined
+
+
+def assert_matches_code(url: str) -> None:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+        diff = compare_metadata(MigrationContext.configure(conn), described())
+    engine.dispose()
+    assert diff == []
+
+
+def test_upgrade_head_on_an_empty_postgres_schema(postgres_server: str) -> None:
+    with databases.postgres_schema(postgres_server, migrate=False) as url:
+        upgrade(url)
+        upgrade(url)  # a second run is a no-op
+        assert_matches_code(url)
+
+
+def test_upgrade_head_on_an_empty_sqlite_file(tmp_path: Path) -> None:
+    url = databases.sqlite_database(tmp_path / "empty.db", migrate=False)
+    upgrade(url)
+    upgrade(url)
+    assert_matches_code(url)
+
+
+def test_the_event_log_cannot_be_downgraded_away(fresh_sqlite_url: str) -> None:
+    from alembic import command
+
+    from services.store.migrations import alembic_config
+
+    config = alembic_config()
+    engine = sa.create_engine(fresh_sqlite_url)
+    with engine.connect() as conn, pytest.raises(RuntimeError, match="never dropped"):
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    engine.dispose()
