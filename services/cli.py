@@ -1,0 +1,122 @@
+"""The `frontline` command: one entrypoint per process kind, each wiring itself here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from services.config import Settings
+
+app = typer.Typer(help="Frontline: who controls which place, from news reports.", no_args_is_help=True)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (and `.env`), or exit naming the variable that is wrong."""
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for error in exc.errors():
+            variable = "_".join(str(p) for p in error["loc"][:1]).upper()
+            typer.echo(f"configuration error: {variable}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
+    from services import logs
+
+    logs.configure(settings.log_level, settings.log_format)
+    return settings
+
+
+Host = Annotated[str | None, typer.Option(help="Interface to listen on (HOST).")]
+Port = Annotated[int | None, typer.Option(help="Port to listen on (PORT).")]
+
+
+@app.command()
+def migrate() -> None:
+    """Migrate the database to the newest schema and build the gazetteer cache."""
+    settings = load_settings()
+    from services.gazetteer import load
+    from services.store.migrations import upgrade
+
+    upgrade(settings.database_url)
+    load(settings.gazetteer_countries, settings.cache_dir)
+    typer.echo("database at head; gazetteer cached")
+
+
+@app.command()
+def serve(
+    host: Host = None,
+    port: Port = None,
+    dev: Annotated[
+        bool, typer.Option(help="Dev mode: open writes on loopback when no keys are set.")
+    ] = False,
+) -> None:
+    """Serve the read API, the write API and the projector in one process."""
+    settings = load_settings(host=host, port=port, dev_mode=dev or None)
+    from services.combined import create_app
+
+    _run(create_app(settings), settings)
+
+
+@app.command("ingest-api")
+def ingest_api(host: Host = None, port: Port = None) -> None:
+    """Serve the write API only (reports, corrections, places, actors)."""
+    settings = load_settings(host=host, port=port)
+    from services.ingest.app import create_app
+
+    _run(create_app(settings), settings)
+
+
+@app.command("import")
+def import_reports(
+    file: Annotated[str, typer.Argument(help="NDJSON file of reports, one per line; - for stdin.")],
+) -> None:
+    """Import reports through the same validation and idempotency as POST /v1/reports."""
+    settings = load_settings()
+    from services.importer import import_lines
+
+    stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
+    with stream:
+        summary = import_lines(settings, stream)
+    raise typer.Exit(0 if summary.rejected == 0 else 1)
+
+
+@app.command()
+def demo(
+    url: Annotated[str, typer.Option(help="Base URL of a running Frontline.")] = "",
+    key: Annotated[
+        str | None, typer.Option(help="Ingest key (default: the first of INGEST_API_KEYS).")
+    ] = None,
+) -> None:
+    """POST the claims of the seed article to a running Frontline."""
+    import httpx
+
+    from services.demo import SEED_REPORT
+
+    settings = load_settings()
+    base = url or f"http://127.0.0.1:{settings.port}"
+    token = key or (settings.ingest_api_keys[0] if settings.ingest_api_keys else None)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.post(f"{base}/v1/reports", json=SEED_REPORT, headers=headers, timeout=30)
+    typer.echo(f"{response.status_code} {response.text}")
+    raise typer.Exit(0 if response.status_code in (200, 201) else 1)
+
+
+def _run(asgi_app: Any, settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        asgi_app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,84 @@
+"""The projector's doorbell: "there is something new in the log", and nothing more.
+
+A ring carries no event data. Ringing twice is harmless (the job catches up from its checkpoint);
+not ringing at all costs latency, never data (the worker's reconciler rings when the log is ahead of
+the checkpoint). So ringing never fails a write: a broken Redis is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+import redis
+import structlog
+from rq import Queue
+from rq.exceptions import DuplicateJobError
+from rq.serializers import JSONSerializer
+
+log = structlog.get_logger(__name__)
+
+CATCH_UP = "services.projector.jobs.catch_up"
+
+
+def catch_up_job_id(queue_name: str, projection: str) -> str:
+    # Job ids are global in a Redis: the queue's name keeps two deployments sharing one apart.
+    return f"{queue_name}-catch-up-{projection}"
+
+
+class Doorbell(Protocol):
+    def ring(self) -> None: ...
+
+
+class QueueDoorbell:
+    """Rings by enqueueing the catch-up job on RQ, once per burst (a fixed id, `unique=True`)."""
+
+    BACKOFF = 1.0  # after a Redis failure, skip ringing this long: the reconciler has it covered
+
+    def __init__(self, connection: redis.Redis, queue_name: str, projection: str, timeout: int) -> None:
+        self.queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
+        self.projection = projection
+        self.timeout = timeout
+        self._quiet_until = 0.0
+
+    def ring(self) -> None:
+        if time.monotonic() < self._quiet_until:
+            return
+        try:
+            self.queue.enqueue(
+                CATCH_UP,
+                self.projection,
+                job_id=catch_up_job_id(self.queue.name, self.projection),
+                unique=True,
+                result_ttl=0,  # the id must be free again as soon as the job ends
+                failure_ttl=10,  # a failed job blocks its id this long, then the next ring retries
+                job_timeout=self.timeout,
+            )
+        except DuplicateJobError:
+            pass  # a catch-up is already queued or running: it will see this event
+        except redis.RedisError as exc:
+            self._quiet_until = time.monotonic() + self.BACKOFF
+            log.warning("doorbell.unreachable", error=str(exc))
+
+
+class LocalDoorbell:
+    """Rings an in-process projector (embedded mode) through an Event it waits on."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def ring(self) -> None:
+        self.event.set()
+
+
+class NoDoorbell:
+    """For a write-only process with no projector to wake: the events wait for the next replay."""
+
+    def ring(self) -> None:
+        return None
+
+
+def redis_connection(url: str) -> redis.Redis:
+    # Short timeouts: a hung Redis must not hold up a write that is already durable.
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=30)

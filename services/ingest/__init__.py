@@ -1,0 +1,1 @@
+"""The write side: validate reports, append their events, ring the projector's doorbell."""

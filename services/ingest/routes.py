@@ -1,0 +1,95 @@
+"""The write API: thin routes that own one transaction each, then ring the doorbell."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+
+from services.ingest.problems import (
+    AlreadyRetracted,
+    EventNotFound,
+    IdConflict,
+    NameClash,
+    Rejected,
+)
+from services.ingest.registry import register_actor, register_place
+from services.ingest.reports import body_hash, record_report
+from services.ingest.schemas import ActorIn, ActorOut, PlaceIn, PlaceOut, ReportIn, ReportOut
+from services.web.auth import require
+from services.web.deps import RuntimeDep, require_json
+from services.web.problems import problem, problem_responses
+
+WRITE_ERRORS = (400, 401, 403, 409, 413, 415, 422, 503)
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["write"],
+    dependencies=[Depends(require("ingest")), Depends(require_json)],
+    responses=problem_responses(*WRITE_ERRORS),
+)
+
+
+@router.post(
+    "/reports",
+    status_code=201,
+    responses={200: {"model": ReportOut, "description": "Already recorded: the first answer"}},
+)
+def post_report(report: ReportIn, response: Response, runtime: RuntimeDep) -> ReportOut:
+    """Record a report: all of its claims as events, or none of them."""
+    digest = body_hash(report)
+    with runtime.db.transaction() as conn:
+        outcome = record_report(conn, report, runtime.actors, runtime.gazetteer, digest)
+    if outcome.created:
+        runtime.doorbell.ring()
+    else:
+        response.status_code = 200
+    return outcome.answer
+
+
+@router.post("/places", status_code=201)
+def post_place(body: PlaceIn, runtime: RuntimeDep) -> PlaceOut:
+    """Register a place the gazetteer lacks."""
+    with runtime.db.transaction() as conn:
+        place = register_place(conn, body, runtime.gazetteer)
+    return PlaceOut(
+        place_id=place.place_id,
+        name=place.name,
+        country=place.country,
+        kind=place.kind,
+        aliases=list(place.aliases),
+        location=body.location,
+        population=place.population,
+    )
+
+
+@router.post("/actors", status_code=201)
+def post_actor(body: ActorIn, runtime: RuntimeDep) -> ActorOut:
+    """Register an actor beyond the built-in ones."""
+    with runtime.db.transaction() as conn:
+        actor = register_actor(conn, body, runtime.actors)
+    return ActorOut(actor_id=actor.actor_id, name=actor.name, aliases=list(actor.aliases))
+
+
+def install(app: FastAPI) -> None:
+    """Add the write routes and the translation of write-side errors to problems."""
+    app.include_router(router)
+
+    @app.exception_handler(Rejected)
+    async def _rejected(_: Request, exc: Rejected) -> Response:
+        return problem(422, "validation", str(exc), errors=[e.as_dict() for e in exc.errors])
+
+    @app.exception_handler(IdConflict)
+    async def _id_conflict(_: Request, exc: IdConflict) -> Response:
+        detail = f"{exc.kind} id {exc.request_id!r} was already used with a different body"
+        return problem(409, "id-conflict", detail)
+
+    @app.exception_handler(NameClash)
+    async def _clash(_: Request, exc: NameClash) -> Response:
+        return problem(409, "name-clash", exc.detail)
+
+    @app.exception_handler(EventNotFound)
+    async def _not_found(_: Request, exc: EventNotFound) -> Response:
+        return problem(404, "event-not-found", f"no claim event {exc.event_id!r}")
+
+    @app.exception_handler(AlreadyRetracted)
+    async def _retracted(_: Request, exc: AlreadyRetracted) -> Response:
+        return problem(409, "retracted", f"claim event {exc.event_id!r} has been retracted")

@@ -1,0 +1,1 @@
+"""HTTP pieces both FastAPI apps share: problem+json, API keys, body limits, process wiring."""

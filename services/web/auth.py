@@ -1,0 +1,68 @@
+"""API keys: `Authorization: Bearer KEY`, compared in constant time, one set per role.
+
+Roles: `ingest` (reports, corrections, places, actors), `admin` (replay, projections) and `read`.
+Reads accept any key; writes only their own role's. A role with no keys configured refuses every
+request, except writes in dev mode on loopback (`make run`), which are open and say so at start.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from fastapi import HTTPException, Request
+
+from services.config import Settings
+
+Role = Literal["ingest", "admin", "read"]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _matches(token: str, keys: Sequence[str]) -> bool:
+    # Compare against every key without stopping early, so timing says nothing about which.
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(token.encode(), key.encode())
+    return found
+
+
+def roles_of(token: str, settings: Settings) -> set[Role]:
+    """The roles a key grants (a key may be configured for several)."""
+    configured: dict[Role, list[str]] = {
+        "admin": settings.admin_api_keys,
+        "ingest": settings.ingest_api_keys,
+        "read": settings.read_api_keys,
+    }
+    return {role for role, keys in configured.items() if _matches(token, keys)}
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="frontline"'})
+
+
+def require(role: Role) -> Callable[[Request], None]:
+    """A dependency admitting requests whose key grants `role`."""
+
+    def check(request: Request) -> None:
+        settings: Settings = request.app.state.runtime.settings
+        if role == "read" and not settings.read_api_keys:
+            return  # reads are open when READ_API_KEYS is unset
+        keys = settings.ingest_api_keys if role == "ingest" else settings.admin_api_keys
+        if role != "read" and not keys and settings.open_writes:
+            return
+        token = _bearer(request)
+        if token is None:
+            raise _unauthorized("an API key is required: Authorization: Bearer KEY")
+        granted = roles_of(token, settings)
+        if not granted:
+            raise _unauthorized("the API key is not valid")
+        if role != "read" and role not in granted:
+            raise HTTPException(403, f"this route needs an {role} key")
+
+    return check

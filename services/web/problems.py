@@ -1,0 +1,96 @@
+"""RFC 9457 problem details: every error either app answers is `application/problem+json`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from services.store.errors import StoreUnavailable
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "urn:frontline:problem:"
+
+
+class Problem(BaseModel):
+    """The body of every error answer (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem(
+    status: int,
+    slug: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + slug,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries declaring problem+json answers for `statuses`."""
+    return {
+        s: {
+            "model": Problem,
+            "description": HTTPStatus(s).phrase,
+            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for s in statuses
+    }
+
+
+def install(app: FastAPI) -> None:
+    """Translate framework and store errors into problem+json; nothing escapes as HTML or 500 text."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        errors = [_plain_error(e) for e in exc.errors()]
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem(400, "malformed-json", "the body is not valid JSON", errors=errors)
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
+        return problem(422, "validation", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
+        return problem(exc.status_code, slug, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _unavailable(_: Request, exc: StoreUnavailable) -> Response:
+        return problem(
+            503,
+            "store-unavailable",
+            "the database is unavailable; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+
+
+def _plain_error(error: Any) -> dict[str, Any]:
+    # Pydantic errors may carry the offending input (up to a megabyte) and exception objects;
+    # answer with where, what and why only.
+    return {
+        "loc": list(error.get("loc", ())),
+        "msg": str(error.get("msg", "")),
+        "type": error.get("type", ""),
+    }
