@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 8000
+CODE   := $(wildcard services tests bench migrations)
 
 .PHONY: run test lint format bench clean install
 
@@ -24,13 +25,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check services tests bench migrations
-	$(BIN)/ruff format --check services tests bench migrations
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix services tests bench migrations
-	$(BIN)/ruff format services tests bench migrations
+	$(BIN)/ruff check --fix $(CODE)
+	$(BIN)/ruff format $(CODE)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

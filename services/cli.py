@@ -31,6 +31,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 Host = Annotated[str | None, typer.Option(help="Interface to listen on (HOST).")]
 Port = Annotated[int | None, typer.Option(help="Port to listen on (PORT).")]
+Workers = Annotated[int, typer.Option(help="Server processes (each reads the same environment).")]
 
 
 @app.command()
@@ -61,12 +62,10 @@ def serve(
 
 
 @app.command("ingest-api")
-def ingest_api(host: Host = None, port: Port = None) -> None:
+def ingest_api(host: Host = None, port: Port = None, workers: Workers = 1) -> None:
     """Serve the write API only (reports, corrections, places, actors)."""
     settings = load_settings(host=host, port=port)
-    from services.ingest.app import create_app
-
-    _run(create_app(settings), settings)
+    _run("services.ingest.app:create_app", settings, workers)
 
 
 @app.command("import")
@@ -104,11 +103,15 @@ def demo(
     raise typer.Exit(0 if response.status_code in (200, 201) else 1)
 
 
-def _run(asgi_app: Any, settings: Settings) -> None:
+def _run(asgi_app: Any, settings: Settings, workers: int = 1) -> None:
+    """Serve an app, or an app factory's import path (needed for several worker processes, each of
+    which builds its app from the environment)."""
     import uvicorn
 
     uvicorn.run(
         asgi_app,
+        factory=isinstance(asgi_app, str),
+        workers=workers if isinstance(asgi_app, str) else None,
         host=settings.host,
         port=settings.port,
         log_config=None,

@@ -19,9 +19,8 @@ from rich.progress import (
 
 from services.config import Settings
 from services.ingest.problems import IdConflict, Rejected
-from services.ingest.reports import body_hash, record_report
+from services.ingest.reports import Outcome, Submission, body_hash, record_reports
 from services.ingest.schemas import ReportIn
-from services.store.errors import StoreUnavailable
 from services.web.runtime import Runtime
 
 
@@ -59,21 +58,21 @@ def import_lines(settings: Settings, lines: Iterable[str], console: Console | No
 def _import_one(runtime: Runtime, number: int, line: str, summary: Summary, console: Console) -> None:
     try:
         report = ReportIn.model_validate(orjson.loads(line))
-        with runtime.db.transaction() as conn:
-            outcome = record_report(conn, report, runtime.actors, runtime.gazetteer, body_hash(report))
     except orjson.JSONDecodeError as exc:
         return _reject(summary, console, number, f"not JSON: {exc}")
     except ValidationError as exc:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
         return _reject(summary, console, number, reasons)
-    except (Rejected, IdConflict) as exc:
-        reason = (
-            str(exc) if isinstance(exc, Rejected) else f"id {exc.request_id!r} was used with another body"
+    with runtime.db.transaction() as conn:
+        [result] = record_reports(
+            conn, [Submission(report, body_hash(report))], runtime.actors, runtime.gazetteer
         )
-        return _reject(summary, console, number, reason)
-    except StoreUnavailable:
-        raise
-    if outcome.created:
+    if isinstance(result, Rejected):
+        return _reject(summary, console, number, str(result))
+    if isinstance(result, IdConflict):
+        return _reject(summary, console, number, f"id {result.request_id!r} was used with another body")
+    assert isinstance(result, Outcome)
+    if result.created:
         summary.stored += 1
         if summary.stored % 500 == 0:
             runtime.doorbell.ring()  # let the projector follow a long import

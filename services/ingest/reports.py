@@ -1,8 +1,16 @@
-"""Recording a report: every claim resolved and checked, then all its events appended, or none."""
+"""Recording reports: each one's claims resolved and checked, then all of its events appended, or
+none of them.
+
+`record_reports` records a batch of reports in the caller's transaction (the report writer's group
+commit, or the importer's): every report is all or nothing on its own; a bad one is answered with
+its errors and writes nothing, while the others in the batch go in.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +37,24 @@ KIND = "report"
 
 
 @dataclass(frozen=True)
+class Submission:
+    report: ReportIn
+    digest: str
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """What recording a request did: `created` False means it was recorded before (a replay)."""
+    """What recording a report did: `created` False means it was recorded before (a replay)."""
 
     answer: ReportOut
     created: bool
+
+
+class Deferred(Exception):
+    """The same report id came twice in one batch: record the second in a later batch."""
+
+
+Result = Outcome | Rejected | IdConflict | Deferred
 
 
 def body_hash(body: BaseModel) -> str:
@@ -42,61 +63,93 @@ def body_hash(body: BaseModel) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def previous_outcome(conn: sa.Connection, report: ReportIn, digest: str) -> Outcome | None:
-    """The first answer when this report id was recorded before with the same body.
-
-    Raises IdConflict when the id was recorded with a different body.
-    """
-    stored = requests.stored_hash(conn, KIND, report.id)
-    if stored is None:
-        return None
-    if stored != digest:
-        raise IdConflict(KIND, report.id)
-    return Outcome(_answer(report.id, event_log.read_request(conn, report.id, CONTROL_CHANGED)), False)
-
-
-def record_report(
+def record_reports(
     conn: sa.Connection,
-    report: ReportIn,
+    batch: Sequence[Submission],
     actors: ActorDirectory,
     gazetteer: Gazetteer,
-    digest: str | None = None,
-) -> Outcome:
-    """Record `report` in the caller's transaction (which must be a write transaction).
+) -> list[Result]:
+    """Record `batch` in the caller's (write) transaction; one result per submission, in order.
 
-    Raises Rejected (422) listing every bad claim, IdConflict (409) for a reused id; either way
-    the caller must roll back, and nothing is written. A duplicate of a recorded report returns
-    the first answer with `created` False.
+    A Rejected or IdConflict result wrote nothing for that report. An Outcome with `created` False
+    is a report recorded before with the same body, answered as the first time.
     """
-    digest = digest or body_hash(report)
-    if (earlier := previous_outcome(conn, report, digest)) is not None:
-        return earlier
-    new_events = _events(conn, report, actors, gazetteer)
-    if not requests.claim(conn, KIND, report.id, digest):
-        # A concurrent duplicate committed while we resolved names (claim() waited for it): answer
-        # as it did. What this transaction wrote so far is only the places the winner recorded too.
-        earlier = previous_outcome(conn, report, digest)
-        assert earlier is not None, "a claimed request id always has a stored hash"
-        return earlier
-    appended = event_log.append(conn, new_events)
-    recorded = [
-        RecordedEventOut(
-            event_id=a.event_id,
-            position=a.position,
-            place_id=e.data["place_id"],
-            actor_id=e.data["actor_id"],
-            place_created=e.data["place_created"],
-        )
-        for a, e in zip(appended, new_events, strict=True)
-    ]
-    return Outcome(ReportOut(report_id=report.id, position=recorded[-1].position, events=recorded), True)
+    results: list[Result | None] = [None] * len(batch)
+    stored = requests.stored_hashes(conn, KIND, [s.report.id for s in batch])
+    fresh: dict[str, int] = {}
+    for i, submission in enumerate(batch):
+        report_id = submission.report.id
+        if report_id in stored:
+            results[i] = None if stored[report_id] == submission.digest else IdConflict(KIND, report_id)
+        elif report_id in fresh:
+            results[i] = Deferred()
+        else:
+            fresh[report_id] = i
+    prepared = _prepare(conn, batch, list(fresh.values()), actors, gazetteer, results)
+    claimed = requests.claim_many(conn, KIND, {batch[i].report.id: batch[i].digest for i in prepared})
+    appended = event_log.append(
+        conn, [e for i in prepared if batch[i].report.id in claimed for e in prepared[i]]
+    )
+    positions = iter(appended)
+    for i, new_events in prepared.items():
+        if batch[i].report.id in claimed:
+            recorded = [_recorded_out(e, next(positions)) for e in new_events]
+            results[i] = Outcome(_answer(batch[i].report.id, recorded), created=True)
+    _answer_replays(conn, batch, results)
+    return [_settled(r) for r in results]
+
+
+def _settled(result: Result | None) -> Result:
+    # Every report id without a result was stored (before, or by a concurrent writer we waited for).
+    if result is None:
+        raise RuntimeError("a report id was neither recorded nor found stored")
+    return result
+
+
+def _prepare(
+    conn: sa.Connection,
+    batch: Sequence[Submission],
+    indices: list[int],
+    actors: ActorDirectory,
+    gazetteer: Gazetteer,
+    results: list[Result | None],
+) -> dict[int, list[NewEvent]]:
+    places = PlaceResolver(conn, gazetteer)
+    places.preload([c.place for i in indices for c in batch[i].report.claims])
+    prepared: dict[int, list[NewEvent]] = {}
+    for i in indices:
+        try:
+            prepared[i] = _events(conn, batch[i].report, actors, places)
+            places.accept()
+        except Rejected as rejected:
+            places.discard()
+            results[i] = rejected
+    places.record()
+    return prepared
+
+
+def _answer_replays(conn: sa.Connection, batch: Sequence[Submission], results: list[Result | None]) -> None:
+    """Answer reports recorded before (or by a concurrent writer) as they were answered then."""
+    stored = requests.stored_hashes(
+        conn, KIND, [batch[i].report.id for i, r in enumerate(results) if r is None]
+    )
+    by_request: dict[str, list[RecordedEvent]] = defaultdict(list)
+    for event in event_log.read_requests(conn, list(stored), CONTROL_CHANGED):
+        by_request[event.request_id or ""].append(event)
+    for i, result in enumerate(results):
+        report_id = batch[i].report.id
+        if result is not None or report_id not in stored:
+            continue
+        if stored[report_id] != batch[i].digest:
+            results[i] = IdConflict(KIND, report_id)
+        else:
+            recorded = [_recorded_out(e.data, e) for e in by_request[report_id]]
+            results[i] = Outcome(_answer(report_id, recorded), created=False)
 
 
 def _events(
-    conn: sa.Connection, report: ReportIn, actors: ActorDirectory, gazetteer: Gazetteer
+    conn: sa.Connection, report: ReportIn, actors: ActorDirectory, places: PlaceResolver
 ) -> list[NewEvent]:
-    places = PlaceResolver(conn, gazetteer)
-    places.preload([c.place for c in report.claims])
     errors: list[FieldError] = []
     new_events = []
     for index, claim in enumerate(report.claims):
@@ -205,15 +258,16 @@ def _check_algebra(data: dict[str, Any], loc: list[str | int]) -> None:
         raise Rejected([FieldError(loc, str(exc), "invalid_claim")]) from None
 
 
-def _answer(report_id: str, recorded: list[RecordedEvent]) -> ReportOut:
-    events = [
-        RecordedEventOut(
-            event_id=e.event_id,
-            position=e.position,
-            place_id=e.data["place_id"],
-            actor_id=e.data["actor_id"],
-            place_created=e.data["place_created"],
-        )
-        for e in recorded
-    ]
+def _recorded_out(event: NewEvent | dict[str, Any], appended: Any) -> RecordedEventOut:
+    data = event.data if isinstance(event, NewEvent) else event
+    return RecordedEventOut(
+        event_id=appended.event_id,
+        position=appended.position,
+        place_id=data["place_id"],
+        actor_id=data["actor_id"],
+        place_created=data["place_created"],
+    )
+
+
+def _answer(report_id: str, events: list[RecordedEventOut]) -> ReportOut:
     return ReportOut(report_id=report_id, position=events[-1].position, events=events)

@@ -1,8 +1,15 @@
 """Resolving a claim's place name: the registry, then the gazetteer, else a new place when the
-claim says where it is. (Actors resolve through `services.store.actors.ActorDirectory`.)"""
+claim says where it is. (Actors resolve through `services.store.actors.ActorDirectory`.)
+
+A resolver serves a whole batch of requests in one transaction and writes nothing while resolving:
+the places a request would record (a gazetteer entry joining, a new place) are staged, kept if the
+request is accepted, dropped if it is rejected, and recorded together at the end. That is what
+keeps each request all or nothing inside a shared transaction.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -15,14 +22,14 @@ from services.store import places as place_store
 from services.store.dialects import lock_registry
 
 
-@dataclass
+@dataclass(frozen=True)
 class PlaceQuery:
     name: str
     country: str | None
     location: Location | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class PlaceResolution:
     place: Place
     created: bool
@@ -30,42 +37,64 @@ class PlaceResolution:
 
 @dataclass
 class PlaceResolver:
-    """Resolves the place names of one request inside its transaction."""
-
     conn: sa.Connection
     gazetteer: Gazetteer
-    _registered: dict[str, list[Place]] = field(default_factory=dict)
-    _created: dict[tuple[str, str], Place] = field(default_factory=dict)
+    _known: dict[str, list[Place]] = field(default_factory=lambda: defaultdict(list))
+    _accepted: dict[str, tuple[Place, str]] = field(default_factory=dict)
+    _staged: dict[str, tuple[Place, str]] = field(default_factory=dict)
+    _locked: bool = False
 
     def preload(self, names: list[str]) -> None:
         """Fetch every recorded place any of `names` could mean, in one query."""
-        self._registered = place_store.find_by_keys(self.conn, {name_key(n) for n in names})
+        for key, places in place_store.find_by_keys(self.conn, {name_key(n) for n in names}).items():
+            self._known[key].extend(places)
 
     def resolve(self, query: PlaceQuery) -> PlaceResolution:
         """The place `query` names; Unresolved (with the nearest names) when there is none."""
         key = name_key(query.name)
-        chosen = choose_place(self._registered.get(key, []), query.country, query.location)
+        chosen = choose_place(self._candidates(key), query.country, query.location)
         if chosen is not None:
             return PlaceResolution(chosen, created=False)
         chosen = choose_place(self.gazetteer.lookup(query.name), query.country, query.location)
         if chosen is not None:
-            place_store.add(self.conn, chosen, origin="gazetteer")  # joins the recorded places
-            self._registered.setdefault(key, []).append(chosen)
+            self._stage(chosen, "gazetteer")  # the entry joins the recorded places
             return PlaceResolution(chosen, created=False)
         if query.country is not None and query.location is not None:
             return self._create(query, key)
         raise Unresolved("place", query.name, self._suggestions(query))
 
+    def accept(self) -> None:
+        """The request being resolved is accepted: keep the places it staged."""
+        self._accepted.update(self._staged)
+        self._staged.clear()
+
+    def discard(self) -> None:
+        """The request being resolved is rejected: forget the places it staged."""
+        self._staged.clear()
+
+    def record(self) -> None:
+        """Write the places accepted requests staged (ids already recorded are skipped)."""
+        for place, origin in self._accepted.values():
+            place_store.add(self.conn, place, origin)
+
+    def _candidates(self, key: str) -> list[Place]:
+        staged = [p for p, _ in (*self._accepted.values(), *self._staged.values()) if key in _keys(p)]
+        return [*self._known.get(key, []), *staged]
+
+    def _stage(self, place: Place, origin: str) -> None:
+        if place.place_id not in self._accepted:
+            self._staged[place.place_id] = (place, origin)
+
     def _create(self, query: PlaceQuery, key: str) -> PlaceResolution:
-        assert query.country is not None
-        assert query.location is not None
-        if (key, query.country) in self._created:
-            return PlaceResolution(self._created[(key, query.country)], created=False)
-        lock_registry(self.conn)
-        # Someone may have recorded the name while we waited for the lock.
+        assert query.country is not None and query.location is not None
+        if not self._locked:
+            lock_registry(self.conn)
+            self._locked = True
+        # Someone may have recorded the name since preload (we may have waited for the lock).
         recorded = place_store.find_by_keys(self.conn, [key]).get(key, [])
         chosen = choose_place(recorded, query.country, query.location)
         if chosen is not None:
+            self._known[key].append(chosen)
             return PlaceResolution(chosen, created=False)
         place = Place(
             place_id=self._free_id(f"{slugify(query.name)}-{query.country.lower()}"),
@@ -74,18 +103,25 @@ class PlaceResolver:
             kind="town",
             location=query.location,
         )
-        place_store.add(self.conn, place, origin="claim")
-        self._created[(key, query.country)] = place
+        self._stage(place, "claim")
         return PlaceResolution(place, created=True)
 
     def _free_id(self, base: str) -> str:
         candidate, n = base, 1
-        while self.gazetteer.get(candidate) or place_store.get(self.conn, candidate):
+        while (
+            candidate in self._accepted
+            or candidate in self._staged
+            or self.gazetteer.get(candidate)
+            or place_store.get(self.conn, candidate)
+        ):
             n += 1
             candidate = f"{base}-{n}"
         return candidate
 
     def _suggestions(self, query: PlaceQuery) -> list[str]:
-        registered = [n for places in self._registered.values() for p in places for n in p.names]
-        from_gazetteer = self.gazetteer.suggest(query.name, query.country)
-        return nearest_names(query.name, [*from_gazetteer, *registered])
+        known = [n for places in self._known.values() for p in places for n in p.names]
+        return nearest_names(query.name, [*self.gazetteer.suggest(query.name, query.country), *known])
+
+
+def _keys(place: Place) -> set[str]:
+    return {name_key(n) for n in place.names}

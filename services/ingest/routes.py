@@ -12,11 +12,13 @@ from services.ingest.problems import (
     Rejected,
 )
 from services.ingest.registry import register_actor, register_place
-from services.ingest.reports import body_hash, record_report
+from services.ingest.reports import Submission, body_hash
 from services.ingest.schemas import ActorIn, ActorOut, PlaceIn, PlaceOut, ReportIn, ReportOut
+from services.ingest.writer import ReportWriter, WriterBusy
 from services.web.auth import require
 from services.web.deps import RuntimeDep, require_json
 from services.web.problems import problem, problem_responses
+from services.web.runtime import Runtime
 
 WRITE_ERRORS = (400, 401, 403, 409, 413, 415, 422, 503)
 
@@ -33,14 +35,11 @@ router = APIRouter(
     status_code=201,
     responses={200: {"model": ReportOut, "description": "Already recorded: the first answer"}},
 )
-def post_report(report: ReportIn, response: Response, runtime: RuntimeDep) -> ReportOut:
-    """Record a report: all of its claims as events, or none of them."""
-    digest = body_hash(report)
-    with runtime.db.transaction() as conn:
-        outcome = record_report(conn, report, runtime.actors, runtime.gazetteer, digest)
-    if outcome.created:
-        runtime.doorbell.ring()
-    else:
+async def post_report(report: ReportIn, request: Request, response: Response) -> ReportOut:
+    """Record a report: all of its claims as events, or none of them. Answered once durable."""
+    writer: ReportWriter = request.app.state.report_writer
+    outcome = await writer.write(Submission(report, body_hash(report)))
+    if not outcome.created:
         response.status_code = 200
     return outcome.answer
 
@@ -69,9 +68,30 @@ def post_actor(body: ActorIn, runtime: RuntimeDep) -> ActorOut:
     return ActorOut(actor_id=actor.actor_id, name=actor.name, aliases=list(actor.aliases))
 
 
+def _start_writer(app: FastAPI, runtime: Runtime) -> None:
+    writer = ReportWriter(runtime.db, runtime.actors, lambda: runtime.gazetteer, runtime.doorbell)
+    writer.start()
+    app.state.report_writer = writer
+
+
+def _stop_writer(app: FastAPI, runtime: Runtime) -> None:
+    app.state.report_writer.stop()
+
+
 def install(app: FastAPI) -> None:
-    """Add the write routes and the translation of write-side errors to problems."""
+    """Add the write routes, their report writer, and the translation of write-side errors."""
     app.include_router(router)
+    app.state.on_start.append(_start_writer)
+    app.state.on_stop.insert(0, _stop_writer)
+
+    @app.exception_handler(WriterBusy)
+    async def _busy(_: Request, exc: WriterBusy) -> Response:
+        return problem(
+            503,
+            "busy",
+            "too many reports are waiting to be written; retry shortly",
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Rejected)
     async def _rejected(_: Request, exc: Rejected) -> Response:

@@ -27,7 +27,7 @@ def add(conn: sa.Connection, actor: Actor) -> bool:
         "aliases": list(actor.aliases),
         "created_at": datetime.now(UTC),
     }
-    return insert_ignoring_conflicts(conn, actors, [row]) == 1
+    return bool(insert_ignoring_conflicts(conn, actors, [row]))
 
 
 class ActorDirectory:

@@ -86,7 +86,7 @@ def _create_engine(url: str, pool_size: int) -> Engine:
         **JSON_CODEC,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        pool_pre_ping=True,
+        pool_pre_ping=False,  # a dropped connection fails one statement and invalidates the pool
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
     )

@@ -11,18 +11,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 REGISTRY_LOCK = 7340031999998
 
 
-def insert_ignoring_conflicts(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> int:
-    """INSERT the rows, skipping those whose key exists; returns how many were inserted.
+def insert_ignoring_conflicts(
+    conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """INSERT the rows in one statement, skipping those whose key exists; returns those inserted.
 
     On PostgreSQL a row whose key another transaction has inserted but not yet committed waits for
     that transaction: this is what makes a concurrent duplicate see the first one's outcome.
     """
     if not rows:
-        return 0
+        return []
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    # RETURNING rather than rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
-    stmt = dialect.insert(table).on_conflict_do_nothing().returning(sa.literal(1))
-    return sum(len(conn.execute(stmt, row).all()) for row in rows)
+    key = list(table.primary_key.columns)
+    # executemany with RETURNING: SQLAlchemy batches the rows into multi-row INSERTs from one cached
+    # compiled statement. RETURNING rather than rowcount: drivers disagree on rowcount here.
+    stmt = dialect.insert(table).on_conflict_do_nothing().returning(*key)
+    inserted = {tuple(r) for r in conn.execute(stmt, rows)}
+    return [row for row in rows if tuple(row[c.name] for c in key) in inserted]
 
 
 def lock_registry(conn: sa.Connection) -> None:

@@ -126,11 +126,13 @@ def read_claim_history(conn: sa.Connection, event_id: str) -> list[RecordedEvent
     return [_recorded(r) for r in conn.execute(query)]
 
 
-def read_request(conn: sa.Connection, request_id: str, event_type: str) -> list[RecordedEvent]:
-    """The events of type `event_type` appended for one client request id, in position order."""
+def read_requests(conn: sa.Connection, request_ids: list[str], event_type: str) -> list[RecordedEvent]:
+    """The events of type `event_type` appended for these client request ids, in position order."""
+    if not request_ids:
+        return []
     query = (
         sa.select(*_COLUMNS)
-        .where(events.c.request_id == request_id, events.c.type == event_type)
+        .where(events.c.request_id.in_(sorted(set(request_ids))), events.c.type == event_type)
         .order_by(events.c.position)
     )
     return [_recorded(r) for r in conn.execute(query)]

@@ -12,22 +12,34 @@ from services.store.schema import requests
 
 def stored_hash(conn: sa.Connection, kind: str, request_id: str) -> str | None:
     """The body hash recorded for this request id, or None when it is new."""
-    query = sa.select(requests.c.body_hash).where(
-        requests.c.kind == kind, requests.c.request_id == request_id
+    return stored_hashes(conn, kind, [request_id]).get(request_id)
+
+
+def stored_hashes(conn: sa.Connection, kind: str, request_ids: list[str]) -> dict[str, str]:
+    """The body hashes recorded for those of `request_ids` that are recorded."""
+    if not request_ids:
+        return {}
+    query = sa.select(requests.c.request_id, requests.c.body_hash).where(
+        requests.c.kind == kind, requests.c.request_id.in_(sorted(set(request_ids)))
     )
-    return conn.execute(query).scalar_one_or_none()
+    return {row.request_id: row.body_hash for row in conn.execute(query)}
 
 
 def claim(conn: sa.Connection, kind: str, request_id: str, body_hash: str) -> bool:
-    """Record the request id in the caller's transaction; False when it is already recorded.
+    """Record the request id in the caller's transaction; False when it is already recorded."""
+    return request_id in claim_many(conn, kind, {request_id: body_hash})
 
-    A concurrent transaction recording the same id makes this wait for its outcome, so of many
-    racing duplicates exactly one gets True.
+
+def claim_many(conn: sa.Connection, kind: str, hashes: dict[str, str]) -> set[str]:
+    """Record request ids in the caller's transaction; returns those recorded now.
+
+    An id another transaction has recorded but not committed makes this wait for that transaction,
+    so of racing duplicates exactly one records it. Rows go in sorted order, so two transactions
+    claiming overlapping sets cannot deadlock.
     """
-    row = {
-        "kind": kind,
-        "request_id": request_id,
-        "body_hash": body_hash,
-        "created_at": datetime.now(UTC),
-    }
-    return insert_ignoring_conflicts(conn, requests, [row]) == 1
+    now = datetime.now(UTC)
+    rows = [
+        {"kind": kind, "request_id": request_id, "body_hash": hashes[request_id], "created_at": now}
+        for request_id in sorted(hashes)
+    ]
+    return {row["request_id"] for row in insert_ignoring_conflicts(conn, requests, rows)}

@@ -15,17 +15,15 @@ from services.web.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-StartHook = Callable[[Runtime], None]
+Hook = Callable[[FastAPI, Runtime], None]
 
 
-def build_app(
-    title: str,
-    settings: Settings,
-    runtime: Runtime | None = None,
-    on_start: list[StartHook] | None = None,
-    on_stop: list[StartHook] | None = None,
-) -> FastAPI:
-    """A FastAPI app whose lifespan creates the process's Runtime (unless one is given)."""
+def build_app(title: str, settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """A FastAPI app whose lifespan creates the process's Runtime (unless one is given).
+
+    Routers that need per-process machinery (the report writer, the embedded projector, the
+    read cache) append hooks to `app.state.on_start` / `app.state.on_stop` when installed.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,17 +33,19 @@ def build_app(
         _ = rt.gazetteer  # load (or build) the gazetteer now, not on the first request
         if rt.settings.open_writes and not rt.settings.ingest_api_keys:
             log.warning("auth.dev_mode", detail="writes and admin routes accept requests without a key")
-        for hook in on_start or []:
-            hook(rt)
+        for hook in app.state.on_start:
+            hook(app, rt)
         try:
             yield
         finally:
-            for hook in on_stop or []:
-                hook(rt)
+            for hook in app.state.on_stop:
+                hook(app, rt)
             if owned:
                 rt.close()
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    app.state.on_start = []
+    app.state.on_stop = []
     app.add_middleware(BodyLimit)
     problems.install(app)
 

@@ -1,0 +1,159 @@
+"""The report writer: group commit for concurrent reports.
+
+Every append holds the log's lock from its first insert to its commit (that is what keeps positions
+commit-ordered, see migration 0001), so appends are serial and a commit's fsync is the ceiling of a
+writer-per-request design. The writer takes whatever reports are waiting, records them in one
+transaction (each report still all or nothing, see `record_reports`) and answers each when that
+transaction has committed: durable on return, one fsync and a handful of statements per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from services.doorbell import Doorbell
+from services.gazetteer import Gazetteer
+from services.ingest.reports import Deferred, Outcome, Result, Submission, record_reports
+from services.store.actors import ActorDirectory
+from services.store.database import Database
+from services.store.errors import StoreUnavailable
+
+log = structlog.get_logger(__name__)
+
+
+class WriterBusy(Exception):
+    """Too many reports are waiting to be written (answer 503 and let the feed retry)."""
+
+
+@dataclass
+class _Item:
+    submission: Submission
+    future: asyncio.Future[Outcome]
+
+
+class ReportWriter:
+    """One thread per process that owns the write transactions of POST /v1/reports."""
+
+    def __init__(
+        self,
+        db: Database,
+        actors: ActorDirectory,
+        gazetteer: Callable[[], Gazetteer],
+        doorbell: Doorbell,
+        max_reports: int = 64,
+        max_claims: int = 2000,
+        backlog: int = 10_000,
+    ) -> None:
+        self.db = db
+        self.actors = actors
+        self.gazetteer = gazetteer
+        self.doorbell = doorbell
+        self.max_reports = max_reports
+        self.max_claims = max_claims
+        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=backlog)
+        self._carry: list[_Item] = []
+        self._thread = threading.Thread(target=self._run, name="report-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Finish what is queued, then stop."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    async def write(self, submission: Submission) -> Outcome:
+        """Record a report; returns once it is durable (or raises its error)."""
+        item = _Item(submission, asyncio.get_running_loop().create_future())
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            raise WriterBusy from None
+        return await item.future
+
+    def _run(self) -> None:
+        while True:
+            batch, stopping = self._next_batch()
+            if batch:
+                self._write(batch)
+            if stopping and not self._carry:
+                return
+
+    def _next_batch(self) -> tuple[list[_Item], bool]:
+        batch, claims, stopping = list(self._carry), 0, False
+        self._carry.clear()
+        if not batch:
+            first = self._queue.get()
+            if first is None:
+                return [], True
+            batch.append(first)
+        claims = sum(len(i.submission.report.claims) for i in batch)
+        while len(batch) < self.max_reports and claims < self.max_claims:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                stopping = True
+                break
+            batch.append(item)
+            claims += len(item.submission.report.claims)
+        return batch, stopping
+
+    def _write(self, batch: list[_Item]) -> None:
+        try:
+            results: list[Result | BaseException] = list(self._record(batch))
+        except StoreUnavailable as exc:
+            self._answer(batch, [exc] * len(batch))
+            return
+        except Exception:
+            if len(batch) == 1:
+                log.exception("report_writer.failed", report_id=batch[0].submission.report.id)
+                self._answer(batch, [RuntimeError("the report could not be recorded")])
+                return
+            # Something no report should cause went wrong: retry them one by one, so that a
+            # report that triggers it fails alone.
+            for item in batch:
+                self._write([item])
+            return
+        self._settle(batch, results)
+
+    def _record(self, batch: list[_Item]) -> list[Result]:
+        with self.db.transaction() as conn:
+            return record_reports(conn, [i.submission for i in batch], self.actors, self.gazetteer())
+
+    def _settle(self, batch: list[_Item], results: list[Result | BaseException]) -> None:
+        answered = [(i, r) for i, r in zip(batch, results, strict=True) if not isinstance(r, Deferred)]
+        self._carry.extend(i for i, r in zip(batch, results, strict=True) if isinstance(r, Deferred))
+        if any(isinstance(r, Outcome) and r.created for _, r in answered):
+            self.doorbell.ring()
+        self._answer([i for i, _ in answered], [r for _, r in answered])
+
+    @staticmethod
+    def _answer(items: list[_Item], results: list[Result | BaseException]) -> None:
+        # One wake-up of each event loop per batch, not one per report.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Item, Result | BaseException]]] = defaultdict(
+            list
+        )
+        for item, result in zip(items, results, strict=True):
+            by_loop[item.future.get_loop()].append((item, result))
+        for loop, answers in by_loop.items():
+            loop.call_soon_threadsafe(_resolve, answers)
+
+
+def _resolve(answers: list[tuple[_Item, Result | BaseException]]) -> None:
+    for item, result in answers:
+        if item.future.done():
+            continue  # the client went away and the request was cancelled
+        if isinstance(result, BaseException):
+            item.future.set_exception(result)
+        else:
+            item.future.set_result(result)

@@ -1,0 +1,54 @@
+"""Group commit: reports recorded together stay all or nothing each."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from services import gazetteer
+from services.ingest.problems import IdConflict, Rejected
+from services.ingest.reports import Deferred, Outcome, Submission, body_hash, record_reports
+from services.ingest.schemas import ReportIn
+from services.store import event_log
+from services.store.actors import ActorDirectory
+from services.store.database import Database
+
+
+def submission(*claims: dict[str, object], report_id: str | None = None) -> Submission:
+    report = ReportIn.model_validate(
+        {"id": report_id or uuid.uuid4().hex, "source": {"name": "t"}, "claims": list(claims)}
+    )
+    return Submission(report, body_hash(report))
+
+
+GOOD = {"place": "Rawa", "actor": "ISF", "occurred_at": "2017-11-17"}
+NEW_PLACE = {
+    "place": "Camp Seven",
+    "country": "IQ",
+    "location": {"lat": 34.1, "lon": 42.3},
+    "actor": "PMF",
+    "occurred_at": "2017-12",
+}
+
+
+def test_a_bad_report_in_a_batch_writes_nothing_while_the_others_go_in(db: Database, cache_dir: Path) -> None:
+    gz = gazetteer.load(["IQ", "SY"], cache_dir)
+    good = submission(GOOD)
+    # The bad report would have created a place before its second claim failed: that must not stay.
+    bad = submission(NEW_PLACE, {**GOOD, "actor": "Nobody"})
+    twice = submission(GOOD, report_id=good.report.id)
+    other = submission({**GOOD, "share": 50}, report_id=good.report.id)
+    with db.transaction() as conn:
+        results = record_reports(conn, [good, bad, twice, other], ActorDirectory(), gz)
+    assert isinstance(results[0], Outcome) and results[0].created
+    assert isinstance(results[1], Rejected)
+    assert isinstance(results[2], Deferred) and isinstance(results[3], Deferred)
+    with db.transaction() as conn:
+        again = record_reports(conn, [twice, other, submission(NEW_PLACE)], ActorDirectory(), gz)
+    assert isinstance(again[0], Outcome) and not again[0].created
+    assert again[0].answer == results[0].answer  # type: ignore[union-attr]
+    assert isinstance(again[1], IdConflict)
+    assert isinstance(again[2], Outcome) and again[2].answer.events[0].place_created
+    with db.snapshot() as conn:
+        logged = event_log.read_after(conn, 0, 100)
+    assert [e.request_id for e in logged] == [good.report.id, again[2].answer.report_id]
