@@ -68,6 +68,29 @@ def ingest_api(host: Host = None, port: Port = None, workers: Workers = 1) -> No
     _run("services.ingest.app:create_app", settings, workers)
 
 
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Run the queued jobs, then exit.")] = False,
+) -> None:
+    """Run a projector worker (RQ, JSON serializer) on the configured queue, with its reconciler."""
+    settings = load_settings()
+    if not settings.redis_url:
+        typer.echo("configuration error: REDIS_URL: a worker needs Redis", err=True)
+        raise typer.Exit(2)
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from services.doorbell import redis_connection
+    from services.projector import process
+    from services.projector.worker import ProjectorWorker
+
+    process.configure(settings)
+    connection = redis_connection(settings.redis_url)
+    queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+    projector = ProjectorWorker([queue], connection=connection, serializer=JSONSerializer)
+    projector.work(burst=burst, logging_level=settings.log_level)
+
+
 @app.command("import")
 def import_reports(
     file: Annotated[str, typer.Argument(help="NDJSON file of reports, one per line; - for stdin.")],

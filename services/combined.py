@@ -1,17 +1,53 @@
 """One process serving everything (`frontline serve`, `make run`): the write API, the read API and
-the projector, on SQLite by default or PostgreSQL and Redis when configured."""
+the projector. Embedded (no REDIS_URL): the projector is a thread woken by the writer. With
+REDIS_URL: projection goes through RQ, and a `frontline worker` child process runs the jobs."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 from fastapi import FastAPI
 
 from services.config import Settings
+from services.doorbell import LocalDoorbell
 from services.ingest import routes as ingest_routes
+from services.projector.embedded import EmbeddedProjector
 from services.web.runtime import Runtime
 from services.web.setup import build_app
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    app = build_app("Frontline", settings or Settings(), runtime)
+    settings = settings or Settings()
+    if runtime is None and not settings.redis_url:
+        runtime = Runtime.start(settings, doorbell=LocalDoorbell())
+    app = build_app("Frontline", settings, runtime)
     ingest_routes.install(app)
+    app.state.on_start.append(_start_projection)
+    app.state.on_stop.append(_stop_projection)
     return app
+
+
+def _start_projection(app: FastAPI, runtime: Runtime) -> None:
+    if isinstance(runtime.doorbell, LocalDoorbell):
+        projector = EmbeddedProjector(
+            runtime.db,
+            runtime.doorbell,
+            runtime.settings.reconcile_interval,
+            runtime.settings.projection_batch_size,
+        )
+        projector.start()
+        runtime.doorbell.ring()  # catch up with what was recorded while nothing ran
+        app.state.projector = projector
+    else:
+        # A child process rather than a thread: an RQ worker owns its process's signals.
+        app.state.projector = subprocess.Popen([sys.executable, "-m", "services.cli", "worker"])
+
+
+def _stop_projection(app: FastAPI, runtime: Runtime) -> None:
+    projector = app.state.projector
+    if isinstance(projector, EmbeddedProjector):
+        projector.stop()
+    else:
+        projector.terminate()
+        projector.wait(30)

@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     # seconds: the longest a lost doorbell can delay a projection.
     reconcile_interval: float = Field(default=1.0, gt=0, le=3600)
     projection_batch_size: int = Field(default=5000, ge=1, le=100_000)
-    job_timeout: int = Field(default=600, ge=10)
+    # Seconds a catch-up job may run (it stops itself at half of it; the reconciler rings again).
+    job_timeout: int = Field(default=120, ge=10)
 
     @field_validator("ingest_api_keys", "admin_api_keys", "read_api_keys", mode="before")
     @classmethod

@@ -58,10 +58,11 @@ def upgrade() -> None:
         sa.Column("note", sa.Text()),
         sa.Column("report_id", sa.String(500)),
         sa.Column("recorded_at", UTCDateTime(), nullable=False),
-        sa.Column("original", JSONType, nullable=False),
+        sa.Column("original", JSONType),
         sa.Column("corrections", JSONType, nullable=False),
         sa.Column("retraction", JSONType),
         sa.Column("retracted", sa.Boolean(), nullable=False),
+        sa.Column("state_after", JSONType),
     )
     op.create_index("ix_rm_claims_place_order", "rm_claims", ["place_id", "occurred_start", "position"])
     op.create_table(

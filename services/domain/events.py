@@ -38,6 +38,7 @@ class RecordedEvent:
     stream_id: str
     stream_version: int
     occurred_at: str | None
+    occurred_start: datetime | None
     recorded_at: datetime
     request_id: str | None
     target_event_id: str | None

@@ -81,10 +81,14 @@ def tables(suffix: str = "") -> ReadModelTables:
         sa.Column("note", sa.Text()),
         sa.Column("report_id", sa.String(500)),
         sa.Column("recorded_at", UTCDateTime(), nullable=False),
-        sa.Column("original", JSONType, nullable=False),
+        # The claim's fields before its first correction (NULL: never corrected).
+        sa.Column("original", JSONType),
         sa.Column("corrections", JSONType, nullable=False),
         sa.Column("retraction", JSONType),
         sa.Column("retracted", sa.Boolean(), nullable=False),
+        # The place's control right after this claim (NULL when retracted): a late claim re-folds
+        # its place from the claim before it, not from the beginning, and `as_of` is one lookup.
+        sa.Column("state_after", JSONType),
         sa.Index(name("ix_rm_claims_place_order"), "place_id", "occurred_start", "position"),
     )
     # Every place a claim has belonged to, before and after corrections: what `known_at` needs

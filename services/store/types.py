@@ -40,4 +40,4 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
 
 # JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+JSONType = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")

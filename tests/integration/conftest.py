@@ -19,3 +19,17 @@ def db(backend_url: str) -> Iterator[Database]:
     database = Database(backend_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def fresh_pg_db(fresh_pg_url: str) -> Iterator[Database]:
+    database = Database(fresh_pg_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def fresh_sqlite_db(fresh_sqlite_url: str) -> Iterator[Database]:
+    database = Database(fresh_sqlite_url)
+    yield database
+    database.dispose()

@@ -1,0 +1,204 @@
+"""Projecting one batch of events onto the control read models, in memory.
+
+The batch reads what it needs through a `Loader` (the place states it touches, the claims its
+corrections name, and, for places that must be re-folded, the claims around the change) and returns
+the rows to write. It does no I/O of its own and calls the domain's fold step for every state.
+
+Claims arriving in `occurred_at` order (the common case) apply on top of their place's state.
+A claim older than its place's latest, a correction or a retraction marks the place "dirty" from
+that point in time: at the end of the batch the place is re-folded from the state right after the
+last claim before that point (every claim row keeps the state after it), not from the beginning.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from typing import Protocol
+
+from services.domain.claims import apply_changes
+from services.domain.control import EMPTY, PlaceControl, apply_claim, validate_claim
+from services.domain.errors import DomainError
+from services.domain.events import CLAIM_CORRECTED, CLAIM_RETRACTED, CONTROL_CHANGED, RecordedEvent
+from services.projector.events import changes_of, claim_of, correction_entry, retraction_entry
+from services.store.control_rows import (
+    BatchChanges,
+    ClaimRecord,
+    Key,
+    RefoldContext,
+    StoredPlace,
+    claim_fields,
+)
+
+
+class ProjectionError(Exception):
+    """An event the projection cannot apply: the projection stops at it instead of skipping it."""
+
+    def __init__(self, event: RecordedEvent, reason: str) -> None:
+        super().__init__(f"event {event.event_id} at position {event.position}: {reason}")
+        self.position = event.position
+        self.event_id = event.event_id
+
+
+class Loader(Protocol):
+    def place_states(self, place_ids: Collection[str]) -> dict[str, StoredPlace]:
+        """The stored state of those places that have one."""
+        ...
+
+    def claims(self, event_ids: Collection[str]) -> dict[str, ClaimRecord]:
+        """The stored claim records with these event ids."""
+        ...
+
+    def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
+        """Per place: the last unretracted stored claim before its bound (key and state after),
+        and every unretracted stored claim at or after it, in order."""
+        ...
+
+
+def project_batch(events: list[RecordedEvent], loader: Loader) -> BatchChanges:
+    """The read-model changes `events` (consecutive, in position order) make."""
+    return _Batch(loader).run(events)
+
+
+class _Batch:
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+        self.records: dict[str, ClaimRecord] = {}
+        self.new: dict[str, None] = {}
+        self.changed: dict[str, None] = {}
+        self.restated: dict[str, None] = {}
+        self.states: dict[str, PlaceControl] = {}
+        self.stored_places: set[str] = set()
+        self.updated: dict[str, int] = {}
+        self.dirty: dict[str, Key] = {}
+
+    def run(self, events: list[RecordedEvent]) -> BatchChanges:
+        self._preload(events)
+        for event in events:
+            try:
+                self._apply(event)
+            except (DomainError, KeyError, TypeError, ValueError) as exc:
+                raise ProjectionError(event, f"{type(exc).__name__}: {exc}") from exc
+        try:
+            self._refold()
+        except DomainError as exc:
+            raise ProjectionError(events[-1], f"re-folding failed: {exc}") from exc
+        return BatchChanges(
+            position=events[-1].position,
+            new_claims=[self.records[i] for i in self.new],
+            changed_claims=[self.records[i] for i in self.changed],
+            restated=[self.records[i] for i in self.restated if i not in self.changed],
+            places={p: StoredPlace(self.states.get(p, EMPTY), pos) for p, pos in self.updated.items()},
+        )
+
+    def _preload(self, events: list[RecordedEvent]) -> None:
+        in_batch = {e.event_id for e in events if e.type == CONTROL_CHANGED}
+        targets = {e.target_event_id for e in events if e.target_event_id} - in_batch
+        self.records.update(self.loader.claims({t for t in targets if t}))
+        places = {r.claim.place_id for r in self.records.values()}
+        for event in events:
+            if event.type == CONTROL_CHANGED:
+                places.add(event.data["place_id"])
+            elif event.type == CLAIM_CORRECTED and "place_id" in event.data["changes"]:
+                places.add(event.data["changes"]["place_id"])
+        stored = self.loader.place_states(places)
+        self.states = {p: s.state for p, s in stored.items()}
+        self.stored_places = set(stored)
+
+    def _apply(self, event: RecordedEvent) -> None:
+        if event.type == CONTROL_CHANGED:
+            record = ClaimRecord(claim_of(event), event.recorded_at)
+            validate_claim(record.claim)
+            self.records[event.event_id] = record
+            self.new[event.event_id] = None
+            self._place(record, event.position)
+        elif event.type == CLAIM_CORRECTED:
+            self._correct(self._target(event), event)
+        elif event.type == CLAIM_RETRACTED:
+            self._retract(self._target(event), event)
+        else:
+            raise ValueError(f"unknown event type {event.type}")
+
+    def _target(self, event: RecordedEvent) -> ClaimRecord:
+        record = self.records.get(event.target_event_id or "")
+        if record is None:
+            raise ValueError(f"it names claim {event.target_event_id}, which is not in the log before it")
+        if record.retracted:
+            raise ValueError(f"claim {event.target_event_id} was retracted before")
+        return record
+
+    def _place(self, record: ClaimRecord, position: int) -> None:
+        claim = record.claim
+        place = claim.place_id
+        self.updated[place] = position
+        state = self.states.get(place, EMPTY)
+        if place not in self.dirty and (state.last_key is None or claim.order_key > state.last_key):
+            state = apply_claim(state, claim)
+            self.states[place] = state
+            record.state_after = state
+        else:
+            self._mark(place, claim.order_key, position)
+
+    def _correct(self, record: ClaimRecord, event: RecordedEvent) -> None:
+        before = record.claim
+        after = apply_changes(before, changes_of(event))
+        validate_claim(after)
+        if record.original is None:
+            record.original = claim_fields(before)
+        record.claim = after
+        record.corrections.append(correction_entry(event))
+        record.places.update({before.place_id, after.place_id})
+        self._mark_changed(record)
+        self._mark(before.place_id, before.order_key, event.position)
+        self._mark(after.place_id, after.order_key, event.position)
+
+    def _retract(self, record: ClaimRecord, event: RecordedEvent) -> None:
+        record.retraction = retraction_entry(event)
+        record.state_after = None
+        self._mark_changed(record)
+        self._mark(record.claim.place_id, record.claim.order_key, event.position)
+
+    def _mark(self, place: str, key: Key, position: int) -> None:
+        self.updated[place] = position
+        self.dirty[place] = min(self.dirty.get(place, key), key)
+
+    def _mark_changed(self, record: ClaimRecord) -> None:
+        if record.claim.event_id not in self.new:
+            self.changed[record.claim.event_id] = None
+
+    def _refold(self) -> None:
+        if not self.dirty:
+            return
+        # Only places with a stored state can have stored claims to read back.
+        stored_bounds = {p: k for p, k in self.dirty.items() if p in self.stored_places}
+        context = self.loader.refold_context(stored_bounds) if stored_bounds else RefoldContext()
+        in_memory = _by_place(self.records.values())
+        for place, bound in self.dirty.items():
+            prior_key, state = context.priors.get(place, (None, EMPTY))
+            tail: dict[str, ClaimRecord] = {}
+            for record in context.tails.get(place, []):
+                # A claim this batch changed is judged by its changed self, below.
+                if record.claim.event_id not in self.records:
+                    self.records[record.claim.event_id] = record
+                    tail[record.claim.event_id] = record
+            for record in in_memory.get(place, []):
+                key = record.claim.order_key
+                if key >= bound:
+                    tail[record.claim.event_id] = record
+                elif record.state_after is not None and (prior_key is None or key > prior_key):
+                    prior_key, state = key, record.state_after
+            for record in sorted(tail.values(), key=lambda r: r.claim.order_key):
+                state = apply_claim(state, record.claim)
+                if record.state_after != state:
+                    record.state_after = state
+                    if record.claim.event_id not in self.new:
+                        self.restated[record.claim.event_id] = None
+            self.states[place] = state
+
+
+def _by_place(records: Iterable[ClaimRecord]) -> dict[str, list[ClaimRecord]]:
+    grouped: dict[str, list[ClaimRecord]] = defaultdict(list)
+    for record in records:
+        if not record.retracted:
+            grouped[record.claim.place_id].append(record)
+    return grouped

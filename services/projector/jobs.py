@@ -1,0 +1,30 @@
+"""RQ jobs. Importable, context-free, primitive arguments: a job only says "catch up"; the log and
+the checkpoint say with what, so running one twice, or never, is harmless."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from services.projector import process
+from services.projector.runner import catch_up as run_catch_up
+from services.store.read_models import PROJECTION
+
+log = structlog.get_logger(__name__)
+
+
+def catch_up(projection: str = PROJECTION) -> dict[str, Any]:
+    """Fold what the log holds beyond the projection's checkpoint into its read models."""
+    if projection != PROJECTION:
+        raise ValueError(f"unknown projection {projection!r}")
+    settings = process.settings()
+    # Stay well inside the job timeout; if more is left, the worker's reconciler rings again.
+    result = run_catch_up(
+        process.database(),
+        projection,
+        batch_size=settings.projection_batch_size,
+        budget=settings.job_timeout * 0.5,
+    )
+    log.info("projection.caught_up", projection=projection, events=result.events, position=result.position)
+    return {"events": result.events, "position": result.position, "caught_up": result.caught_up}

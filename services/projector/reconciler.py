@@ -1,0 +1,83 @@
+"""The reconciler: rings the doorbell whenever the log is ahead of a projection's checkpoint.
+
+Doorbells get lost: Redis restarts or is flushed, an enqueue fails after the report committed, a
+catch-up ends just as a report lands. A reconciler in every worker compares the log's head with the
+checkpoint every few seconds and rings when they differ, so a lost ring costs seconds, never data.
+
+A ring can also fall on deaf ears: a worker killed mid-job leaves its job "started" in Redis until
+RQ's maintenance declares it abandoned, and the fixed job id refuses new rings until then. So when
+the projection is behind and has not moved since the last tick, the reconciler folds the events
+itself; the projection's database lock makes that safe beside any job.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import sqlalchemy as sa
+import structlog
+
+from services.doorbell import Doorbell
+from services.projector.batch import ProjectionError
+from services.projector.runner import catch_up
+from services.store import checkpoints, event_log
+from services.store.database import Database
+from services.store.errors import StoreError
+from services.store.read_models import PROJECTION
+
+log = structlog.get_logger(__name__)
+
+
+def lag(db: Database, projection: str = PROJECTION) -> tuple[int, int] | None:
+    """(checkpoint, head) when the log holds events the running projection has not folded."""
+    with db.snapshot() as conn:
+        checkpoint = checkpoints.read(conn, projection)
+        head = event_log.last_position(conn)
+    position = checkpoint.position if checkpoint else 0
+    stopped = checkpoint is not None and checkpoint.status != "running"
+    return (position, head) if head > position and not stopped else None
+
+
+class Reconciler:
+    def __init__(
+        self, db: Database, doorbell: Doorbell, interval: float, batch_size: int, projection: str = PROJECTION
+    ) -> None:
+        self.db = db
+        self.doorbell = doorbell
+        self.interval = interval
+        self.batch_size = batch_size
+        self.projection = projection
+        self._behind_at: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(self.interval + 5)
+
+    def tick(self) -> None:
+        """Ring if the projection is behind; fold directly if ringing has not moved it."""
+        try:
+            behind = lag(self.db, self.projection)
+            if behind is None:
+                self._behind_at = None
+            elif behind[0] == self._behind_at:
+                log.warning(
+                    "reconciler.stuck", projection=self.projection, position=behind[0], head=behind[1]
+                )
+                catch_up(self.db, self.projection, batch_size=self.batch_size, budget=self.interval * 10)
+                self._behind_at = None
+            else:
+                self.doorbell.ring()
+                self._behind_at = behind[0]
+        except ProjectionError:
+            pass  # recorded in the checkpoint and logged by the runner
+        except (StoreError, sa.exc.SQLAlchemyError) as exc:
+            log.warning("reconciler.unreachable", error=str(exc))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.tick()

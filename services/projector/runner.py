@@ -1,0 +1,76 @@
+"""Catching a projection up with the log: batch after batch, each in one transaction with its
+checkpoint, until there is nothing new (or the time budget is spent)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from services.projector.batch import ProjectionError, project_batch
+from services.store import checkpoints, event_log
+from services.store.control_store import ControlReader, write_batch
+from services.store.database import Database
+from services.store.read_models import PROJECTION, ReadModelTables, tables
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class CatchUp:
+    events: int = 0
+    batches: int = 0
+    position: int = 0
+    failed: str | None = None
+    caught_up: bool = False
+
+
+def catch_up(
+    db: Database,
+    name: str = PROJECTION,
+    read_models: ReadModelTables | None = None,
+    batch_size: int = 5000,
+    budget: float = float("inf"),
+) -> CatchUp:
+    """Fold the events after the checkpoint into the read models until there are none left.
+
+    Returns early (caught_up False) after `budget` seconds; raises ProjectionError after marking
+    the projection failed when an event cannot be applied.
+    """
+    read_models = read_models or tables()
+    result = CatchUp()
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline:
+        folded, position = project_next_batch(db, name, read_models, batch_size)
+        result.position = position
+        if folded == 0:
+            result.caught_up = True
+            return result
+        result.events += folded
+        result.batches += 1
+    return result
+
+
+def project_next_batch(
+    db: Database, name: str, read_models: ReadModelTables, batch_size: int
+) -> tuple[int, int]:
+    """Project the next batch in one transaction; returns (events folded, checkpoint position)."""
+    try:
+        with db.transaction() as conn:
+            checkpoint = checkpoints.lock(conn, name)
+            if checkpoint.status == "failed":
+                log.warning("projection.stopped", projection=name, error=checkpoint.error)
+                return 0, checkpoint.position
+            events = event_log.read_after(conn, checkpoint.position, batch_size)
+            if not events:
+                return 0, checkpoint.position
+            changes = project_batch(events, ControlReader(conn, read_models))
+            write_batch(conn, read_models, changes)
+            checkpoints.advance(conn, name, changes.position)
+            return len(events), changes.position
+    except ProjectionError as exc:
+        with db.transaction() as conn:
+            checkpoints.fail(conn, name, str(exc))
+        log.error("projection.failed", projection=name, position=exc.position, error=str(exc))
+        raise

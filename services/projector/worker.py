@@ -1,0 +1,39 @@
+"""The projector worker: RQ's SimpleWorker plus a reconciler thread.
+
+`rq worker -w services.projector.worker.ProjectorWorker --serializer rq.serializers.JSONSerializer`
+(or `frontline worker`, which does the same with the configured queue and Redis). SimpleWorker
+runs jobs in the worker process itself, so the database pool is reused from job to job instead of
+reconnecting in a fresh fork each time; the stock forking worker also works (see process.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rq.worker import SimpleWorker
+
+from services.doorbell import QueueDoorbell
+from services.projector import process
+from services.projector.reconciler import Reconciler
+from services.store.read_models import PROJECTION
+
+
+class ProjectorWorker(SimpleWorker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # RQ declares a job abandoned (its worker died) only during maintenance: run it every
+        # 30 s rather than every 10 min, so that a killed worker's job frees its id soon.
+        kwargs.setdefault("maintenance_interval", 30)
+        super().__init__(*args, **kwargs)
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        settings = process.settings()
+        doorbell = QueueDoorbell(self.connection, self.queues[0].name, PROJECTION, settings.job_timeout)
+        reconciler = Reconciler(
+            process.database(), doorbell, settings.reconcile_interval, settings.projection_batch_size
+        )
+        reconciler.tick()  # catch up with whatever arrived while no worker ran
+        reconciler.start()
+        try:
+            return bool(super().work(*args, **kwargs))
+        finally:
+            reconciler.stop()

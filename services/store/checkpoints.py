@@ -1,0 +1,94 @@
+"""Projection checkpoints: how far into the log each projection has folded, and whether it runs.
+
+A projection's batch locks its checkpoint row (FOR UPDATE; SQLite's BEGIN IMMEDIATE does the same)
+before reading events, and writes it with the batch's rows: several workers take turns, none applies
+an event twice, and a batch that dies leaves the checkpoint where its rows are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.store.dialects import insert_ignoring_conflicts
+from services.store.read_models import projections
+
+NOTIFY_CHANNEL = "frontline_projection"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    name: str
+    position: int
+    generation: int
+    status: str  # running | failed
+    error: str | None
+    updated_at: datetime
+
+
+def lock(conn: sa.Connection, name: str) -> Checkpoint:
+    """The checkpoint of `name`, locked until the caller's transaction ends (created at 0)."""
+    row = _select(conn, name, for_update=True)
+    if row is None:
+        insert_ignoring_conflicts(conn, projections, [_initial(name)])
+        row = _select(conn, name, for_update=True)
+    return _checkpoint(row)
+
+
+def read(conn: sa.Connection, name: str) -> Checkpoint | None:
+    row = _select(conn, name, for_update=False)
+    return _checkpoint(row) if row is not None else None
+
+
+def read_all(conn: sa.Connection) -> list[Checkpoint]:
+    return [_checkpoint(r) for r in conn.execute(sa.select(projections).order_by(projections.c.name))]
+
+
+def advance(conn: sa.Connection, name: str, position: int) -> None:
+    """Move the checkpoint (in the caller's transaction) and tell listeners when it commits."""
+    conn.execute(
+        projections.update()
+        .where(projections.c.name == name)
+        .values(position=position, updated_at=datetime.now(UTC))
+    )
+    notify(conn, name)
+
+
+def fail(conn: sa.Connection, name: str, error: str) -> None:
+    """Stop the projection: it stays stopped, and says why, until it is replayed."""
+    conn.execute(
+        projections.update()
+        .where(projections.c.name == name)
+        .values(status="failed", error=error[:4000], updated_at=datetime.now(UTC))
+    )
+
+
+def notify(conn: sa.Connection, name: str) -> None:
+    # Delivered on commit: read APIs listening on the channel refresh their position at once.
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_notify(:channel, :name)"), {"channel": NOTIFY_CHANNEL, "name": name})
+
+
+def _select(conn: sa.Connection, name: str, for_update: bool) -> Any:
+    query = sa.select(projections).where(projections.c.name == name)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return conn.execute(query).first()
+
+
+def _initial(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "position": 0,
+        "generation": 0,
+        "status": "running",
+        "error": None,
+        "updated_at": datetime.now(UTC),
+    }
+
+
+def _checkpoint(row: Any) -> Checkpoint:
+    return Checkpoint(row.name, row.position, row.generation, row.status, row.error, row.updated_at)

@@ -1,0 +1,153 @@
+"""Projector workers under concurrency and faults: real PostgreSQL, Redis and `rq worker` processes."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+
+from services.doorbell import QueueDoorbell, redis_connection
+from services.projector import rebuild
+from services.store import event_log
+from services.store.database import Database
+from services.store.read_models import PROJECTION, tables
+from tests.support.events import claim_corrected, claim_retracted, control_changed
+from tests.support.workers import caught_up, start_worker, stop, wait_until, worker_env, workers
+
+ACTORS = ["saa", "is", "sdf", "isf"]
+
+
+def random_claims(rnd: random.Random, count: int, places: list[str]) -> list[Any]:
+    claims = []
+    for _ in range(count):
+        actor = rnd.choice(ACTORS)
+        giver = rnd.choice([None, *[a for a in ACTORS if a != actor]])
+        when = f"2017-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}"
+        claims.append(
+            control_changed(rnd.choice(places), actor, rnd.choice([0, 20, 40.5, 60, 100]), when, giver)
+        )
+    return claims
+
+
+def assert_equals_a_full_replay(db: Database) -> None:
+    suffix = f"__check_{uuid.uuid4().hex[:6]}"
+    try:
+        result = rebuild.rebuild(db, suffix)
+        assert result.caught_up
+        assert rebuild.differences(db, tables(), tables(suffix)) == []
+    finally:
+        rebuild.drop(db, suffix)
+
+
+def assert_each_claim_folded_once(db: Database) -> int:
+    """Every claim event has one row, and the places' fold counts add up to the live claims."""
+    t = tables()
+    with db.snapshot() as conn:
+        logged = conn.execute(
+            sa.text("SELECT count(*) FROM events WHERE type = 'ControlChanged'")
+        ).scalar_one()
+        rows = conn.execute(sa.select(sa.func.count()).select_from(t.claims)).scalar_one()
+        folded = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(t.place_state.c.events_folded), 0))
+        ).scalar_one()
+        live = conn.execute(
+            sa.select(sa.func.count()).select_from(t.claims).where(t.claims.c.retracted.is_(False))
+        ).scalar_one()
+    assert rows == logged
+    assert folded == live, "a claim was folded twice, or not at all"
+    return int(logged)
+
+
+def test_eight_writers_three_workers_five_thousand_events(
+    fresh_pg_url: str, redis_url: str, queue_name: str, cache_dir: Path
+) -> None:
+    db = Database(fresh_pg_url, pool_size=10)
+    doorbell = QueueDoorbell(redis_connection(redis_url), queue_name, PROJECTION, 120)
+    places = [f"place-{i}" for i in range(25)]
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        rnd = random.Random(n)
+        try:
+            mine: list[Any] = []
+            for _ in range(25):
+                batch = random_claims(rnd, 25, places)
+                with db.transaction() as conn:
+                    event_log.append(conn, batch)
+                mine.extend(batch)
+                doorbell.ring()
+            # A few corrections and retractions of this writer's own claims.
+            with db.transaction() as conn:
+                event_log.append(conn, [claim_corrected(mine[3], mine[3].stream_id, share=50.0)])
+                event_log.append(conn, [claim_retracted(mine[7], mine[7].stream_id)])
+            doorbell.ring()
+        except BaseException as exc:
+            errors.append(exc)
+
+    env = worker_env(fresh_pg_url, redis_url, queue_name, cache_dir, PROJECTION_BATCH_SIZE="300")
+    with workers(3, env):
+        writers = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join()
+        assert not errors
+        wait_until(lambda: caught_up(db), 120, "the workers to catch up with 5,000 events")
+    assert assert_each_claim_folded_once(db) == 8 * 25 * 25
+    assert_equals_a_full_replay(db)
+    db.dispose()
+
+
+def test_kill_minus_nine_mid_batch_converges(
+    fresh_pg_url: str, redis_url: str, queue_name: str, cache_dir: Path
+) -> None:
+    db = Database(fresh_pg_url)
+    rnd = random.Random(7)
+    with db.transaction() as conn:
+        event_log.append(conn, random_claims(rnd, 15_000, [f"p{i}" for i in range(200)]))
+    env = worker_env(fresh_pg_url, redis_url, queue_name, cache_dir, PROJECTION_BATCH_SIZE="400")
+    running = [start_worker(env), start_worker(env, stock=True)]
+    kills = 0
+    try:
+        QueueDoorbell(redis_connection(redis_url), queue_name, PROJECTION, 120).ring()
+        while kills < 6 and not caught_up(db):
+            threading.Event().wait(rnd.uniform(0.2, 0.8))
+            victim = running.pop(rnd.randrange(len(running)))
+            stop(victim, kill=True)  # SIGKILL: no cleanup, the batch's transaction just dies
+            kills += 1
+            running.append(start_worker(env))
+        wait_until(lambda: caught_up(db), 180, "the projection to converge after the kills")
+    finally:
+        for process in running:
+            stop(process)
+    assert kills >= 3
+    assert assert_each_claim_folded_once(db) == 15_000
+    assert_equals_a_full_replay(db)
+    db.dispose()
+
+
+def test_a_flushed_redis_costs_seconds_not_data(
+    fresh_pg_url: str, redis_url: str, queue_name: str, cache_dir: Path
+) -> None:
+    db = Database(fresh_pg_url)
+    doorbell = QueueDoorbell(redis_connection(redis_url), queue_name, PROJECTION, 120)
+    env = worker_env(fresh_pg_url, redis_url, queue_name, cache_dir)
+    rnd = random.Random(3)
+    with workers(1, env):
+        with db.transaction() as conn:
+            event_log.append(conn, random_claims(rnd, 50, ["a", "b"]))
+        doorbell.ring()
+        wait_until(lambda: caught_up(db), 30, "the first catch-up")
+        redis.Redis.from_url(redis_url).flushdb()  # every queue, job and worker key is gone
+        with db.transaction() as conn:
+            event_log.append(conn, random_claims(rnd, 50, ["a", "b"]))
+        # No ring: the doorbell was lost with Redis's data. The reconciler must notice.
+        took = wait_until(lambda: caught_up(db), 30, "the reconciler to catch up after FLUSHDB")
+    assert took < 10
+    assert_equals_a_full_replay(db)
+    db.dispose()
