@@ -68,6 +68,13 @@ def ingest_api(host: Host = None, port: Port = None, workers: Workers = 1) -> No
     _run("services.ingest.app:create_app", settings, workers)
 
 
+@app.command("read-api")
+def read_api(host: Host = None, port: Port = None, workers: Workers = 1) -> None:
+    """Serve the read API only (state, contested, actors, time travel, changes, GeoJSON)."""
+    settings = load_settings(host=host, port=port)
+    _run("services.api.app:create_app", settings, workers)
+
+
 @app.command()
 def worker(
     burst: Annotated[bool, typer.Option(help="Run the queued jobs, then exit.")] = False,

@@ -9,6 +9,7 @@ import sys
 
 from fastapi import FastAPI
 
+from services.api import routes as read_routes
 from services.config import Settings
 from services.doorbell import LocalDoorbell
 from services.ingest import routes as ingest_routes
@@ -19,10 +20,10 @@ from services.web.setup import build_app
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or Settings()
-    if runtime is None and not settings.redis_url:
-        runtime = Runtime.start(settings, doorbell=LocalDoorbell())
-    app = build_app("Frontline", settings, runtime)
+    doorbell = None if settings.redis_url else LocalDoorbell()
+    app = build_app("Frontline", settings, runtime, doorbell)
     ingest_routes.install(app)
+    read_routes.install(app, settings)
     app.state.on_start.append(_start_projection)
     app.state.on_stop.append(_stop_projection)
     return app
@@ -35,6 +36,7 @@ def _start_projection(app: FastAPI, runtime: Runtime) -> None:
             runtime.doorbell,
             runtime.settings.reconcile_interval,
             runtime.settings.projection_batch_size,
+            on_advance=lambda _: app.state.follower.poll(),  # read answers move at once
         )
         projector.start()
         runtime.doorbell.ring()  # catch up with what was recorded while nothing ran

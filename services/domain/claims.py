@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from services.domain.occurred import OccurredAt
+from services.domain.occurred import OccurredAt, parse_occurred
+from services.domain.shares import to_hundredths
 
 # The claim fields a correction may change, by their event-data names.
 CORRECTABLE = (
@@ -44,6 +45,17 @@ class Claim:
     def order_key(self) -> tuple[datetime, int]:
         """Events order by the start of their period, then by log position."""
         return (self.occurred.start, self.position)
+
+
+def typed_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """A correction's changes as stored in its event (share in percent, occurred_at as text),
+    typed for `apply_changes` (share in hundredths, occurred_at an OccurredAt)."""
+    typed = dict(changes)
+    if "share" in typed:
+        typed["share"] = to_hundredths(typed["share"])
+    if "occurred_at" in typed:
+        typed["occurred_at"] = parse_occurred(typed["occurred_at"])
+    return typed
 
 
 def apply_changes(claim: Claim, changes: dict[str, Any]) -> Claim:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.domain.claims import Claim
+from services.domain.claims import Claim, typed_changes
 from services.domain.events import RecordedEvent
 from services.domain.occurred import parse_occurred
 from services.domain.shares import to_hundredths
@@ -35,12 +35,7 @@ def claim_of(event: RecordedEvent) -> Claim:
 
 def changes_of(event: RecordedEvent) -> dict[str, Any]:
     """A ClaimCorrected event's changes, typed for `apply_changes` (hundredths, OccurredAt)."""
-    changes = dict(event.data["changes"])
-    if "share" in changes:
-        changes["share"] = to_hundredths(changes["share"])
-    if "occurred_at" in changes:
-        changes["occurred_at"] = parse_occurred(changes["occurred_at"])
-    return changes
+    return typed_changes(event.data["changes"])
 
 
 def correction_entry(event: RecordedEvent) -> dict[str, Any]:

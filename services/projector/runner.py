@@ -67,7 +67,7 @@ def project_next_batch(
                 return 0, checkpoint.position
             changes = project_batch(events, ControlReader(conn, read_models))
             write_batch(conn, read_models, changes)
-            checkpoints.advance(conn, name, changes.position)
+            checkpoints.advance(conn, checkpoint, changes.position)
             return len(events), changes.position
     except ProjectionError as exc:
         with db.transaction() as conn:

@@ -47,14 +47,14 @@ def read_all(conn: sa.Connection) -> list[Checkpoint]:
     return [_checkpoint(r) for r in conn.execute(sa.select(projections).order_by(projections.c.name))]
 
 
-def advance(conn: sa.Connection, name: str, position: int) -> None:
+def advance(conn: sa.Connection, checkpoint: Checkpoint, position: int) -> None:
     """Move the checkpoint (in the caller's transaction) and tell listeners when it commits."""
     conn.execute(
         projections.update()
-        .where(projections.c.name == name)
+        .where(projections.c.name == checkpoint.name)
         .values(position=position, updated_at=datetime.now(UTC))
     )
-    notify(conn, name)
+    notify(conn, checkpoint.name, checkpoint.generation, position)
 
 
 def fail(conn: sa.Connection, name: str, error: str) -> None:
@@ -66,10 +66,13 @@ def fail(conn: sa.Connection, name: str, error: str) -> None:
     )
 
 
-def notify(conn: sa.Connection, name: str) -> None:
-    # Delivered on commit: read APIs listening on the channel refresh their position at once.
+def notify(conn: sa.Connection, name: str, generation: int, position: int) -> None:
+    """Tell listening read APIs, when the caller's transaction commits, what the models now hold."""
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_notify(:channel, :name)"), {"channel": NOTIFY_CHANNEL, "name": name})
+        payload = f"{name}:{generation}:{position}"
+        conn.execute(
+            sa.text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": payload}
+        )
 
 
 def _select(conn: sa.Connection, name: str, for_update: bool) -> Any:

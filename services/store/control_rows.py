@@ -59,11 +59,12 @@ class BatchChanges:
 
 
 def claim_fields(claim: Claim) -> dict[str, Any]:
-    """The correctable fields of a claim, as stored in `original` and in correction changes."""
+    """The correctable fields of a claim, in the form correction events carry them (share in percent,
+    occurred_at as text): `typed_changes` reads both."""
     return {
         "place_id": claim.place_id,
         "actor_id": claim.actor_id,
-        "share": claim.share,
+        "share": claim.share / 100,
         "from_actor_id": claim.from_actor_id,
         "occurred_at": claim.occurred.text,
         "note": claim.note,

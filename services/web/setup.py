@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI
 
 from services.config import Settings
+from services.doorbell import Doorbell
 from services.web import problems
 from services.web.limits import BodyLimit
 from services.web.runtime import Runtime
@@ -18,8 +19,10 @@ log = structlog.get_logger(__name__)
 Hook = Callable[[FastAPI, Runtime], None]
 
 
-def build_app(title: str, settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    """A FastAPI app whose lifespan creates the process's Runtime (unless one is given).
+def build_app(
+    title: str, settings: Settings, runtime: Runtime | None = None, doorbell: Doorbell | None = None
+) -> FastAPI:
+    """A FastAPI app whose lifespan creates (and closes) the process's Runtime, unless one is given.
 
     Routers that need per-process machinery (the report writer, the embedded projector, the
     read cache) append hooks to `app.state.on_start` / `app.state.on_stop` when installed.
@@ -28,7 +31,7 @@ def build_app(title: str, settings: Settings, runtime: Runtime | None = None) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
-        rt = runtime or Runtime.start(settings)
+        rt = runtime or Runtime.start(settings, doorbell)
         app.state.runtime = rt
         _ = rt.gazetteer  # load (or build) the gazetteer now, not on the first request
         if rt.settings.open_writes and not rt.settings.ingest_api_keys:

@@ -1,0 +1,1 @@
+"""The read side: thin queries over the read models, time travel, cheap polling."""

@@ -1,0 +1,17 @@
+"""The read service's app factory: `uvicorn --factory services.api.app:create_app`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.api import routes
+from services.config import Settings
+from services.web.runtime import Runtime
+from services.web.setup import build_app
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = build_app("Frontline read API", settings, runtime)
+    routes.install(app, settings)
+    return app

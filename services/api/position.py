@@ -1,0 +1,133 @@
+"""What the read models hold: the projection's (generation, position), known without a query.
+
+Every cached answer and ETag is keyed by it. It moves when the projector commits: PostgreSQL
+NOTIFYs listeners on commit, the embedded projector calls `advance` directly, and a slow poll
+covers a lost notification or connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from dataclasses import dataclass
+
+import psycopg
+import sqlalchemy as sa
+import structlog
+
+from services.store import checkpoints
+from services.store.database import Database
+from services.store.read_models import PROJECTION
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    generation: int
+    position: int
+
+
+class PositionWatch:
+    """The latest known version of the read models, and a way to wait for a position."""
+
+    def __init__(self) -> None:
+        self._version = Version(0, 0)
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+    @property
+    def version(self) -> Version:
+        return self._version
+
+    def advance(self, version: Version) -> None:
+        """Record a version seen in the database (older ones are ignored)."""
+        with self._lock:
+            if version <= self._version:
+                return
+            self._version = version
+            waiters, self._waiters = self._waiters, []
+        for loop, event in waiters:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(event.set)
+
+    async def wait_for(self, position: int, timeout: float) -> bool:
+        """Wait until the read models reach `position`; False if `timeout` passes first."""
+        deadline = time.monotonic() + timeout
+        while self._version.position < position:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            event = asyncio.Event()
+            with self._lock:
+                if self._version.position >= position:
+                    return True
+                self._waiters.append((asyncio.get_running_loop(), event))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+        return True
+
+
+def read_version(conn: sa.Connection) -> Version:
+    checkpoint = checkpoints.read(conn, PROJECTION)
+    return Version(checkpoint.generation, checkpoint.position) if checkpoint else Version(0, 0)
+
+
+class Follower:
+    """Keeps a PositionWatch current: LISTEN on PostgreSQL, polling on both backends."""
+
+    def __init__(self, db: Database, watch: PositionWatch, poll_interval: float) -> None:
+        self.db = db
+        self.watch = watch
+        self.poll_interval = poll_interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="position-follower", daemon=True)
+
+    def start(self) -> None:
+        self.poll()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(self.poll_interval + 5)
+
+    def poll(self) -> None:
+        try:
+            with self.db.snapshot() as conn:
+                self.watch.advance(read_version(conn))
+        except Exception as exc:  # the database may be down; keep serving what is cached
+            log.warning("position.poll_failed", error=str(exc))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.db.is_postgres:
+                self._listen()
+            else:
+                self._stop.wait(self.poll_interval)
+                self.poll()
+
+    def _heard(self, payload: str) -> bool:
+        name, _, rest = payload.partition(":")
+        generation, _, position = rest.partition(":")
+        if name != PROJECTION or not (generation.isdigit() and position.isdigit()):
+            return False
+        self.watch.advance(Version(int(generation), int(position)))
+        return True
+
+    def _listen(self) -> None:
+        url = self.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f"LISTEN {checkpoints.NOTIFY_CHANNEL}")
+                self.poll()  # anything committed before LISTEN took effect
+                while not self._stop.is_set():
+                    heard = False
+                    for notice in conn.notifies(timeout=self.poll_interval, stop_after=1):
+                        heard = self._heard(notice.payload)
+                    if not heard:
+                        self.poll()
+        except psycopg.Error as exc:
+            log.warning("position.listen_failed", error=str(exc))
+            self._stop.wait(self.poll_interval)

@@ -1,0 +1,225 @@
+"""The read side's queries: each answers one endpoint from the read models, in one snapshot.
+
+Lists are small (places are counted in thousands, not millions), so they are filtered, sorted and
+paged in Python from one pass over the states; the answer is cached by read-model version anyway.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.api import paging, timetravel, views
+from services.api.views import ActorName
+from services.domain.actors import Actor
+from services.domain.control import EMPTY, PlaceControl
+from services.domain.names import name_key
+from services.domain.places import Place
+from services.store import event_log
+from services.store.control_store import place_state_of
+from services.store.places import to_place
+from services.store.read_models import ReadModelTables
+from services.store.schema import place_names, places
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """`as_of` / `known_at` as given (echoed in answers) and as exclusive instants."""
+
+    as_of: str | None = None
+    known_at: str | None = None
+    as_of_end: datetime | None = None
+    known_at_end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PlaceFilters:
+    status: str | None = None
+    country: str | None = None
+    actor: str | None = None
+    q: str | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    conn: sa.Connection
+    tables: ReadModelTables
+    actor_name: ActorName
+    bounds: Bounds
+
+
+def get_place(ctx: Context, place_id: str) -> dict[str, Any] | None:
+    row = ctx.conn.execute(sa.select(places).where(places.c.place_id == place_id)).first()
+    if row is None or not _known(row, ctx.bounds):
+        return None
+    b = ctx.bounds
+    state = timetravel.state(ctx.conn, ctx.tables, place_id, b.as_of_end, b.known_at_end)
+    return views.place(to_place(row), state, ctx.actor_name, b.as_of, b.known_at)
+
+
+def list_places(ctx: Context, filters: PlaceFilters, cursor: list[Any] | None, limit: int) -> dict[str, Any]:
+    rows = [r for r in _places_with_state(ctx, filters) if cursor is None or r[0].place_id > cursor[0]]
+    items = [_place_view(ctx, p, s) for p, s in rows[: limit + 1]]
+    return paging.page(items, limit, lambda item: [item["place_id"]])
+
+
+def contested(ctx: Context, cursor: list[Any] | None, limit: int) -> dict[str, Any]:
+    rows = sorted(
+        (r for r in _places_with_state(ctx, PlaceFilters(status="contested"))),
+        key=lambda r: (-r[1].challenger_share, r[0].place_id),
+    )
+    if cursor is not None:
+        rows = [r for r in rows if (-r[1].challenger_share, r[0].place_id) > (-cursor[0], cursor[1])]
+    items = [_place_view(ctx, p, s) for p, s in rows[: limit + 1]]
+    return paging.page(
+        items, limit, lambda item: [round(item["control"][1]["share"] * 100), item["place_id"]]
+    )
+
+
+def geojson(ctx: Context, filters: PlaceFilters, cursor: list[Any] | None, limit: int) -> dict[str, Any]:
+    located = [r for r in _places_with_state(ctx, filters) if r[0].location is not None]
+    located = [r for r in located if cursor is None or r[0].place_id > cursor[0]]
+    answer = paging.page(
+        [_place_view(ctx, p, s) for p, s in located[: limit + 1]], limit, lambda item: [item["place_id"]]
+    )
+    return {
+        "type": "FeatureCollection",
+        "features": [views.feature(item) for item in answer["items"]],
+        "next_cursor": answer["next_cursor"],
+    }
+
+
+def list_actors(ctx: Context, actors: list[Actor], cursor: list[Any] | None, limit: int) -> dict[str, Any]:
+    held = _holdings_by_actor(ctx)
+    chosen = [a for a in actors if cursor is None or a.actor_id > cursor[0]]
+    items = [_actor_view(ctx, a, held.get(a.actor_id, [])) for a in chosen[: limit + 1]]
+    return paging.page(items, limit, lambda item: [item["actor_id"]])
+
+
+def get_actor(ctx: Context, actor: Actor) -> dict[str, Any]:
+    return _actor_view(ctx, actor, _holdings_by_actor(ctx).get(actor.actor_id, []))
+
+
+def history(ctx: Context, place_id: str, cursor: list[Any] | None, limit: int) -> dict[str, Any]:
+    c = ctx.tables.claims
+    query = sa.select(c).where(c.c.place_id == place_id)
+    if cursor is not None:
+        after = (datetime.fromisoformat(cursor[0]), cursor[1])
+        query = query.where(sa.tuple_(c.c.occurred_start, c.c.position) > sa.tuple_(*after))
+    rows = ctx.conn.execute(query.order_by(c.c.occurred_start, c.c.position).limit(limit + 1)).all()
+    items = [_history_item(ctx, r) for r in rows]
+    starts = {r.event_id: r.occurred_start.isoformat() for r in rows}
+    return paging.page(items, limit, lambda item: [starts[item["event_id"]], item["position"]])
+
+
+def changes(ctx: Context, after: int, limit: int) -> dict[str, Any]:
+    ps = ctx.tables.place_state
+    query = (
+        sa.select(ps, places)
+        .join(places, places.c.place_id == ps.c.place_id)
+        .where(ps.c.updated_position > after)
+        .order_by(ps.c.updated_position)
+        .limit(limit + 1)
+    )
+    items = []
+    for row in ctx.conn.execute(query):
+        view = views.place(to_place(row), place_state_of(row), ctx.actor_name, None, None)
+        items.append({**view, "position": row.updated_position})
+    return paging.page(items, limit, lambda item: [item["position"]])
+
+
+def events(conn: sa.Connection, after: int, limit: int) -> dict[str, Any]:
+    recorded = event_log.read_after(conn, after, limit + 1)
+    items = [
+        {
+            "position": e.position,
+            "event_id": e.event_id,
+            "type": e.type,
+            "stream_id": e.stream_id,
+            "stream_version": e.stream_version,
+            "occurred_at": e.occurred_at,
+            "recorded_at": e.recorded_at.isoformat(),
+            "request_id": e.request_id,
+            "target_event_id": e.target_event_id,
+            "data": e.data,
+        }
+        for e in recorded
+    ]
+    return paging.page(items, limit, lambda item: [item["position"]])
+
+
+def _known(row: Any, bounds: Bounds) -> bool:
+    return bounds.known_at_end is None or row.created_at < bounds.known_at_end
+
+
+def _places_with_state(ctx: Context, filters: PlaceFilters) -> list[tuple[Place, PlaceControl]]:
+    """Recorded places (as known then) with their state, filtered, in place id order."""
+    query = sa.select(places).order_by(places.c.place_id)
+    if filters.country:
+        query = query.where(places.c.country == filters.country.upper())
+    if filters.q:
+        pattern = f"%{name_key(filters.q)}%"
+        query = query.where(
+            places.c.place_id.in_(sa.select(place_names.c.place_id).where(place_names.c.key.like(pattern)))
+        )
+    rows = [r for r in ctx.conn.execute(query) if _known(r, ctx.bounds)]
+    b = ctx.bounds
+    states = timetravel.states(ctx.conn, ctx.tables, b.as_of_end, b.known_at_end)
+    result = []
+    for row in rows:
+        state = states.get(row.place_id, EMPTY)
+        if filters.status and state.status != filters.status:
+            continue
+        if filters.actor and state.share_of(filters.actor) == 0:
+            continue
+        result.append((to_place(row), state))
+    return result
+
+
+def _place_view(ctx: Context, p: Place, state: PlaceControl) -> dict[str, Any]:
+    return views.place(p, state, ctx.actor_name, ctx.bounds.as_of, ctx.bounds.known_at)
+
+
+def _holdings_by_actor(ctx: Context) -> dict[str, list[dict[str, Any]]]:
+    held: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p, state in _places_with_state(ctx, PlaceFilters()):
+        for h in state.holdings:
+            held[h.actor_id].append(views.holding(p, h.share, h.since.text))
+    return held
+
+
+def _actor_view(ctx: Context, actor: Actor, held: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "actor_id": actor.actor_id,
+        "name": actor.name,
+        "aliases": list(actor.aliases),
+        "places": held,
+        "places_held": len(held),
+        "population_controlled": sum(h["population_controlled"] for h in held),
+        "as_of": ctx.bounds.as_of,
+        "known_at": ctx.bounds.known_at,
+    }
+
+
+def _history_item(ctx: Context, row: Any) -> dict[str, Any]:
+    return {
+        "event_id": row.event_id,
+        "position": row.position,
+        "place_id": row.place_id,
+        "actor_id": row.actor_id,
+        "actor": ctx.actor_name(row.actor_id),
+        "share": row.share / 100,
+        "from_actor_id": row.from_actor_id,
+        "occurred_at": row.occurred_at,
+        "supporting_actor_ids": list(row.supporting_actor_ids or ()),
+        "note": row.note,
+        "report_id": row.report_id,
+        "recorded_at": row.recorded_at.isoformat(),
+        "retracted": row.retracted,
+        "retraction": row.retraction,
+        "corrections": list(row.corrections or ()),
+    }

@@ -1,0 +1,298 @@
+"""The read API: every route answers from one snapshot of the read models, cached by version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+
+from services.api import paging, reads, schemas
+from services.api.cache import Entry, ReadCache, matches, request_key
+from services.api.fastpath import CachedReads
+from services.api.position import Follower, PositionWatch, read_version
+from services.api.reads import Bounds, Context, PlaceFilters
+from services.config import Settings
+from services.domain.errors import InvalidTime, Unresolved
+from services.domain.occurred import upper_bound
+from services.store.read_models import tables
+from services.web.auth import require
+from services.web.problems import problem, problem_responses
+from services.web.runtime import Runtime
+
+MIN_POSITION_WAIT = 5.0
+GEOJSON = "application/geo+json"
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["read"],
+    dependencies=[Depends(require("read"))],
+    responses={
+        304: {"description": "Not Modified: the If-None-Match ETag is current"},
+        **problem_responses(400, 401, 422, 503),
+    },
+)
+
+Limit = Annotated[int, Query(ge=1, le=paging.MAX_LIMIT, description="Items per page")]
+Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")]
+MinPosition = Annotated[
+    int | None,
+    Query(ge=0, le=2**62, description="Wait (up to 5 s) until the read models reach this log position"),
+]
+StatusFilter = Annotated[Literal["controlled", "contested", "partial", "unknown"] | None, Query()]
+CountryFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")]
+TextFilter = Annotated[str | None, Query(min_length=1, max_length=200)]
+TimeParam = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        description="ISO 8601 year, month, date or timestamp; a period means its end, inclusive",
+    ),
+]
+
+
+def bounds(as_of: TimeParam = None, known_at: TimeParam = None) -> Bounds:
+    """`as_of` (valid time) and `known_at` (transaction time) as exclusive upper bounds."""
+    ends = {}
+    for name, value in (("as_of", as_of), ("known_at", known_at)):
+        try:
+            ends[name] = upper_bound(value) if value is not None else None
+        except InvalidTime as exc:
+            raise RequestValidationError(
+                [{"loc": ("query", name), "msg": str(exc), "type": "value_error"}]
+            ) from None
+    return Bounds(as_of, known_at, ends["as_of"], ends["known_at"])
+
+
+BoundsDep = Annotated[Bounds, Depends(bounds)]
+
+
+async def answer(
+    request: Request,
+    compute: Callable[[Context], dict[str, Any] | None],
+    bound: Bounds = Bounds(),  # noqa: B008
+    min_position: int | None = None,
+    media_type: str = "application/json",
+) -> Response:
+    """Serve `compute`'s answer for the current read-model version, from cache when possible."""
+    state = request.app.state
+    watch: PositionWatch = state.position_watch
+    cache: ReadCache = state.read_cache
+    if min_position is not None and not await watch.wait_for(min_position, MIN_POSITION_WAIT):
+        detail = f"the read models have not reached position {min_position} yet"
+        headers = {"Retry-After": "1", "X-Projection-Position": str(watch.version.position)}
+        return problem(503, "position-not-reached", detail, headers=headers)
+    key = request_key(request.url.path, request.url.query)
+    version = watch.version
+    entry = cache.get(key, version)
+    if entry is None:
+        runtime: Runtime = state.runtime
+
+        def fill() -> Entry | None:
+            with runtime.db.snapshot() as conn:
+                current = read_version(conn)
+                names = runtime.actors.index(conn)
+                body = compute(Context(conn, tables(), lambda a: _name(names, a), bound))
+            watch.advance(current)
+            return None if body is None else cache.put(key, current, orjson.dumps(body), media_type)
+
+        async def fill_async() -> Entry | None:
+            return await run_in_threadpool(fill)
+
+        entry = await cache.single_flight(key, version, fill_async)
+    if entry is None:
+        return problem(
+            404,
+            "not-found",
+            f"nothing at {request.url.path}",
+            headers={"X-Projection-Position": str(watch.version.position)},
+        )
+    headers = {k.decode(): v.decode() for k, v in entry.headers()}
+    if matches(request.headers.get("if-none-match"), entry.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(entry.body, media_type=entry.media_type, headers=headers)
+
+
+def _name(index: Any, actor_id: str) -> str:
+    actor = index.get(actor_id)
+    return actor.name if actor is not None else actor_id
+
+
+@router.get("/places", responses={200: {"model": schemas.PlacePage}})
+async def list_places(
+    request: Request,
+    bound: BoundsDep,
+    status: StatusFilter = None,
+    country: CountryFilter = None,
+    actor: TextFilter = None,
+    q: TextFilter = None,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> Response:
+    """The recorded places (registered, or named by a claim) with their control."""
+    filters = PlaceFilters(status, country, actor, q)
+    after = paging.decode(cursor)
+    return await answer(
+        request, lambda ctx: reads.list_places(ctx, filters, after, limit), bound, min_position
+    )
+
+
+@router.get(
+    "/places.geojson", responses={200: {"model": schemas.FeatureCollectionOut, "content": {GEOJSON: {}}}}
+)
+async def places_geojson(
+    request: Request,
+    bound: BoundsDep,
+    status: StatusFilter = None,
+    country: CountryFilter = None,
+    actor: TextFilter = None,
+    q: TextFilter = None,
+    limit: Limit = paging.MAX_LIMIT,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> Response:
+    """The places with a location as a GeoJSON FeatureCollection (RFC 7946)."""
+    filters = PlaceFilters(status, country, actor, q)
+    after = paging.decode(cursor)
+    return await answer(
+        request, lambda ctx: reads.geojson(ctx, filters, after, limit), bound, min_position, GEOJSON
+    )
+
+
+@router.get("/places/{place_id}", responses={200: {"model": schemas.PlaceStateOut}, **problem_responses(404)})
+async def get_place(
+    request: Request, place_id: str, bound: BoundsDep, min_position: MinPosition = None
+) -> Response:
+    """One place: who controls it, since when, on whose reports."""
+    return await answer(request, lambda ctx: reads.get_place(ctx, place_id), bound, min_position)
+
+
+@router.get(
+    "/places/{place_id}/history", responses={200: {"model": schemas.HistoryPage}, **problem_responses(404)}
+)
+async def place_history(
+    request: Request,
+    place_id: str,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> Response:
+    """The place's claim events, oldest first, with their corrections and retractions."""
+    after = paging.decode(cursor)
+
+    def compute(ctx: Context) -> dict[str, Any] | None:
+        if reads.get_place(ctx, place_id) is None:
+            return None
+        return reads.history(ctx, place_id, after, limit)
+
+    return await answer(request, compute, Bounds(), min_position)
+
+
+@router.get("/contested", responses={200: {"model": schemas.PlacePage}})
+async def contested(
+    request: Request,
+    bound: BoundsDep,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> Response:
+    """Contested places, most contested (largest second share) first."""
+    after = paging.decode(cursor)
+    return await answer(request, lambda ctx: reads.contested(ctx, after, limit), bound, min_position)
+
+
+@router.get("/actors", responses={200: {"model": schemas.ActorPage}})
+async def list_actors(
+    request: Request,
+    bound: BoundsDep,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> Response:
+    """Actors with the places each holds and the population under its control."""
+    after = paging.decode(cursor)
+    runtime: Runtime = request.app.state.runtime
+
+    def compute(ctx: Context) -> dict[str, Any]:
+        return reads.list_actors(ctx, runtime.actors.index(ctx.conn, reload=True).actors, after, limit)
+
+    return await answer(request, compute, bound, min_position)
+
+
+@router.get("/actors/{actor_id}", responses={200: {"model": schemas.ActorOut}, **problem_responses(404)})
+async def get_actor(
+    request: Request, actor_id: str, bound: BoundsDep, min_position: MinPosition = None
+) -> Response:
+    """One actor: the places it holds (fully or in part) and the population under its control."""
+    runtime: Runtime = request.app.state.runtime
+
+    def compute(ctx: Context) -> dict[str, Any] | None:
+        try:
+            actor = runtime.actors.resolve(ctx.conn, actor_id)
+        except Unresolved:
+            return None
+        return reads.get_actor(ctx, actor) if actor.actor_id == actor_id else None
+
+    return await answer(request, compute, bound, min_position)
+
+
+@router.get("/changes", responses={200: {"model": schemas.ChangesPage}})
+async def changes(
+    request: Request,
+    after: Annotated[int, Query(ge=0, le=2**62, description="A log position")] = 0,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> Response:
+    """Place states changed after a log position, oldest change first: poll with the last one."""
+    key = paging.decode(cursor)
+    start = int(key[0]) if key else after
+    return await answer(request, lambda ctx: reads.changes(ctx, start, limit), Bounds(), min_position)
+
+
+@router.get("/events", responses={200: {"model": schemas.EventPage}})
+async def events(
+    request: Request,
+    after: Annotated[int, Query(ge=0, le=2**62, description="A log position")] = 0,
+    limit: Limit = paging.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response:
+    """The raw event log after a position, for audit (read-only, never cached: it moves alone)."""
+    key = paging.decode(cursor)
+    start = int(key[0]) if key else after
+    runtime: Runtime = request.app.state.runtime
+
+    def read() -> bytes:
+        with runtime.db.snapshot() as conn:
+            return orjson.dumps(reads.events(conn, start, limit))
+
+    body = await run_in_threadpool(read)
+    position = request.app.state.position_watch.version.position
+    return Response(body, media_type="application/json", headers={"X-Projection-Position": str(position)})
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add the read routes, the version watch and the answer cache (with its fast path)."""
+    watch, cache = PositionWatch(), ReadCache()
+    app.state.position_watch, app.state.read_cache = watch, cache
+    keys = [*settings.read_api_keys, *settings.ingest_api_keys, *settings.admin_api_keys]
+    app.add_middleware(
+        CachedReads, cache=cache, watch=watch, read_keys=keys if settings.read_api_keys else []
+    )
+    app.include_router(router)
+    app.state.on_start.append(_start_follower)
+    app.state.on_stop.append(_stop_follower)
+
+
+def _start_follower(app: FastAPI, runtime: Runtime) -> None:
+    follower = Follower(runtime.db, app.state.position_watch, poll_interval=1.0)
+    follower.start()
+    app.state.follower = follower
+
+
+def _stop_follower(app: FastAPI, runtime: Runtime) -> None:
+    app.state.follower.stop()
