@@ -114,3 +114,19 @@ projections = sa.Table(
     sa.Column("error", sa.Text()),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# Replays: each rebuild of the read models an operator asked for, and how far it has got.
+replays = sa.Table(
+    "replays",
+    checkpoint_metadata,
+    sa.Column("replay_id", sa.String(40), primary_key=True),
+    sa.Column("status", sa.String(12), nullable=False),  # queued | running | done | failed
+    sa.Column("processed", sa.BigInteger(), nullable=False),
+    sa.Column("total", sa.BigInteger(), nullable=False),
+    sa.Column("error", sa.Text()),
+    sa.Column("requested_at", UTCDateTime(), nullable=False),
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Index("ix_replays_requested_at", "requested_at"),
+)
+
