@@ -4,16 +4,20 @@ REDIS_URL: projection goes through RQ, and a `frontline worker` child process ru
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+import threading
 
 from fastapi import FastAPI
 
 from services.api import routes as read_routes
 from services.config import Settings
 from services.doorbell import LocalDoorbell
+from services.ingest import admin
 from services.ingest import routes as ingest_routes
 from services.projector.embedded import EmbeddedProjector
+from services.projector.replay import run_replay
 from services.web.runtime import Runtime
 from services.web.setup import build_app
 
@@ -23,6 +27,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     doorbell = None if settings.redis_url else LocalDoorbell()
     app = build_app("Frontline", settings, runtime, doorbell)
     ingest_routes.install(app)
+    admin.install(app)
     read_routes.install(app, settings)
     app.state.on_start.append(_start_projection)
     app.state.on_stop.append(_stop_projection)
@@ -41,9 +46,20 @@ def _start_projection(app: FastAPI, runtime: Runtime) -> None:
         projector.start()
         runtime.doorbell.ring()  # catch up with what was recorded while nothing ran
         app.state.projector = projector
+        app.state.replay_runner = lambda replay_id: _replay_in_thread(runtime, replay_id)
     else:
         # A child process rather than a thread: an RQ worker owns its process's signals.
         app.state.projector = subprocess.Popen([sys.executable, "-m", "services.cli", "worker"])
+
+
+def _replay_in_thread(runtime: Runtime, replay_id: str) -> None:
+    batch = max(runtime.settings.projection_batch_size, 20_000)
+
+    def run() -> None:
+        with contextlib.suppress(Exception):  # a failure is logged and kept in the replay record
+            run_replay(runtime.db, replay_id, batch)
+
+    threading.Thread(target=run, name="replay", daemon=True).start()
 
 
 def _stop_projection(app: FastAPI, runtime: Runtime) -> None:

@@ -82,3 +82,20 @@ class NoDoorbell:
 def redis_connection(url: str) -> redis.Redis:
     # Short timeouts: a hung Redis must not hold up a write that is already durable.
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=30)
+
+
+REPLAY = "services.projector.jobs.replay"
+REPLAY_TIMEOUT = 6 * 3600  # a replay of a very long log takes long; it is not a catch-up
+
+
+def enqueue_replay(connection: redis.Redis, queue_name: str, replay_id: str) -> None:
+    """Ask a projector worker to run a replay (raises redis.RedisError if Redis is down)."""
+    queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
+    queue.enqueue(
+        REPLAY,
+        replay_id,
+        job_id=f"{queue_name}-replay-{replay_id}",
+        job_timeout=REPLAY_TIMEOUT,
+        result_ttl=3600,
+        failure_ttl=24 * 3600,
+    )

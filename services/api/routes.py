@@ -24,6 +24,7 @@ from services.web.problems import problem, problem_responses
 from services.web.runtime import Runtime
 
 MIN_POSITION_WAIT = 5.0
+LIVE_TABLES = [t.name for t in tables().all]
 GEOJSON = "application/geo+json"
 
 router = APIRouter(
@@ -92,7 +93,7 @@ async def answer(
         runtime: Runtime = state.runtime
 
         def fill() -> Entry | None:
-            with runtime.db.snapshot() as conn:
+            with runtime.db.snapshot(lock=LIVE_TABLES) as conn:
                 current = read_version(conn)
                 names = runtime.actors.index(conn)
                 body = compute(Context(conn, tables(), lambda a: _name(names, a), bound))

@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from services.domain.occurred import OccurredAt, parse_occurred
+from services.domain.events import RecordedEvent
+from services.domain.occurred import OccurredAt, from_parts, parse_occurred
 from services.domain.shares import to_hundredths
 
 # The claim fields a correction may change, by their event-data names.
@@ -45,6 +46,28 @@ class Claim:
     def order_key(self) -> tuple[datetime, int]:
         """Events order by the start of their period, then by log position."""
         return (self.occurred.start, self.position)
+
+
+def claim_from_event(event: RecordedEvent) -> Claim:
+    """The claim a ControlChanged event states (its data at the current schema version)."""
+    data = event.data
+    occurred = (
+        from_parts(event.occurred_at, event.occurred_start)
+        if event.occurred_at and event.occurred_start
+        else parse_occurred(data["occurred_at"])
+    )
+    return Claim(
+        event_id=event.event_id,
+        position=event.position,
+        place_id=data["place_id"],
+        actor_id=data["actor_id"],
+        share=to_hundredths(data["share"]),
+        occurred=occurred,
+        from_actor_id=data.get("from_actor_id"),
+        supporting_actor_ids=tuple(data.get("supporting_actor_ids") or ()),
+        note=data.get("note"),
+        report_id=data.get("report_id") or event.request_id,
+    )
 
 
 def typed_changes(changes: dict[str, Any]) -> dict[str, Any]:

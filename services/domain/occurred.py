@@ -76,6 +76,15 @@ def format_timestamp(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime(spec)
 
 
+def from_parts(text: str, start: datetime) -> OccurredAt:
+    """An OccurredAt from its normalised text and its start as stored, without re-parsing."""
+    length = len(text)
+    precision: Precision = (
+        "year" if length == 4 else "month" if length == 7 else "day" if length == 10 else "timestamp"
+    )
+    return OccurredAt(text, precision, start)
+
+
 def upper_bound(value: str) -> datetime:
     """The exclusive instant bound of an `as_of` or `known_at`: the end of the period given."""
     return parse_occurred(value).end()

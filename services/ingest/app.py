@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.config import Settings
-from services.ingest import routes
+from services.ingest import admin, routes
 from services.web.runtime import Runtime
 from services.web.setup import build_app
 
@@ -13,4 +13,5 @@ from services.web.setup import build_app
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     app = build_app("Frontline ingest", settings or Settings(), runtime)
     routes.install(app)
+    admin.install(app)
     return app

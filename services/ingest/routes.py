@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 
+from services.ingest.corrections import (
+    Amended,
+    AmendmentOut,
+    CorrectionIn,
+    RetractionIn,
+    record_correction,
+    record_retraction,
+)
 from services.ingest.problems import (
     AlreadyRetracted,
     EventNotFound,
@@ -40,6 +48,44 @@ async def post_report(report: ReportIn, request: Request, response: Response) ->
     writer: ReportWriter = request.app.state.report_writer
     outcome = await writer.write(Submission(report, body_hash(report)))
     if not outcome.created:
+        response.status_code = 200
+    return outcome.answer
+
+
+@router.post(
+    "/corrections",
+    status_code=201,
+    responses={
+        200: {"model": AmendmentOut, "description": "Already recorded: the first answer"},
+        **problem_responses(404),
+    },
+)
+def post_correction(body: CorrectionIn, response: Response, runtime: RuntimeDep) -> AmendmentOut:
+    """Correct fields of an earlier claim event; its places are re-folded from their history."""
+    with runtime.db.transaction() as conn:
+        outcome = record_correction(conn, body, body_hash(body), runtime.actors, runtime.gazetteer)
+    return _amended(outcome, response, runtime)
+
+
+@router.post(
+    "/retractions",
+    status_code=201,
+    responses={
+        200: {"model": AmendmentOut, "description": "Already recorded: the first answer"},
+        **problem_responses(404),
+    },
+)
+def post_retraction(body: RetractionIn, response: Response, runtime: RuntimeDep) -> AmendmentOut:
+    """Withdraw an earlier claim event; its place is re-folded without it."""
+    with runtime.db.transaction() as conn:
+        outcome = record_retraction(conn, body, body_hash(body))
+    return _amended(outcome, response, runtime)
+
+
+def _amended(outcome: Amended, response: Response, runtime: Runtime) -> AmendmentOut:
+    if outcome.created:
+        runtime.doorbell.ring()
+    else:
         response.status_code = 200
     return outcome.answer
 

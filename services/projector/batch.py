@@ -16,11 +16,11 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from typing import Protocol
 
-from services.domain.claims import apply_changes
+from services.domain.claims import apply_changes, claim_from_event
 from services.domain.control import EMPTY, PlaceControl, apply_claim, validate_claim
 from services.domain.errors import DomainError
 from services.domain.events import CLAIM_CORRECTED, CLAIM_RETRACTED, CONTROL_CHANGED, RecordedEvent
-from services.projector.events import changes_of, claim_of, correction_entry, retraction_entry
+from services.projector.events import changes_of, correction_entry, retraction_entry
 from services.store.control_rows import (
     BatchChanges,
     ClaimRecord,
@@ -107,7 +107,7 @@ class _Batch:
 
     def _apply(self, event: RecordedEvent) -> None:
         if event.type == CONTROL_CHANGED:
-            record = ClaimRecord(claim_of(event), event.recorded_at)
+            record = ClaimRecord(claim_from_event(event), event.recorded_at)
             validate_claim(record.claim)
             self.records[event.event_id] = record
             self.new[event.event_id] = None

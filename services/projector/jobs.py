@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 
 from services.projector import process
+from services.projector.replay import run_replay
 from services.projector.runner import catch_up as run_catch_up
 from services.store.read_models import PROJECTION
 
@@ -28,3 +29,11 @@ def catch_up(projection: str = PROJECTION) -> dict[str, Any]:
     )
     log.info("projection.caught_up", projection=projection, events=result.events, position=result.position)
     return {"events": result.events, "position": result.position, "caught_up": result.caught_up}
+
+
+def replay(replay_id: str) -> dict[str, Any]:
+    """Rebuild the read models from position 0 and swap them in (see replay.py)."""
+    run_replay(
+        process.database(), replay_id, batch_size=max(process.settings().projection_batch_size, 20_000)
+    )
+    return {"replay_id": replay_id}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 import structlog
 
 from services.projector.batch import ProjectionError, project_batch
@@ -50,6 +51,22 @@ def catch_up(
         result.events += folded
         result.batches += 1
     return result
+
+
+def fold_within(
+    conn: sa.Connection, name: str, read_models: ReadModelTables, batch_size: int, upto: int | None = None
+) -> int:
+    """Inside the caller's transaction, fold everything after `name`'s checkpoint (up to `upto`)."""
+    folded = 0
+    while True:
+        checkpoint = checkpoints.lock(conn, name)
+        events = event_log.read_after(conn, checkpoint.position, batch_size, upto=upto)
+        if not events:
+            return folded
+        changes = project_batch(events, ControlReader(conn, read_models))
+        write_batch(conn, read_models, changes)
+        checkpoints.advance(conn, checkpoint, changes.position)
+        folded += len(events)
 
 
 def project_next_batch(

@@ -13,7 +13,7 @@ from typing import Any
 
 from services.domain.claims import Claim
 from services.domain.control import Holding, PlaceControl
-from services.domain.occurred import OccurredAt, parse_occurred
+from services.domain.occurred import parse_occurred
 
 Key = tuple[datetime, int]  # a claim's place in time: (start of occurred_at, log position)
 
@@ -112,13 +112,3 @@ def decode_state(data: dict[str, Any]) -> PlaceControl:
         changed_at=parse_occurred(data["c"]) if data["c"] else None,
         events_folded=data["n"],
     )
-
-
-def occurred_from_row(text: str, start: datetime) -> OccurredAt:
-    """An OccurredAt from its stored text and start, without re-parsing the text."""
-    return OccurredAt(text, _precision(text), start)
-
-
-def _precision(text: str) -> Any:
-    length = len(text)
-    return "year" if length == 4 else "month" if length == 7 else "day" if length == 10 else "timestamp"

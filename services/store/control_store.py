@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from services.domain.claims import Claim
 from services.domain.control import PlaceControl
-from services.domain.occurred import parse_occurred
+from services.domain.occurred import from_parts, parse_occurred
 from services.store.control_rows import (
     BatchChanges,
     ClaimRecord,
@@ -27,7 +27,6 @@ from services.store.control_rows import (
     decode_state,
     encode_holdings,
     encode_state,
-    occurred_from_row,
 )
 from services.store.dialects import insert_ignoring_conflicts
 from services.store.read_models import ReadModelTables
@@ -159,7 +158,7 @@ def claim_record_of(row: Any) -> ClaimRecord:
         place_id=row.place_id,
         actor_id=row.actor_id,
         share=row.share,
-        occurred=occurred_from_row(row.occurred_at, row.occurred_start),
+        occurred=from_parts(row.occurred_at, row.occurred_start),
         from_actor_id=row.from_actor_id,
         supporting_actor_ids=tuple(row.supporting_actor_ids or ()),
         note=row.note,

@@ -7,7 +7,7 @@ never at import time; a forked child must create its own (`Database.for_this_pro
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,14 +47,22 @@ class Database:
             yield conn
 
     @contextmanager
-    def snapshot(self) -> Iterator[Connection]:
-        """A read-only transaction whose every statement sees the same snapshot of the database."""
+    def snapshot(self, lock: Sequence[str] = ()) -> Iterator[Connection]:
+        """A read-only transaction whose every statement sees the same snapshot of the database.
+
+        `lock` names tables to take ACCESS SHARE locks on before the snapshot is taken: a replay
+        swaps the read-model tables under an exclusive lock, and a reader that locked them first
+        waits for the swap rather than pairing an old snapshot with the new tables.
+        """
         with _translated(), self.engine.connect() as conn:
             if self.is_postgres:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             else:
                 conn = conn.execution_options(sqlite_begin="DEFERRED")
             with conn.begin():
+                if lock and self.is_postgres:
+                    names = ", ".join(f'"{name}"' for name in lock)
+                    conn.execute(sa.text(f"LOCK TABLE {names} IN ACCESS SHARE MODE"))
                 yield conn
 
     def dispose(self) -> None:

@@ -129,4 +129,3 @@ replays = sa.Table(
     sa.Column("finished_at", UTCDateTime()),
     sa.Index("ix_replays_requested_at", "requested_at"),
 )
-

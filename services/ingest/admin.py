@@ -1,0 +1,139 @@
+"""Admin routes (admin key): replay the read models, watch replays and projections.
+
+A replay runs where projection runs: an RQ job on a projector worker, or a thread of the embedded
+projector (`make run`). The app factory says which by setting `app.state.replay_runner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from pydantic import BaseModel
+
+from services.doorbell import enqueue_replay
+from services.store import checkpoints, event_log, replays
+from services.store.replays import Replay
+from services.store.schema import events
+from services.web.auth import require
+from services.web.deps import RuntimeDep
+from services.web.problems import problem_responses
+from services.web.runtime import Runtime
+
+ReplayRunner = Callable[[str], None]
+
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(require("admin"))],
+    responses=problem_responses(401, 403, 503),
+)
+
+
+class ReplayOut(BaseModel):
+    replay_id: str
+    status: Literal["queued", "running", "done", "failed"]
+    processed: int
+    total: int
+    error: str | None
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ReplayStarted(BaseModel):
+    replay_id: str
+    status: str
+
+
+class ProjectionOut(BaseModel):
+    name: str
+    position: int
+    generation: int
+    status: str
+    error: str | None
+    head: int
+    lag_events: int
+    lag_seconds: float
+    updated_at: datetime
+
+
+class ProjectionsOut(BaseModel):
+    items: list[ProjectionOut]
+
+
+@router.post("/replay", status_code=202, responses=problem_responses(503))
+def start_replay(request: Request, runtime: RuntimeDep) -> ReplayStarted:
+    """Rebuild every read model from position 0 beside the live ones, then swap them in.
+
+    One replay at a time: while one is queued or running, this answers with that one.
+    """
+    runner: ReplayRunner | None = getattr(request.app.state, "replay_runner", None)
+    if runner is None:
+        raise HTTPException(503, "no projector is configured to run replays (set REDIS_URL)")
+    with runtime.db.transaction() as conn:
+        running = replays.active(conn)
+        replay = running or replays.create(conn)
+    if running is None:
+        runner(replay.replay_id)
+    return ReplayStarted(replay_id=replay.replay_id, status=replay.status)
+
+
+@router.get("/replays/{replay_id}", responses=problem_responses(404))
+def get_replay(replay_id: str, runtime: RuntimeDep) -> ReplayOut:
+    """A replay's status, and the events processed out of the total so far."""
+    with runtime.db.snapshot() as conn:
+        replay = replays.get(conn, replay_id)
+    if replay is None:
+        raise HTTPException(404, f"no replay {replay_id!r}")
+    return _replay_out(replay)
+
+
+@router.get("/projections")
+def projections(runtime: RuntimeDep) -> ProjectionsOut:
+    """Each projection (and replay being built): its position and its lag behind the log."""
+    with runtime.db.snapshot() as conn:
+        head = event_log.last_position(conn)
+        items = [_projection(conn, c, head) for c in checkpoints.read_all(conn)]
+    return ProjectionsOut(items=items)
+
+
+def _projection(conn: sa.Connection, checkpoint: checkpoints.Checkpoint, head: int) -> ProjectionOut:
+    behind = conn.execute(
+        sa.select(sa.func.count(), sa.func.min(events.c.recorded_at)).where(
+            events.c.position > checkpoint.position
+        )
+    ).one()
+    oldest: datetime | None = behind[1]
+    lag_seconds = max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest else 0.0
+    return ProjectionOut(
+        name=checkpoint.name,
+        position=checkpoint.position,
+        generation=checkpoint.generation,
+        status=checkpoint.status,
+        error=checkpoint.error,
+        head=head,
+        lag_events=int(behind[0]),
+        lag_seconds=round(lag_seconds, 3),
+        updated_at=checkpoint.updated_at,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Add the admin routes; replays go to RQ when Redis is configured (embedded mode overrides)."""
+    app.include_router(router)
+    app.state.on_start.append(_queue_replays)
+
+
+def _queue_replays(app: FastAPI, runtime: Runtime) -> None:
+    if runtime.redis is not None:
+        queue = runtime.settings.queue_name
+        app.state.replay_runner = lambda replay_id: enqueue_replay(runtime.redis, queue, replay_id)
+
+
+def _replay_out(replay: Replay) -> ReplayOut:
+    fields: dict[str, Any] = {name: getattr(replay, name) for name in ReplayOut.model_fields}
+    return ReplayOut(**fields)

@@ -1,0 +1,144 @@
+"""Replay: rebuild every read model from position 0 into new tables while the live ones serve,
+then swap them in one transaction.
+
+Readers never see a half-built model: until the swap they read the live tables, and the swap, under
+the live checkpoint's lock (so the live projector pauses) and an exclusive lock on the live tables
+(so readers wait a moment rather than read across it), folds the last events into the new set,
+renames it into place, bumps the projection's generation and drops the old set.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+import structlog
+
+from services.projector import rebuild
+from services.projector.runner import fold_within, project_next_batch
+from services.store import checkpoints, event_log, replays
+from services.store.database import Database
+from services.store.read_models import PROJECTION, ReadModelTables, tables
+
+log = structlog.get_logger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+def run_replay(
+    db: Database, replay_id: str, batch_size: int = 20_000, progress: Progress | None = None
+) -> None:
+    """Rebuild into a new set of tables, keeping the replay record current; swap when caught up."""
+    suffix = f"__r{replay_id[:10]}"
+    _mark(db, replay_id, status="running", started_at=datetime.now(UTC))
+    try:
+        built = rebuild.create(db, suffix)
+        processed = _build(db, replay_id, suffix, built, batch_size, progress)
+        processed += swap(db, suffix, batch_size)
+        _mark(
+            db, replay_id, status="done", processed=processed, total=processed, finished_at=datetime.now(UTC)
+        )
+        log.info("replay.done", replay_id=replay_id, events=processed)
+    except Exception as exc:
+        _mark(db, replay_id, status="failed", error=str(exc)[:4000], finished_at=datetime.now(UTC))
+        rebuild.drop(db, suffix)
+        log.error("replay.failed", replay_id=replay_id, error=str(exc))
+        raise
+
+
+def _build(
+    db: Database,
+    replay_id: str,
+    suffix: str,
+    built: ReadModelTables,
+    batch_size: int,
+    progress: Progress | None,
+) -> int:
+    processed, name = 0, rebuild.build_name(suffix)
+    while True:
+        folded, position = project_next_batch(db, name, built, batch_size)
+        processed += folded
+        total = processed + _remaining(db, position)
+        _mark(db, replay_id, processed=processed, total=total)
+        if progress is not None:
+            progress(processed, total)
+        if folded < batch_size:
+            # Near the head: the swap folds the rest under the lock. (Waiting for an empty batch
+            # would never end while reports keep arriving.)
+            return processed
+
+
+def swap(db: Database, suffix: str, batch_size: int) -> int:
+    """Fold the last events into the built set and put it in place of the live one, atomically."""
+    built, live = tables(suffix), tables()
+    with db.transaction() as conn:
+        current = checkpoints.lock(conn, PROJECTION)  # the live projector waits from here on
+        # Up to the head as it is now: reports keep arriving, and what comes after is the live
+        # projector's to fold once the swap is done (it resumes from the swapped-in checkpoint).
+        head = event_log.last_position(conn)
+        folded = fold_within(conn, rebuild.build_name(suffix), built, batch_size, upto=head)
+        position = checkpoints.read(conn, rebuild.build_name(suffix)).position  # type: ignore[union-attr]
+        retired = f"__old{uuid.uuid4().hex[:8]}"
+        _lock_exclusively(conn, live)
+        for old, new in zip(live.all, built.all, strict=True):
+            _rename(conn, old.name, f"{old.name}{retired}")
+            _rename(conn, new.name, old.name)
+        for old in live.all:
+            conn.execute(sa.text(f'DROP TABLE "{old.name}{retired}"'))
+        _canonical_index_names(conn, live, built)
+        conn.execute(
+            sa.text(
+                "UPDATE projections SET position = :position, generation = generation + 1, "
+                "status = 'running', error = NULL WHERE name = :name"
+            ),
+            {"position": position, "name": PROJECTION},
+        )
+        conn.execute(
+            sa.text("DELETE FROM projections WHERE name = :name"), {"name": rebuild.build_name(suffix)}
+        )
+        checkpoints.notify(conn, PROJECTION, current.generation + 1, position)
+    return folded
+
+
+def _lock_exclusively(conn: sa.Connection, live: ReadModelTables) -> None:
+    # Readers take ACCESS SHARE on these tables before their snapshot (Database.snapshot's `lock`),
+    # so from here they wait for the swap instead of reading across it.
+    if conn.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in live.all)
+        conn.execute(sa.text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
+
+
+def _rename(conn: sa.Connection, old: str, new: str) -> None:
+    conn.execute(sa.text(f'ALTER TABLE "{old}" RENAME TO "{new}"'))
+
+
+def _canonical_index_names(conn: sa.Connection, live: ReadModelTables, built: ReadModelTables) -> None:
+    """Give the swapped-in indexes and keys the live set's names (PostgreSQL can rename them)."""
+    if conn.dialect.name != "postgresql":
+        return  # SQLite cannot rename an index; the suffixed names are harmless there
+    for old, new in zip(live.all, built.all, strict=True):
+        for live_index, built_index in zip(
+            sorted(old.indexes, key=lambda i: str(i.name)),
+            sorted(new.indexes, key=lambda i: str(i.name)),
+            strict=True,
+        ):
+            conn.execute(sa.text(f'ALTER INDEX "{built_index.name}" RENAME TO "{live_index.name}"'))
+        conn.execute(
+            sa.text(f'ALTER TABLE "{old.name}" RENAME CONSTRAINT "{new.name}_pkey" TO "{old.name}_pkey"')
+        )
+
+
+def _remaining(db: Database, position: int) -> int:
+    with db.snapshot() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT count(*) FROM events WHERE position > :p"), {"p": position}
+            ).scalar_one()
+        )
+
+
+def _mark(db: Database, replay_id: str, **fields: object) -> None:
+    with db.transaction() as conn:
+        replays.update(conn, replay_id, **fields)

@@ -1,0 +1,65 @@
+"""Replay records: what operators asked to rebuild, and how far each rebuild has got."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.store.read_models import replays
+
+ACTIVE = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class Replay:
+    replay_id: str
+    status: str
+    processed: int
+    total: int
+    error: str | None
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+def create(conn: sa.Connection) -> Replay:
+    replay_id = uuid.uuid4().hex[:16]
+    row = {
+        "replay_id": replay_id,
+        "status": "queued",
+        "processed": 0,
+        "total": 0,
+        "error": None,
+        "requested_at": datetime.now(UTC),
+    }
+    conn.execute(replays.insert(), row)
+    created = get(conn, replay_id)
+    assert created is not None
+    return created
+
+
+def get(conn: sa.Connection, replay_id: str) -> Replay | None:
+    row = conn.execute(sa.select(replays).where(replays.c.replay_id == replay_id)).first()
+    return _replay(row) if row else None
+
+
+def active(conn: sa.Connection) -> Replay | None:
+    """The replay queued or running now, if any (there is at most one)."""
+    query = sa.select(replays).where(replays.c.status.in_(ACTIVE)).order_by(replays.c.requested_at).limit(1)
+    row = conn.execute(query).first()
+    return _replay(row) if row else None
+
+
+def update(conn: sa.Connection, replay_id: str, **fields: Any) -> None:
+    conn.execute(replays.update().where(replays.c.replay_id == replay_id).values(**fields))
+
+
+def _replay(row: Any) -> Replay:
+    return Replay(
+        row.replay_id, row.status, row.processed, row.total, row.error,
+        row.requested_at, row.started_at, row.finished_at,
+    )  # fmt: skip
