@@ -71,6 +71,16 @@ def bounds(as_of: TimeParam = None, known_at: TimeParam = None) -> Bounds:
 BoundsDep = Annotated[Bounds, Depends(bounds)]
 
 
+def place_filters(
+    status: StatusFilter = None, country: CountryFilter = None, actor: TextFilter = None, q: TextFilter = None
+) -> PlaceFilters:
+    """Filters of the place lists: status, country, an actor holding a share, a name search."""
+    return PlaceFilters(status, country, actor, q)
+
+
+FiltersDep = Annotated[PlaceFilters, Depends(place_filters)]
+
+
 async def answer(
     request: Request,
     compute: Callable[[Context], dict[str, Any] | None],
@@ -126,16 +136,12 @@ def _name(index: Any, actor_id: str) -> str:
 async def list_places(
     request: Request,
     bound: BoundsDep,
-    status: StatusFilter = None,
-    country: CountryFilter = None,
-    actor: TextFilter = None,
-    q: TextFilter = None,
+    filters: FiltersDep,
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
     min_position: MinPosition = None,
 ) -> Response:
     """The recorded places (registered, or named by a claim) with their control."""
-    filters = PlaceFilters(status, country, actor, q)
     after = paging.decode(cursor)
     return await answer(
         request, lambda ctx: reads.list_places(ctx, filters, after, limit), bound, min_position
@@ -148,16 +154,12 @@ async def list_places(
 async def places_geojson(
     request: Request,
     bound: BoundsDep,
-    status: StatusFilter = None,
-    country: CountryFilter = None,
-    actor: TextFilter = None,
-    q: TextFilter = None,
+    filters: FiltersDep,
     limit: Limit = paging.MAX_LIMIT,
     cursor: Cursor = None,
     min_position: MinPosition = None,
 ) -> Response:
     """The places with a location as a GeoJSON FeatureCollection (RFC 7946)."""
-    filters = PlaceFilters(status, country, actor, q)
     after = paging.decode(cursor)
     return await answer(
         request, lambda ctx: reads.geojson(ctx, filters, after, limit), bound, min_position, GEOJSON
