@@ -3,20 +3,54 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 KeyList = Annotated[list[str], NoDecode]
+ROLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class ConfigurationError(ValidationError):
+    """A bad setting, told as `configuration error: VARIABLE: why`, one line each.
+
+    Still a ValidationError (callers catch that), but its message names the environment variable
+    and never repeats the value, which may be a key or a password.
+    """
+
+    def __str__(self) -> str:
+        return "\n".join(f"configuration error: {variable}: {why}" for variable, why in self.problems())
+
+    def problems(self) -> list[tuple[str, str]]:
+        return [
+            (str(e["loc"][0]).upper() if e["loc"] else "?", e["msg"].removeprefix("Value error, "))
+            for e in self.errors()
+        ]
+
+    @classmethod
+    def wrapping(cls, error: ValidationError) -> ConfigurationError:
+        details: list[Any] = [
+            {k: e[k] for k in ("type", "loc", "input", "ctx") if k in e} for e in error.errors()
+        ]
+        return cls.from_exception_data(error.title, details, hide_input=True)
 
 
 class Settings(BaseSettings):
     """Configuration by environment variable (the names are the upper-case field names)."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    def __init__(self, **values: Any) -> None:
+        # Every process builds its Settings first (the CLI, the app factories uvicorn calls, the
+        # RQ worker class, Alembic), so a bad variable stops it at once, and says which.
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError.wrapping(exc) from None
 
     database_url: str = "sqlite:///./var/frontline.db"
     redis_url: str | None = None
@@ -39,6 +73,10 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=5000, ge=1, le=100_000)
     # Seconds a catch-up job may run (it stops itself at half of it; the reconciler rings again).
     job_timeout: int = Field(default=120, ge=10)
+    # The PostgreSQL role the services connect as, when it is not the one that migrates: migration
+    # 0004 grants it what the services need and revokes UPDATE, DELETE and TRUNCATE on `events`.
+    # Read by `frontline migrate` (and `alembic upgrade`); unset, the migration changes no grants.
+    database_app_role: str | None = None
 
     @field_validator("ingest_api_keys", "admin_api_keys", "read_api_keys", mode="before")
     @classmethod
@@ -75,6 +113,15 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("expected a redis:// URL")
+        return value
+
+    @field_validator("database_app_role")
+    @classmethod
+    def _check_role(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not ROLE_NAME.match(value):
+            raise ValueError("expected a PostgreSQL role name (letters, digits, underscores)")
         return value
 
     @property

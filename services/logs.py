@@ -1,4 +1,9 @@
-"""Structured logs (structlog): JSON lines in production, readable lines on a terminal."""
+"""Structured logs (structlog): JSON lines in production, readable lines on a terminal.
+
+Every line carries what is bound in structlog's contextvars: the request id while a request is
+served (services/web/request_ids.py), the job id while an RQ job runs (services/projector/worker.py).
+Lines of the standard library (uvicorn, rq, alembic) go through the same renderer and get them too.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,30 @@ import sys
 
 import structlog
 
+# Loggers that install handlers of their own (uvicorn's config, `rq worker`'s colour handlers):
+# emptied and sent up to the root, so that each line is rendered once, the same way.
+FOREIGN = ("uvicorn", "uvicorn.error", "uvicorn.access", "rq", "rq.worker", "rq.job", "rq.scheduler")
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is now, not to what it was when logging was configured."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: object) -> None:
+        pass
+
+
+_handler: logging.Handler | None = None
+
 
 def configure(level: str = "INFO", fmt: str = "json") -> None:
-    """Route structlog and the standard library (uvicorn, rq, alembic) through one renderer."""
+    """Route structlog and the standard library through one renderer (at most one handler of ours
+    on the root logger, whatever other handlers, a test runner's say, are there)."""
+    global _handler
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -22,12 +48,17 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # filter_by_level first: a line below LOG_LEVEL costs one comparison, not a rendering.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -39,8 +70,18 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
         )
     )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    if _handler is not None:
+        root.removeHandler(_handler)
+    root.addHandler(handler)
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "rq.worker"):
+    _handler = handler
+    for name in FOREIGN:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def configure_once(level: str = "INFO", fmt: str = "json") -> None:
+    """Configure logging unless this process already has (the CLI does it before anything else;
+    a process started by `uvicorn --factory` or a server's worker subprocess has not)."""
+    if _handler is None:
+        configure(level, fmt)

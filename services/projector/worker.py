@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+from rq.job import Job
+from rq.queue import Queue
 from rq.worker import SimpleWorker
 
+from services import logs
 from services.doorbell import QueueDoorbell
 from services.projector import process
 from services.projector.reconciler import Reconciler
@@ -20,6 +24,10 @@ from services.store.read_models import PROJECTION
 
 class ProjectorWorker(SimpleWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Read (and check) the settings before anything else, so that a bad variable stops the
+        # stock `rq worker` command at once, naming it; and log as every other process does.
+        settings = process.settings()
+        logs.configure(settings.log_level, settings.log_format)
         # RQ declares a job abandoned (its worker died) only during maintenance: run it every
         # 30 s rather than every 10 min, so that a killed worker's job frees its id soon.
         kwargs.setdefault("maintenance_interval", 30)
@@ -37,3 +45,8 @@ class ProjectorWorker(SimpleWorker):
             return bool(super().work(*args, **kwargs))
         finally:
             reconciler.stop()
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        # Every line logged while the job runs (RQ's own included) says which job it is.
+        with structlog.contextvars.bound_contextvars(job_id=job.id, queue=queue.name):
+            super().execute_job(job, queue)

@@ -1,4 +1,5 @@
-"""Building a FastAPI app the same way for every service: lifespan, problems, limits, health."""
+"""Building a FastAPI app the same way for every service: lifespan, problems, limits, request
+ids, and the operations routes (/healthz, /readyz, /metrics)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,34 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
+from services import logs
 from services.config import Settings
 from services.doorbell import Doorbell
-from services.web import problems
+from services.web import metrics, problems, readiness
 from services.web.limits import BodyLimit
+from services.web.request_ids import RequestIds
 from services.web.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
 Hook = Callable[[FastAPI, Runtime], None]
+
+# Outermost, in this order, whatever routers add later: the read API's cache answers polls before
+# routing, and those answers must be counted and carry a request id like every other.
+OUTERMOST: tuple[type, ...] = (RequestIds, metrics.RouteMetrics)
+
+
+class ServiceApp(FastAPI):
+    """FastAPI, with the operational middleware kept around every other middleware."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        def rank(cls: object) -> int:
+            return OUTERMOST.index(cls) if cls in OUTERMOST else len(OUTERMOST)
+
+        self.user_middleware.sort(key=lambda m: rank(m.cls))  # stable: the rest keep their order
+        return super().build_middleware_stack()
 
 
 def build_app(
@@ -30,6 +49,7 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.configure_once(settings.log_level, settings.log_format)  # under `uvicorn --factory`
         owned = runtime is None
         rt = runtime or Runtime.start(settings, doorbell)
         app.state.runtime = rt
@@ -46,15 +66,18 @@ def build_app(
             if owned:
                 rt.close()
 
-    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    app = ServiceApp(title=title, version="0.1.0", lifespan=lifespan)
     app.state.on_start = []
     app.state.on_stop = []
     app.add_middleware(BodyLimit)
+    app.add_middleware(RequestIds)
     problems.install(app)
+    metrics.install(app)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
         """Alive: answers without touching the database or Redis."""
         return {"status": "ok"}
 
+    readiness.install(app)
     return app

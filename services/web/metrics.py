@@ -1,0 +1,182 @@
+"""Prometheus metrics at `GET /metrics`.
+
+- HTTP requests by route template, method and status, with latencies: prometheus-fastapi-instrumentator's
+  middleware.
+- The log, the projection and the queue, read when scraped (a Collector), so that every process of
+  every service tells the same truth and nothing is counted twice or lost with a restart:
+  `frontline_events_appended_total` (the log's head position: each appended event draws the next
+  one; an append rolled back leaves a gap), `frontline_projection_lag_events` and `_seconds` (how far
+  and how long the oldest unprojected event waits), `frontline_queue_depth`, and
+  `frontline_queue_failed_jobs`.
+
+Each app has a registry of its own, so that apps built in one process (tests) never collide.
+HTTP counters are per process: run one server process per container, as docker-compose.yml does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_fastapi_instrumentator import metrics as instrumented
+from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
+from rq import Queue, Worker
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.serializers import JSONSerializer
+from starlette.types import ASGIApp
+
+from services.store import checkpoints, event_log
+from services.store.database import Database
+from services.store.errors import StoreUnavailable
+from services.store.read_models import PROJECTION
+from services.store.schema import events
+from services.web.runtime import Runtime
+
+
+def install(app: FastAPI) -> None:
+    """Count requests by route and serve the metrics, unauthenticated, at GET /metrics."""
+    registry = CollectorRegistry()
+    app.state.metrics_registry = registry
+    app.add_middleware(
+        RouteMetrics,  # type: ignore[arg-type]  # the instrumentator ships no type hints
+        should_group_status_codes=False,  # 401, 404 and 422 tell different stories
+        excluded_handlers=["^/metrics$"],
+        registry=registry,
+        # Counts and latencies only: the default set adds body sizes and a second histogram, which
+        # cost more per request than a cached read.
+        instrumentations=[
+            instrumented.requests(registry=registry),
+            instrumented.latency(registry=registry),
+        ],
+    )
+    registry.register(StateCollector(app))
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics(request: Request) -> Response:
+        """Prometheus text exposition: requests, events appended, projection lag, queue."""
+        body = generate_latest(request.app.state.metrics_registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+class RouteMetrics(PrometheusInstrumentatorMiddleware):
+    """The instrumentator's middleware, remembering which route template each path maps to.
+
+    It matches the path against every route on every request (some 40 µs), three times what the
+    read API's cached answer costs; routes do not change once the app runs, so the answer is kept
+    (for a bounded number of paths: ids make paths many).
+    """
+
+    REMEMBERED = 4096
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        super().__init__(app, **options)
+        self._handlers: dict[tuple[str, str], tuple[str, bool]] = {}
+
+    def _get_handler(self, request: Request) -> tuple[str, bool]:
+        key = (request.scope["method"], request.scope["path"])
+        handler = self._handlers.get(key)
+        if handler is None:
+            handler = super()._get_handler(request)
+            if len(self._handlers) >= self.REMEMBERED:
+                self._handlers.clear()
+            self._handlers[key] = handler
+        return handler
+
+
+class StateCollector(Collector):
+    """The log, projection and queue figures, read from the app's database and Redis per scrape."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # nothing to read before the app has started
+
+    def collect(self) -> Iterator[Metric]:
+        runtime: Runtime | None = getattr(self.app.state, "runtime", None)
+        if runtime is None:
+            return
+        up = GaugeMetricFamily(
+            "frontline_dependency_up", "1 if the scrape could read it", labels=["dependency"]
+        )
+        found = list(log_metrics(runtime.db))
+        up.add_metric(["database"], 1 if found else 0)
+        yield from found
+        if runtime.redis is not None:
+            queued = list(queue_metrics(runtime.redis, runtime.settings.queue_name))
+            up.add_metric(["redis"], 1 if queued else 0)
+            yield from queued
+        yield up
+
+
+def log_metrics(db: Database) -> list[Metric]:
+    """The log's head and each projection's position and lag (nothing if the database is down)."""
+    try:
+        with db.snapshot() as conn:
+            head = event_log.last_position(conn)
+            saved = checkpoints.read_all(conn)
+            marks = {PROJECTION: 0} | {c.name: c.position for c in saved}
+            failed = {c.name for c in saved if c.status == "failed"}
+            waiting = {name: _oldest_after(conn, position) for name, position in marks.items()}
+    except (StoreUnavailable, sa.exc.SQLAlchemyError):
+        return []
+    now = datetime.now(UTC)
+    appended = CounterMetricFamily(
+        "frontline_events_appended", "Events appended to the log (its head position)", value=head
+    )
+    labels = ["projection"]
+    position = GaugeMetricFamily("frontline_projection_position", "Last log position folded", labels=labels)
+    lag = GaugeMetricFamily("frontline_projection_lag_events", "Log positions not yet folded", labels=labels)
+    seconds = GaugeMetricFamily(
+        "frontline_projection_lag_seconds", "Age of the oldest event not yet folded (0: none)", labels=labels
+    )
+    stopped = GaugeMetricFamily(
+        "frontline_projection_failed", "1 if stopped by a failing event", labels=labels
+    )
+    for name, mark in sorted(marks.items()):
+        oldest = waiting[name]
+        position.add_metric([name], mark)
+        lag.add_metric([name], max(head - mark, 0))
+        seconds.add_metric([name], max((now - oldest).total_seconds(), 0.0) if oldest else 0.0)
+        stopped.add_metric([name], 1 if name in failed else 0)
+    return [appended, position, lag, seconds, stopped]
+
+
+def _oldest_after(conn: sa.Connection, position: int) -> datetime | None:
+    query = sa.select(events.c.recorded_at).where(events.c.position > position).order_by(events.c.position)
+    recorded: datetime | None = conn.execute(query.limit(1)).scalar()
+    return recorded
+
+
+def queue_metrics(connection: redis.Redis, queue_name: str) -> list[Metric]:
+    """Jobs waiting, running and failed on the projector's queue, and its workers (nothing if
+    Redis is down). Counts only: no job is read or cleaned up by a scrape."""
+    queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
+    try:
+        counts = {
+            "depth": queue.count,
+            "started": StartedJobRegistry(queue=queue).get_job_count(cleanup=False),
+            "failed": FailedJobRegistry(queue=queue).get_job_count(cleanup=False),
+            "workers": Worker.count(queue=queue),
+        }
+    except redis.RedisError:
+        return []
+    described = {
+        "depth": ("frontline_queue_depth", "Jobs waiting on the queue"),
+        "started": ("frontline_queue_started_jobs", "Jobs running"),
+        "failed": ("frontline_queue_failed_jobs", "Jobs in the failed job registry"),
+        "workers": ("frontline_queue_workers", "Workers listening on the queue"),
+    }
+    found: list[Metric] = []
+    for key, (name, documentation) in described.items():
+        family = GaugeMetricFamily(name, documentation, labels=["queue"])
+        family.add_metric([queue_name], counts[key])
+        found.append(family)
+    return found

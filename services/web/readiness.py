@@ -1,0 +1,123 @@
+"""Readiness: can this process serve? The database answers, its schema is the one this code was
+written for, it keeps commits durable, and Redis answers (when one is configured).
+
+Each check returns what is wrong in a few words, or nothing; `/readyz` answers 503 naming them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import orjson
+import redis
+import sqlalchemy as sa
+from fastapi import FastAPI, Request, Response
+
+from services.store.database import Database
+from services.store.errors import StoreUnavailable
+from services.store.migrations import head_revision
+from services.web.problems import problem, problem_responses
+from services.web.runtime import Runtime
+
+STATEMENT_TIMEOUT_MS = 2000  # a probe must answer while the prober still waits
+
+
+@dataclass(frozen=True)
+class Failure:
+    check: str  # database | migrations | durability | redis
+    reason: str
+
+
+@cache
+def expected_revision() -> str | None:
+    # The migration scripts ship with the code: read them once per process.
+    return head_revision()
+
+
+def failures(runtime: Runtime) -> list[Failure]:
+    """Every reason this process should not be sent traffic now (empty: ready)."""
+    found = database_failures(runtime.db)
+    if runtime.settings.redis_url and runtime.redis is not None:
+        found += redis_failures(runtime.redis)
+    return found
+
+
+def database_failures(db: Database) -> list[Failure]:
+    try:
+        with db.snapshot() as conn:
+            _limit_statements(conn)
+            revision = _revision(conn)
+            durability = durability_problem(*_durability_settings(conn))
+    except (StoreUnavailable, sa.exc.SQLAlchemyError) as exc:
+        return [Failure("database", _short(exc))]
+    found = []
+    if revision != expected_revision():
+        found.append(
+            Failure("migrations", f"the schema is at {revision}, the code needs {expected_revision()}")
+        )
+    if durability:
+        found.append(Failure("durability", durability))
+    return found
+
+
+def durability_problem(fsync: str, synchronous_commit: str) -> str | None:
+    """Why commits answered as durable might not be, or None. Any synchronous_commit level but
+    `off` flushes the local WAL before a commit returns; `fsync=off` makes no flush durable."""
+    problems = []
+    if fsync != "on":
+        problems.append(f"fsync is {fsync}")
+    if synchronous_commit == "off":
+        problems.append("synchronous_commit is off")
+    return ", ".join(problems) or None
+
+
+def _revision(conn: sa.Connection) -> str | None:
+    # What store.migrations.current_revision reads, without Alembic's two INFO lines per probe.
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    revision: str | None = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    return revision
+
+
+def _limit_statements(conn: sa.Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
+
+
+def _durability_settings(conn: sa.Connection) -> tuple[str, str]:
+    if conn.dialect.name != "postgresql":
+        # SQLite: the engine sets synchronous=FULL (2) on every connection; EXTRA (3) is stricter.
+        level = int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+        return "on", "on" if level >= 2 else "off"
+    row = conn.execute(sa.text("SELECT current_setting('fsync'), current_setting('synchronous_commit')"))
+    fsync, synchronous_commit = row.one()
+    return str(fsync), str(synchronous_commit)
+
+
+def redis_failures(connection: redis.Redis) -> list[Failure]:
+    try:
+        connection.ping()
+    except redis.RedisError as exc:
+        return [Failure("redis", _short(exc))]
+    return []
+
+
+def _short(exc: Exception) -> str:
+    # The first line of the driver's message: what failed, without a traceback or a statement.
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+def install(app: FastAPI) -> None:
+    """GET /readyz: 200 when ready, else 503 (problem+json) naming every check that failed."""
+
+    @app.get("/readyz", tags=["operations"], response_class=Response, responses=problem_responses(503))
+    def readyz(request: Request) -> Response:
+        """Ready: the database and Redis answer, migrations are at head, commits are durable."""
+        found = failures(request.app.state.runtime)
+        if not found:
+            return Response(orjson.dumps({"status": "ready"}), media_type="application/json")
+        detail = "not ready: " + "; ".join(f"{f.check}: {f.reason}" for f in found)
+        errors = [{"check": f.check, "msg": f.reason} for f in found]
+        return problem(503, "not-ready", detail, errors=errors, headers={"Retry-After": "5"})
