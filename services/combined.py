@@ -46,25 +46,32 @@ def _start_projection(app: FastAPI, runtime: Runtime) -> None:
         projector.start()
         runtime.doorbell.ring()  # catch up with what was recorded while nothing ran
         app.state.projector = projector
-        app.state.replay_runner = lambda replay_id: _replay_in_thread(runtime, replay_id)
+        app.state.replay_threads = []
+        app.state.replay_runner = lambda replay_id: app.state.replay_threads.append(
+            _replay_in_thread(runtime, replay_id)
+        )
     else:
         # A child process rather than a thread: an RQ worker owns its process's signals.
         app.state.projector = subprocess.Popen([sys.executable, "-m", "services.cli", "worker"])
 
 
-def _replay_in_thread(runtime: Runtime, replay_id: str) -> None:
+def _replay_in_thread(runtime: Runtime, replay_id: str) -> threading.Thread:
     batch = max(runtime.settings.projection_batch_size, 20_000)
 
     def run() -> None:
         with contextlib.suppress(Exception):  # a failure is logged and kept in the replay record
             run_replay(runtime.db, replay_id, batch)
 
-    threading.Thread(target=run, name="replay", daemon=True).start()
+    thread = threading.Thread(target=run, name="replay", daemon=True)
+    thread.start()
+    return thread
 
 
 def _stop_projection(app: FastAPI, runtime: Runtime) -> None:
     projector = app.state.projector
     if isinstance(projector, EmbeddedProjector):
+        for thread in app.state.replay_threads:
+            thread.join(120)  # a replay in flight finishes (or fails) before the database closes
         projector.stop()
     else:
         projector.terminate()

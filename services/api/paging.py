@@ -17,17 +17,25 @@ def encode(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(key)).decode().rstrip("=")
 
 
-def decode(cursor: str | None) -> list[Any] | None:
-    """The key in `cursor`; 400 for a cursor this API did not make."""
+def decode(cursor: str | None, shape: tuple[type, ...]) -> list[Any] | None:
+    """The key in `cursor` (of the given element types); 400 for a cursor this API did not make."""
     if cursor is None:
         return None
     try:
         key = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
-        raise HTTPException(400, "the cursor is not one this API returned") from None
-    if not isinstance(key, list):
+        key = None
+    if not _fits(key, shape):
         raise HTTPException(400, "the cursor is not one this API returned")
-    return key
+    return list(key)
+
+
+def _fits(key: Any, shape: tuple[type, ...]) -> bool:
+    return (
+        isinstance(key, list)
+        and len(key) == len(shape)
+        and all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(key, shape, strict=True))
+    )
 
 
 def page(items: list[dict[str, Any]], limit: int, key: Any) -> dict[str, Any]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -127,6 +128,14 @@ async def answer(
     return Response(entry.body, media_type=entry.media_type, headers=headers)
 
 
+def _is_instant(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _name(index: Any, actor_id: str) -> str:
     actor = index.get(actor_id)
     return actor.name if actor is not None else actor_id
@@ -142,7 +151,7 @@ async def list_places(
     min_position: MinPosition = None,
 ) -> Response:
     """The recorded places (registered, or named by a claim) with their control."""
-    after = paging.decode(cursor)
+    after = paging.decode(cursor, (str,))
     return await answer(
         request, lambda ctx: reads.list_places(ctx, filters, after, limit), bound, min_position
     )
@@ -160,7 +169,7 @@ async def places_geojson(
     min_position: MinPosition = None,
 ) -> Response:
     """The places with a location as a GeoJSON FeatureCollection (RFC 7946)."""
-    after = paging.decode(cursor)
+    after = paging.decode(cursor, (str,))
     return await answer(
         request, lambda ctx: reads.geojson(ctx, filters, after, limit), bound, min_position, GEOJSON
     )
@@ -185,7 +194,9 @@ async def place_history(
     min_position: MinPosition = None,
 ) -> Response:
     """The place's claim events, oldest first, with their corrections and retractions."""
-    after = paging.decode(cursor)
+    after = paging.decode(cursor, (str, int))
+    if after is not None and not _is_instant(after[0]):
+        raise HTTPException(400, "the cursor is not one this API returned")
 
     def compute(ctx: Context) -> dict[str, Any] | None:
         if reads.get_place(ctx, place_id) is None:
@@ -204,7 +215,7 @@ async def contested(
     min_position: MinPosition = None,
 ) -> Response:
     """Contested places, most contested (largest second share) first."""
-    after = paging.decode(cursor)
+    after = paging.decode(cursor, (int, str))
     return await answer(request, lambda ctx: reads.contested(ctx, after, limit), bound, min_position)
 
 
@@ -217,7 +228,7 @@ async def list_actors(
     min_position: MinPosition = None,
 ) -> Response:
     """Actors with the places each holds and the population under its control."""
-    after = paging.decode(cursor)
+    after = paging.decode(cursor, (str,))
     runtime: Runtime = request.app.state.runtime
 
     def compute(ctx: Context) -> dict[str, Any]:
@@ -252,7 +263,7 @@ async def changes(
     min_position: MinPosition = None,
 ) -> Response:
     """Place states changed after a log position, oldest change first: poll with the last one."""
-    key = paging.decode(cursor)
+    key = paging.decode(cursor, (int,))
     start = int(key[0]) if key else after
     return await answer(request, lambda ctx: reads.changes(ctx, start, limit), Bounds(), min_position)
 
@@ -265,7 +276,7 @@ async def events(
     cursor: Cursor = None,
 ) -> Response:
     """The raw event log after a position, for audit (read-only, never cached: it moves alone)."""
-    key = paging.decode(cursor)
+    key = paging.decode(cursor, (int,))
     start = int(key[0]) if key else after
     runtime: Runtime = request.app.state.runtime
 

@@ -63,7 +63,11 @@ def instant() -> str:
 
 
 def new_place(name: str) -> dict[str, Any]:
-    return {"place": f"{name} {uuid.uuid4().hex[:6]}", "country": "SY", "location": {"lat": 35.0, "lon": 39.0}}
+    return {
+        "place": f"{name} {uuid.uuid4().hex[:6]}",
+        "country": "SY",
+        "location": {"lat": 35.0, "lon": 39.0},
+    }
 
 
 def test_a_corrected_share_changes_the_state_and_known_at_before_it_does_not(client: TestClient) -> None:
@@ -74,7 +78,9 @@ def test_a_corrected_share_changes_the_state_and_known_at_before_it_does_not(cli
         {**where, "actor": "IS", "share": 40, "from_actor": "SAA", "occurred_at": "2017-11-10"},
     )
     before = instant()
-    corrected = amend(client, "corrections", {"event_id": split["event_id"], "changes": {"share": 25}, "reason": "revised"})
+    corrected = amend(
+        client, "corrections", {"event_id": split["event_id"], "changes": {"share": 25}, "reason": "revised"}
+    )
     assert corrected["type"] == "ClaimCorrected"
     assert corrected["target_event_id"] == split["event_id"]
     now = place(client, taken["place_id"], corrected["position"])
@@ -90,16 +96,30 @@ def test_a_corrected_date_moves_the_claim_in_time(client: TestClient) -> None:
     where = new_place("Date town")
     [claim] = report(client, {**where, "actor": "SDF", "occurred_at": "2017-10-20"})
     before = instant()
-    fixed = amend(client, "corrections", {"event_id": claim["event_id"], "changes": {"occurred_at": "2017-10-01"},
-                                          "reason": "the date was off by weeks"})
+    fixed = amend(
+        client,
+        "corrections",
+        {
+            "event_id": claim["event_id"],
+            "changes": {"occurred_at": "2017-10-01"},
+            "reason": "the date was off by weeks",
+        },
+    )
     assert place(client, claim["place_id"], fixed["position"], as_of="2017-10-10")["status"] == "controlled"
-    assert place(client, claim["place_id"], fixed["position"], as_of="2017-10-10", known_at=before)["status"] == "unknown"
+    assert (
+        place(client, claim["place_id"], fixed["position"], as_of="2017-10-10", known_at=before)["status"]
+        == "unknown"
+    )
 
 
 def test_a_corrected_actor(client: TestClient) -> None:
     where = new_place("Actor town")
     [claim] = report(client, {**where, "actor": "SDF", "occurred_at": "2017-10-20"})
-    fixed = amend(client, "corrections", {"event_id": claim["event_id"], "changes": {"actor": "Peshmerga"}, "reason": "r"})
+    fixed = amend(
+        client,
+        "corrections",
+        {"event_id": claim["event_id"], "changes": {"actor": "Peshmerga"}, "reason": "r"},
+    )
     assert shares(place(client, claim["place_id"], fixed["position"])) == {"peshmerga": 100.0}
 
 
@@ -111,14 +131,23 @@ def test_a_corrected_place_refolds_both_places(client: TestClient) -> None:
     fixed = amend(
         client,
         "corrections",
-        {"event_id": confused["event_id"], "changes": {"place": right["place"], "share": 30}, "reason": "confused"},
+        {
+            "event_id": confused["event_id"],
+            "changes": {"place": right["place"], "share": 30},
+            "reason": "confused",
+        },
     )
     assert sorted(fixed["place_ids"]) == sorted({held["place_id"], confused["place_id"]})
     assert place(client, confused["place_id"], fixed["position"])["status"] == "unknown"
-    assert shares(place(client, held["place_id"], fixed["position"])) == {"syrian-arab-army": 70.0, "islamic-state": 30.0}
+    assert shares(place(client, held["place_id"], fixed["position"])) == {
+        "syrian-arab-army": 70.0,
+        "islamic-state": 30.0,
+    }
     then = place(client, confused["place_id"], fixed["position"], known_at=before)
     assert shares(then) == {"islamic-state": 100.0}
-    assert shares(place(client, held["place_id"], fixed["position"], known_at=before)) == {"syrian-arab-army": 100.0}
+    assert shares(place(client, held["place_id"], fixed["position"], known_at=before)) == {
+        "syrian-arab-army": 100.0
+    }
 
 
 def test_a_retraction_withdraws_the_claim(client: TestClient) -> None:
@@ -129,13 +158,22 @@ def test_a_retraction_withdraws_the_claim(client: TestClient) -> None:
         {**where, "actor": "IS", "share": 100, "occurred_at": "2017-06-10"},
     )
     before = instant()
-    retracted = amend(client, "retractions", {"event_id": denied["event_id"], "reason": "denied by both sides"})
+    retracted = amend(
+        client, "retractions", {"event_id": denied["event_id"], "reason": "denied by both sides"}
+    )
     assert shares(place(client, held["place_id"], retracted["position"])) == {"iraqi-security-forces": 100.0}
-    assert shares(place(client, held["place_id"], retracted["position"], known_at=before)) == {"islamic-state": 100.0}
+    assert shares(place(client, held["place_id"], retracted["position"], known_at=before)) == {
+        "islamic-state": 100.0
+    }
     history = client.get(f"/v1/places/{held['place_id']}/history").json()["items"]
     assert [h["retracted"] for h in history] == [False, True]
-    assert amend(client, "retractions", {"event_id": denied["event_id"], "reason": "again"}, 409)["status"] == 409
-    assert amend(client, "corrections", {"event_id": denied["event_id"], "changes": {"share": 5}, "reason": "r"}, 409)
+    assert (
+        amend(client, "retractions", {"event_id": denied["event_id"], "reason": "again"}, 409)["status"]
+        == 409
+    )
+    assert amend(
+        client, "corrections", {"event_id": denied["event_id"], "changes": {"share": 5}, "reason": "r"}, 409
+    )
 
 
 def test_amendments_are_idempotent_by_id(client: TestClient, database_url: str) -> None:
@@ -179,7 +217,10 @@ def test_bad_amendments_are_problems_and_write_nothing(
 
 def test_amendments_need_an_ingest_key(client: TestClient) -> None:
     assert client.post("/v1/retractions", json={"event_id": "x", "reason": "r"}).status_code == 401
-    assert client.post("/v1/retractions", json={"event_id": "x", "reason": "r"}, headers=ADMIN).status_code == 403
+    assert (
+        client.post("/v1/retractions", json={"event_id": "x", "reason": "r"}, headers=ADMIN).status_code
+        == 403
+    )
 
 
 def test_a_concurrent_correction_and_retraction_never_correct_a_retracted_claim(
@@ -189,8 +230,12 @@ def test_a_concurrent_correction_and_retraction_never_correct_a_retracted_claim(
         [claim] = report(client, {**new_place("Race town"), "actor": "SAA", "occurred_at": "2017"})
         results: dict[str, int] = {}
 
-        def send(kind: str, body: dict[str, Any], claim: dict[str, Any] = claim) -> None:
-            results[kind] = client.post(f"/v1/{kind}", json={"event_id": claim["event_id"], **body}, headers=INGEST).status_code
+        def send(
+            kind: str, body: dict[str, Any], claim: dict[str, Any] = claim, results: dict[str, int] = results
+        ) -> None:
+            results[kind] = client.post(
+                f"/v1/{kind}", json={"event_id": claim["event_id"], **body}, headers=INGEST
+            ).status_code
 
         threads = [
             threading.Thread(target=send, args=("corrections", {"changes": {"share": 50}, "reason": "r"})),
@@ -204,8 +249,13 @@ def test_a_concurrent_correction_and_retraction_never_correct_a_retracted_claim(
         assert results["corrections"] in (201, 409)
         engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
         with engine.connect() as conn:
-            kinds = conn.execute(
-                sa.text("SELECT type FROM events WHERE target_event_id = :e ORDER BY position"), {"e": claim["event_id"]}
-            ).scalars().all()
+            kinds = (
+                conn.execute(
+                    sa.text("SELECT type FROM events WHERE target_event_id = :e ORDER BY position"),
+                    {"e": claim["event_id"]},
+                )
+                .scalars()
+                .all()
+            )
         engine.dispose()
         assert kinds in (["ClaimCorrected", "ClaimRetracted"], ["ClaimRetracted"])

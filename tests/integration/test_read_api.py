@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from geojson_pydantic import FeatureCollection
 
+from services.api import paging
 from services.api import routes as read_routes
 from services.combined import create_app
 from services.demo import SEED_REPORT
@@ -233,6 +234,9 @@ def test_min_position_not_reached_is_a_503_with_retry_after(
         ("/v1/places", {"limit": 1001}, 422),
         ("/v1/places", {"status": "burning"}, 422),
         ("/v1/places", {"cursor": "not-a-cursor!"}, 400),
+        ("/v1/actors", {"cursor": paging.encode([{}])}, 400),
+        ("/v1/contested", {"cursor": paging.encode(["40", "x"])}, 400),
+        ("/v1/places/albu-kamal-sy/history", {"cursor": paging.encode(["not a time", 3])}, 400),
         ("/v1/changes", {"after": -1}, 422),
     ],
 )

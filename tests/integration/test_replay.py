@@ -44,15 +44,19 @@ def seed(http: httpx.Client, count: int, seed_value: int = 1) -> int:
         response = http.post("/v1/reports", json=random_report(rnd), headers=INGEST)
         assert response.status_code == 201, response.text
         position = response.json()["position"]
+    hajin = {"place": "Hajin", "country": "SY", "location": {"lat": 34.69, "lon": 40.83}}
     both = [
-        {"place": "Hajin", "country": "SY", "location": {"lat": 34.69, "lon": 40.83}, "actor": "SDF", "share": 70,
-         "occurred_at": "2018-12-01"},
-        {"place": "Hajin", "country": "SY", "location": {"lat": 34.69, "lon": 40.83}, "actor": "IS", "share": 30,
-         "occurred_at": "2018-12-02"},
-    ]  # fmt: skip
-    response = http.post("/v1/reports", json={"id": uuid.uuid4().hex, "source": {"name": "t"}, "claims": both},
-                         headers=INGEST)  # fmt: skip
-    return max(position, response.json()["position"])
+        {**hajin, "actor": "SDF", "share": 70, "occurred_at": "2018-12-01"},
+        {**hajin, "actor": "IS", "share": 30, "occurred_at": "2018-12-02"},
+    ]
+    return max(position, post_claims(http, both))
+
+
+def post_claims(http: httpx.Client, claims: list[dict[str, Any]]) -> int:
+    body = {"id": uuid.uuid4().hex, "source": {"name": "t"}, "claims": claims}
+    response = http.post("/v1/reports", json=body, headers=INGEST)
+    assert response.status_code == 201, response.text
+    return int(response.json()["position"])
 
 
 def run_replay(http: httpx.Client) -> dict[str, Any]:
@@ -77,7 +81,9 @@ def tamper(db: Database, place_ids: list[str]) -> None:
         for place_id in place_ids:
             row = conn.execute(sa.select(ps.c.holdings).where(ps.c.place_id == place_id)).scalar_one()
             wrong = [{**h, "share": 5000} for h in row]
-            conn.execute(ps.update().where(ps.c.place_id == place_id).values(holdings=wrong, challenger_share=5000))
+            conn.execute(
+                ps.update().where(ps.c.place_id == place_id).values(holdings=wrong, challenger_share=5000)
+            )
 
 
 @pytest.fixture
@@ -93,16 +99,16 @@ def test_replay_under_steady_reads_swaps_in_one_step(stack: tuple[str, Database]
     base, db = stack
     with httpx.Client(base_url=base, timeout=30) as http:
         position = seed(http, 300)
-        contested = http.get("/v1/contested", params={"min_position": position, "limit": 1000}).json()["items"]
+        contested = http.get("/v1/contested", params={"min_position": position, "limit": 1000}).json()[
+            "items"
+        ]
         targets = [p["place_id"] for p in contested[:2]]
         assert len(targets) == 2
         tamper(db, targets)
         # A new read-model version (touching another place), so that answers cached before the
         # tampering are not served again.
-        canary = {"place": "Canary", "country": "IQ", "location": {"lat": 33.0, "lon": 44.0}, "actor": "ISF",
-                  "occurred_at": "2019"}  # fmt: skip
-        bumped = http.post("/v1/reports", json={"id": uuid.uuid4().hex, "source": {"name": "t"}, "claims": [canary]},
-                           headers=INGEST).json()["position"]  # fmt: skip
+        canary = {"place": "Canary", "country": "IQ", "location": {"lat": 33.0, "lon": 44.0}}
+        bumped = post_claims(http, [{**canary, "actor": "ISF", "occurred_at": "2019"}])
         old = http.get("/v1/contested", params={"min_position": bumped, "limit": 1000}).json()
         assert _model(old, targets) == "old"
         answers: list[tuple[int, dict[str, Any]]] = []
@@ -167,7 +173,9 @@ def test_replay_while_reports_arrive_misses_nothing(stack: tuple[str, Database])
     wait_until(lambda: caught_up(db), 30, "the projection to catch up")
     assert rebuild.verify(db) == []
     with db.snapshot() as conn:
-        logged = conn.execute(sa.text("SELECT count(*) FROM events WHERE type = 'ControlChanged'")).scalar_one()
+        logged = conn.execute(
+            sa.text("SELECT count(*) FROM events WHERE type = 'ControlChanged'")
+        ).scalar_one()
         rows = conn.execute(sa.select(sa.func.count()).select_from(tables().claims)).scalar_one()
     assert rows == logged
 
@@ -187,10 +195,16 @@ def test_replay_on_sqlite_embedded(fresh_sqlite_url: str, cache_dir: Path) -> No
     db.dispose()
 
 
-def test_replay_runs_on_an_rq_worker(fresh_pg_url: str, redis_url: str, queue_name: str, cache_dir: Path) -> None:
+def test_replay_runs_on_an_rq_worker(
+    fresh_pg_url: str, redis_url: str, queue_name: str, cache_dir: Path
+) -> None:
     settings = settings_for(fresh_pg_url, cache_dir, redis_url=redis_url, queue_name=queue_name)
     env = worker_env(fresh_pg_url, redis_url, queue_name, cache_dir)
-    with workers(1, env), live_server(create_ingest_app(settings)) as base, httpx.Client(base_url=base) as http:
+    with (
+        workers(1, env),
+        live_server(create_ingest_app(settings)) as base,
+        httpx.Client(base_url=base) as http,
+    ):
         seed(http, 20)
         status = run_replay(http)
     assert status["processed"] == status["total"] > 0
