@@ -108,14 +108,6 @@ class Follower:
                 self._stop.wait(self.poll_interval)
                 self.poll()
 
-    def _heard(self, payload: str) -> bool:
-        name, _, rest = payload.partition(":")
-        generation, _, position = rest.partition(":")
-        if name != PROJECTION or not (generation.isdigit() and position.isdigit()):
-            return False
-        self.watch.advance(Version(int(generation), int(position)))
-        return True
-
     def _listen(self) -> None:
         url = self.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         try:
@@ -123,11 +115,11 @@ class Follower:
                 conn.execute(f"LISTEN {checkpoints.NOTIFY_CHANNEL}")
                 self.poll()  # anything committed before LISTEN took effect
                 while not self._stop.is_set():
-                    heard = False
-                    for notice in conn.notifies(timeout=self.poll_interval, stop_after=1):
-                        heard = self._heard(notice.payload)
-                    if not heard:
-                        self.poll()
+                    # A notice is a doorbell, not the news: the channel is shared by every schema
+                    # (and deployment) on the server, so the checkpoint itself is read each time.
+                    for _ in conn.notifies(timeout=self.poll_interval, stop_after=1):
+                        pass
+                    self.poll()
         except psycopg.Error as exc:
             log.warning("position.listen_failed", error=str(exc))
             self._stop.wait(self.poll_interval)

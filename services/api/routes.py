@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api import paging, reads, schemas
@@ -51,6 +52,7 @@ TimeParam = Annotated[
     str | None,
     Query(
         max_length=40,
+        pattern=r"^\d{4}(-\d{2}(-\d{2}([T ].+)?)?)?$",
         description="ISO 8601 year, month, date or timestamp; a period means its end, inclusive",
     ),
 ]
@@ -157,8 +159,16 @@ async def list_places(
     )
 
 
+class GeoJSONResponse(JSONResponse):
+    """Declares the GeoJSON media type in OpenAPI (the route answers with cached bytes itself)."""
+
+    media_type = GEOJSON
+
+
 @router.get(
-    "/places.geojson", responses={200: {"model": schemas.FeatureCollectionOut, "content": {GEOJSON: {}}}}
+    "/places.geojson",
+    response_class=GeoJSONResponse,
+    responses={200: {"model": schemas.FeatureCollectionOut}},
 )
 async def places_geojson(
     request: Request,

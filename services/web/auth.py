@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPBearer
 
 from services.config import Settings
 
@@ -46,7 +47,13 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": 'Bearer realm="frontline"'})
 
 
-def require(role: Role) -> Callable[[Request], None]:
+# Declares the scheme in OpenAPI for writes and admin; the check reads the header itself (one
+# answer for all roles, with the 401/403 distinction the contract asks for). Reads do not declare
+# it: they are open unless READ_API_KEYS is set, which OpenAPI cannot say per deployment.
+BEARER = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer KEY")
+
+
+def require(role: Role) -> Callable[..., None]:
     """A dependency admitting requests whose key grants `role`."""
 
     def check(request: Request) -> None:
@@ -65,4 +72,10 @@ def require(role: Role) -> Callable[[Request], None]:
         if role != "read" and role not in granted:
             raise HTTPException(403, f"this route needs an {role} key")
 
-    return check
+    if role == "read":
+        return check
+
+    def check_declared(request: Request, _scheme: Annotated[object, Depends(BEARER)] = None) -> None:
+        check(request)
+
+    return check_declared

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from services.store.errors import StoreUnavailable
 
@@ -96,9 +97,17 @@ def install(app: FastAPI) -> None:
         return problem(422, "validation", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
-        return problem(exc.status_code, slug, str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed(app, request.url.path))
+        return problem(exc.status_code, slug, str(exc.detail), headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        # Logged by the server as well; the client gets a problem, never a bare text 500.
+        return problem(500, "internal", "the server failed to answer; the error is logged")
 
     @app.exception_handler(StoreUnavailable)
     async def _unavailable(_: Request, exc: StoreUnavailable) -> Response:
@@ -108,6 +117,16 @@ def install(app: FastAPI) -> None:
             "the database is unavailable; retry shortly",
             headers={"Retry-After": "1"},
         )
+
+
+def _allowed(app: FastAPI, path: str) -> list[str]:
+    """Every method any route serves at `path` (the read and write routers share some paths)."""
+    methods: set[str] = set()
+    for route in app.routes:
+        match, _ = route.matches({"type": "http", "path": path, "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _plain_error(error: Any) -> dict[str, Any]:
