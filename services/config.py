@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     # How often a worker (or the embedded projector) checks the log against the checkpoint, in
     # seconds: the longest a lost doorbell can delay a projection.
     reconcile_interval: float = Field(default=1.0, gt=0, le=3600)
-    projection_batch_size: int = Field(default=5000, ge=1, le=100_000)
+    projection_batch_size: int = Field(default=20_000, ge=1, le=100_000)
     # Seconds a catch-up job may run (it stops itself at half of it; the reconciler rings again).
     job_timeout: int = Field(default=120, ge=10)
     # The PostgreSQL role the services connect as, when it is not the one that migrates: migration

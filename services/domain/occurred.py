@@ -7,6 +7,7 @@ means the end of that period, inclusive.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,10 +45,13 @@ class OccurredAt:
         return self.text
 
 
+@functools.lru_cache(maxsize=16_384)
 def parse_occurred(value: str) -> OccurredAt:
     """Parse ISO 8601 at year, month, day or timestamp precision; a time with no zone is UTC.
 
     Raises InvalidTime for anything else, including impossible dates such as `2017-13-45`.
+    Remembered: the log repeats a few thousand dates millions of times (every holding's `since`
+    is parsed back when a state is read), and an OccurredAt is immutable.
     """
     text = value.strip()
     try:

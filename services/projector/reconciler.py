@@ -6,7 +6,7 @@ checkpoint every few seconds and rings when they differ, so a lost ring costs se
 
 A ring can also fall on deaf ears: a worker killed mid-job leaves its job "started" in Redis until
 RQ's maintenance declares it abandoned, and the fixed job id refuses new rings until then. So when
-the projection is behind and has not moved since the last tick, the reconciler folds the events
+the projection is behind and has not moved for several ticks, the reconciler folds the events
 itself; the projection's database lock makes that safe beside any job.
 """
 
@@ -26,6 +26,8 @@ from services.store.errors import StoreError
 from services.store.read_models import PROJECTION
 
 log = structlog.get_logger(__name__)
+
+STUCK_AFTER_TICKS = 5
 
 
 def lag(db: Database, projection: str = PROJECTION) -> tuple[int, int] | None:
@@ -48,6 +50,7 @@ class Reconciler:
         self.batch_size = batch_size
         self.projection = projection
         self._behind_at: int | None = None
+        self._still = 0  # consecutive ticks behind at the same checkpoint
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
 
@@ -63,16 +66,20 @@ class Reconciler:
         try:
             behind = lag(self.db, self.projection)
             if behind is None:
-                self._behind_at = None
-            elif behind[0] == self._behind_at:
+                self._behind_at, self._still = None, 0
+                return
+            self._still = self._still + 1 if behind[0] == self._behind_at else 0
+            self._behind_at = behind[0]
+            # A long batch also holds the checkpoint still for a while: only a checkpoint that has
+            # not moved for several rings is "stuck" (a ring that nobody answered).
+            if self._still >= STUCK_AFTER_TICKS:
                 log.warning(
                     "reconciler.stuck", projection=self.projection, position=behind[0], head=behind[1]
                 )
                 catch_up(self.db, self.projection, batch_size=self.batch_size, budget=self.interval * 10)
-                self._behind_at = None
+                self._behind_at, self._still = None, 0
             else:
                 self.doorbell.ring()
-                self._behind_at = behind[0]
         except ProjectionError:
             pass  # recorded in the checkpoint and logged by the runner
         except (StoreError, sa.exc.SQLAlchemyError) as exc:

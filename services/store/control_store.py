@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from services.domain.claims import Claim
 from services.domain.control import PlaceControl
@@ -36,7 +37,12 @@ CLAIM_COLUMNS = (
     "occurred_start", "supporting_actor_ids", "note", "report_id", "recorded_at", "original",
     "corrections", "retraction", "retracted", "state_after",
 )  # fmt: skip
-JSON_COLUMNS = {"supporting_actor_ids", "original", "corrections", "retraction", "state_after"}
+PLACE_COLUMNS = (
+    "place_id", "status", "holdings", "challenger_share", "changed_at", "last_event_id", "last_start",
+    "last_position", "events_folded", "updated_position",
+)  # fmt: skip
+HOLDING_COLUMNS = ("place_id", "actor_id", "share", "since")
+JSON_COLUMNS = {"supporting_actor_ids", "original", "corrections", "retraction", "state_after", "holdings"}
 
 
 class ControlReader:
@@ -50,7 +56,13 @@ class ControlReader:
         if not place_ids:
             return {}
         ps = self.t.place_state
-        rows = self.conn.execute(sa.select(ps).where(ps.c.place_id.in_(sorted(place_ids))))
+        wanted = sorted(place_ids)
+        where = (
+            ps.c.place_id == sa.any_(sa.bindparam("ids", wanted, type_=ARRAY(sa.String())))
+            if self.conn.dialect.name == "postgresql"
+            else ps.c.place_id.in_(wanted)
+        )
+        rows = self.conn.execute(sa.select(ps).where(where))
         return {r.place_id: StoredPlace(place_state_of(r), r.updated_position) for r in rows}
 
     def claims(self, event_ids: Collection[str]) -> dict[str, ClaimRecord]:
@@ -207,23 +219,36 @@ def write_batch(conn: sa.Connection, t: ReadModelTables, changes: BatchChanges) 
 
 
 def _insert_claims(conn: sa.Connection, t: ReadModelTables, rows: list[dict[str, Any]]) -> None:
+    _insert(conn, t.claims, CLAIM_COLUMNS, rows)
+
+
+def _insert(
+    conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    """Insert new rows: COPY on PostgreSQL (several times faster than INSERT for the thousands of
+    rows a catch-up batch brings), executemany on SQLite."""
     if not rows:
         return
     if conn.dialect.name != "postgresql":
-        conn.execute(t.claims.insert(), rows)
+        conn.execute(table.insert(), rows)
         return
-    # COPY: several times faster than INSERT for the thousands of rows a catch-up batch brings.
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    columns = ", ".join(CLAIM_COLUMNS)
-    with cursor.copy(f"COPY {t.claims.name} ({columns}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([_copy_value(name, row[name]) for name in CLAIM_COLUMNS])
+            copy.write_row([_copy_value(name, row[name]) for name in columns])
 
 
 def _copy_value(name: str, value: Any) -> Any:
     if name in JSON_COLUMNS and value is not None:
         return orjson.dumps(value).decode()
     return value
+
+
+def _delete_places(conn: sa.Connection, table: sa.Table, ids: list[str]) -> None:
+    if conn.dialect.name == "postgresql":  # one constant statement, not one bind per id
+        conn.execute(sa.text(f"DELETE FROM {table.name} WHERE place_id = ANY(:ids)"), {"ids": ids})  # noqa: S608
+    else:
+        conn.execute(table.delete().where(table.c.place_id.in_(ids)))
 
 
 def _rewrite_claims(conn: sa.Connection, t: ReadModelTables, records: list[ClaimRecord]) -> None:
@@ -264,17 +289,15 @@ def _write_places(conn: sa.Connection, t: ReadModelTables, places: dict[str, Sto
     if not places:
         return
     ids = sorted(places)
-    ps, h = t.place_state, t.holdings
-    conn.execute(ps.delete().where(ps.c.place_id.in_(ids)))
-    conn.execute(h.delete().where(h.c.place_id.in_(ids)))
-    conn.execute(ps.insert(), [place_state_row(p, places[p]) for p in ids])
+    _delete_places(conn, t.place_state, ids)
+    _delete_places(conn, t.holdings, ids)
+    _insert(conn, t.place_state, PLACE_COLUMNS, [place_state_row(p, places[p]) for p in ids])
     holdings = [
         {"place_id": p, "actor_id": x.actor_id, "share": x.share, "since": x.since.text}
         for p in ids
         for x in places[p].state.holdings
     ]
-    if holdings:
-        conn.execute(h.insert(), holdings)
+    _insert(conn, t.holdings, HOLDING_COLUMNS, holdings)
 
 
 def place_state_row(place_id: str, stored: StoredPlace) -> dict[str, Any]:
