@@ -25,6 +25,8 @@ from bench.common import (
 # Scenario name -> module with `run(env: BenchEnv) -> ScenarioResult`, imported only when run.
 SCENARIOS: dict[str, str] = {
     "ingest": "bench.ingest",
+    "projector": "bench.projector",
+    "api": "bench.api",
 }
 
 

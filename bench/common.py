@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -146,6 +147,23 @@ def server(args: list[str], env: dict[str, str], port: int, log_path: Path) -> I
             _stop(proc)
 
 
+@contextmanager
+def background(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a process with no port to wait on (a projector worker) until the block ends.
+
+    Like `server`, in a session of its own, stopped with everything it started.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield proc
+        finally:
+            _stop(proc)
+
+
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -194,6 +212,26 @@ def machine_info(pg: Postgres) -> dict[str, Any]:
         "postgresql": settings.pop("server_version"),
         "postgresql_settings": settings,
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "source": source_state(),
+    }
+
+
+def source_state() -> dict[str, str]:
+    """Which code was measured: the commit, and a digest of the uncommitted changes to what runs
+    (the diff, and the names of new files): several people work in one tree."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        return done.stdout
+
+    diff = git("diff", "HEAD", "--", "services", "migrations")
+    untracked = git("ls-files", "--others", "--exclude-standard", "services", "migrations")
+    return {
+        "commit": git("rev-parse", "HEAD").strip(),
+        "uncommitted": hashlib.sha256((diff + untracked).encode()).hexdigest()[:12]
+        if diff or untracked
+        else "none",
+        "uncommitted_files": " ".join(git("status", "--porcelain", "services", "migrations").split()[1::2]),
     }
 
 
@@ -228,9 +266,12 @@ class Figure:
     value: float
     unit: str
     limit: float | None = None
-    target: float | None = None  # on value / limit
+    target: float | None = None  # on value / limit, unless `ceiling`
     strict: bool = False  # the ratio must exceed the target, not merely reach it
     note: str = ""
+    # The target is a bound the value itself must stay under (a latency: "p99 under 200 ms"),
+    # whatever the limit; the ratio is then shown for information.
+    ceiling: bool = False
 
     @property
     def ratio(self) -> float | None:
@@ -238,10 +279,20 @@ class Figure:
 
     @property
     def met(self) -> bool | None:
+        if self.ceiling:
+            return None if self.target is None else self.value < self.target
         ratio = self.ratio
         if ratio is None or self.target is None:
             return None
         return ratio > self.target if self.strict else ratio >= self.target
+
+    @property
+    def target_text(self) -> str:
+        if self.target is None:
+            return ""
+        if self.ceiling:
+            return f"< {_amount(self.target, self.unit)}"
+        return f"{'>' if self.strict else '≥'} {self.target:g}"
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ratio": self.ratio, "met": self.met}
@@ -291,9 +342,8 @@ def render(result: ScenarioResult) -> None:
         table.add_column(column, justify="left" if column == "figure" else "right")
     for f in result.figures:
         met = {None: "", True: "[green]yes[/]", False: "[red]NO[/]"}[f.met]
-        target = "" if f.target is None else f"{'>' if f.strict else '≥'} {f.target:g}"
         ratio = "" if f.ratio is None else f"{f.ratio:.2f}"
-        table.add_row(f.name, _amount(f.value, f.unit), _amount(f.limit, f.unit), ratio, target, met)
+        table.add_row(f.name, _amount(f.value, f.unit), _amount(f.limit, f.unit), ratio, f.target_text, met)
     console.print(table)
     for check in result.checks:
         mark = "[green]ok[/]" if check.ok else "[bold red]FAILED[/]"

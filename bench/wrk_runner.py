@@ -95,6 +95,27 @@ def run(
     return _parse(done.stdout + done.stderr, statuses, created)
 
 
+def run_untracked(
+    url: str, script: str, env: dict[str, str], *, seconds: float, threads: int, connections: int
+) -> WrkRun:
+    """wrk with `script` alone: no Lua runs per answer, so a fast server is measured, not wrk's
+    Lua. Nothing is known of the answers but wrk's own counts (statuses stay empty)."""
+    command = [
+        require_wrk(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout=30s",
+        "--latency",
+        f"-s{SCRIPTS / script}",
+        url,
+    ]
+    done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return _parse(done.stdout + done.stderr, {}, [])
+
+
 def _read_answers(text: str) -> tuple[dict[int, int], list[str]]:
     statuses: dict[int, int] = {}
     created: list[str] = []

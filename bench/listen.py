@@ -1,0 +1,162 @@
+"""Hearing PostgreSQL notifications in a process of their own, and what freshness is made of.
+
+Freshness is the time from a write's answer to the moment a reader could see it. The listener runs
+in its own process (not a thread of the harness, whose event loop and GIL would delay it) and
+stamps every notification with CLOCK_MONOTONIC, which every process on the machine shares, so its
+times compare with the harness's own.
+
+The floor's "folder" also lives here: a raw psycopg loop that does the least a projector can do
+(hear of a write, commit a checkpoint with a NOTIFY), for `bench.projector`'s machine limit.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import multiprocessing
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+Heard = tuple[float, str, str]  # (clock, channel, payload)
+
+
+def clock() -> float:
+    """Seconds on the machine-wide monotonic clock (comparable across processes)."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+def _listen(url: str, channels: list[str], ready: Any, stop: Any, out: Any) -> None:
+    heard: list[Heard] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for channel in channels:
+            conn.execute(f"LISTEN {channel}")
+        ready.set()
+        while not stop.is_set():
+            for note in conn.notifies(timeout=0.2):
+                heard.append((clock(), note.channel, note.payload))
+    out.put(heard)
+
+
+def _fold(url: str, ready: Any, stop: Any) -> None:
+    """Hear `bench_written`, then commit the newest id heard as a checkpoint and NOTIFY
+    `bench_folded`: one transaction for all the notifications waiting, as a projector batches."""
+    with psycopg.connect(url, autocommit=True) as conn, psycopg.connect(url) as writer:
+        conn.execute("LISTEN bench_written")
+        ready.set()
+        while not stop.is_set():
+            newest = max((int(n.payload) for n in conn.notifies(timeout=0.2, stop_after=1)), default=0)
+            # Whatever else arrived meanwhile goes into the same commit.
+            newest = max([newest, *(int(n.payload) for n in conn.notifies(timeout=0))])
+            if newest:
+                writer.execute("UPDATE floor_checkpoint SET position = %s", (newest,))
+                writer.execute("SELECT pg_notify('bench_folded', %s)", (str(newest),))
+                writer.commit()
+
+
+class Listener:
+    """LISTEN on `channels` in a child process from `start()` until `stop()`, which returns what
+    was heard."""
+
+    def __init__(self, url: str, channels: list[str]) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._ready, self._stop, self._out = ctx.Event(), ctx.Event(), ctx.Queue()
+        self._proc = ctx.Process(
+            target=_listen, args=(url, channels, self._ready, self._stop, self._out), daemon=True
+        )
+
+    def start(self) -> Listener:
+        self._proc.start()
+        if not self._ready.wait(30):
+            self._proc.kill()
+            raise RuntimeError("the listener did not start")
+        return self
+
+    def stop(self) -> list[Heard]:
+        self._stop.set()
+        heard: list[Heard] = self._out.get(timeout=30)
+        self._proc.join(10)
+        return heard
+
+
+class Folder:
+    """The floor's projector (`_fold`) in a child process."""
+
+    def __init__(self, url: str) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._ready, self._stop = ctx.Event(), ctx.Event()
+        self._proc = ctx.Process(target=_fold, args=(url, self._ready, self._stop), daemon=True)
+
+    def __enter__(self) -> Folder:
+        self._proc.start()
+        if not self._ready.wait(30):
+            self._proc.kill()
+            raise RuntimeError("the folder did not start")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.kill()
+
+
+def positions_heard(heard: Iterable[Heard], channel: str) -> tuple[list[float], list[int]]:
+    """(times, positions) of the notifications on `channel`, a payload ending in ":<position>"
+    or being one, each position the highest heard so far (a checkpoint never goes back)."""
+    times: list[float] = []
+    positions: list[int] = []
+    for at, name, payload in sorted(heard):
+        if name != channel:
+            continue
+        position = int(payload.rsplit(":", 1)[-1])
+        if not positions or position > positions[-1]:
+            times.append(at)
+            positions.append(position)
+    return times, positions
+
+
+@dataclass
+class Freshness:
+    latencies_ms: list[float]  # per write: answer to visible, 0 when visible before the answer
+    before_answer: int  # writes already visible when their answer came
+    unseen: int  # writes whose position no notification ever reached
+
+    def percentile(self, q: float) -> float:
+        return percentile(self.latencies_ms, q)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "writes": len(self.latencies_ms) + self.unseen,
+            "p50_ms": self.percentile(50),
+            "p90_ms": self.percentile(90),
+            "p99_ms": self.percentile(99),
+            "max_ms": max(self.latencies_ms, default=math.nan),
+            "visible_before_answer": self.before_answer,
+            "unseen": self.unseen,
+        }
+
+
+def freshness(writes: Sequence[tuple[float, int]], times: list[float], positions: list[int]) -> Freshness:
+    """For each write (answered at, position): how long until a checkpoint at or past it was heard."""
+    latencies, early, unseen = [], 0, 0
+    for answered, position in writes:
+        i = bisect.bisect_left(positions, position)
+        if i == len(positions):
+            unseen += 1
+            continue
+        delay = times[i] - answered
+        early += delay <= 0
+        latencies.append(max(0.0, delay) * 1000)
+    return Freshness(latencies, early, unseen)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank percentile (the value q % of the sample is at or under)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
