@@ -22,9 +22,12 @@ from services.api.position import Version
 IGNORED_PARAMS = {"min_position"}  # waiting for a position does not change the answer
 
 
-def request_key(path: str, query_string: str) -> str:
+def request_key(path: str, query_string: str, declared: frozenset[str] | None = None) -> str:
+    """The cache key of a request: its path and the query parameters that shape the answer."""
     params = sorted(
-        (k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k not in IGNORED_PARAMS
+        (k, v)
+        for k, v in parse_qsl(query_string, keep_blank_values=True)
+        if k not in IGNORED_PARAMS and (declared is None or k in declared)
     )
     return f"{path}?{urlencode(params)}"
 

@@ -73,7 +73,7 @@ class CachedReads:
     def _reached(query: str, position: int) -> bool:
         if "min_position" not in query:
             return True
-        for name, value in parse_qsl(query):
+        for name, value in parse_qsl(query, keep_blank_values=True):
             if name == "min_position":
                 return value.isdigit() and int(value) <= position
         return True

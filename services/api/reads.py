@@ -166,8 +166,10 @@ def _places_with_state(ctx: Context, filters: PlaceFilters) -> list[tuple[Place,
         query = query.where(
             places.c.place_id.in_(sa.select(place_names.c.place_id).where(place_names.c.key.like(pattern)))
         )
-    rows = [r for r in ctx.conn.execute(query) if _known(r, ctx.bounds)]
     b = ctx.bounds
+    if b.as_of_end is None and b.known_at_end is None:
+        return _places_now(ctx, query, filters)
+    rows = [r for r in ctx.conn.execute(query) if _known(r, ctx.bounds)]
     states = timetravel.states(ctx.conn, ctx.tables, b.as_of_end, b.known_at_end)
     result = []
     for row in rows:
@@ -178,6 +180,24 @@ def _places_with_state(ctx: Context, filters: PlaceFilters) -> list[tuple[Place,
             continue
         result.append((to_place(row), state))
     return result
+
+
+def _places_now(
+    ctx: Context, query: sa.Select[Any], filters: PlaceFilters
+) -> list[tuple[Place, PlaceControl]]:
+    """The current state: filtered in SQL on the read model's indexes, decoding only what is kept."""
+    ps, h = ctx.tables.place_state, ctx.tables.holdings
+    query = query.outerjoin(ps, ps.c.place_id == places.c.place_id).add_columns(
+        *(c for c in ps.c if c.name != "place_id")
+    )
+    if filters.status == "unknown":
+        query = query.where(sa.or_(ps.c.status.is_(None), ps.c.status == "unknown"))
+    elif filters.status:
+        query = query.where(ps.c.status == filters.status)
+    if filters.actor:
+        held = sa.select(h.c.place_id).where(h.c.actor_id == filters.actor)
+        query = query.where(places.c.place_id.in_(held))
+    return [(to_place(r), place_state_of(r) if r.status else EMPTY) for r in ctx.conn.execute(query)]
 
 
 def _place_view(ctx: Context, p: Place, state: PlaceControl) -> dict[str, Any]:

@@ -99,7 +99,8 @@ async def answer(
         detail = f"the read models have not reached position {min_position} yet"
         headers = {"Retry-After": "1", "X-Projection-Position": str(watch.version.position)}
         return problem(503, "position-not-reached", detail, headers=headers)
-    key = request_key(request.url.path, request.url.query)
+    _reject_blank_numbers(request)
+    key = request_key(request.url.path, request.url.query, _declared(request))
     version = watch.version
     entry = cache.get(key, version)
     if entry is None:
@@ -128,6 +129,32 @@ async def answer(
     if matches(request.headers.get("if-none-match"), entry.etag):
         return Response(status_code=304, headers=headers)
     return Response(entry.body, media_type=entry.media_type, headers=headers)
+
+
+def _declared(request: Request) -> frozenset[str]:
+    """The query parameters the route reads: others cannot change the answer, so they do not
+    make a new cache entry (an unknown parameter must not force a recomputation)."""
+    route = request.scope["route"]
+    names: frozenset[str] | None = getattr(route, "_frontline_params", None)
+    if names is None:
+        names = frozenset(_query_params(route.dependant))
+        route._frontline_params = names
+    return names
+
+
+def _reject_blank_numbers(request: Request) -> None:
+    """`?min_position=` is not a number: FastAPI would read it as absent; say it is invalid."""
+    for name in ("min_position", "after", "limit"):
+        if request.query_params.get(name, None) == "":
+            error = {"loc": ("query", name), "msg": "Input should be a valid integer", "type": "int_parsing"}
+            raise RequestValidationError([error])
+
+
+def _query_params(dependant: Any) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_params(sub)
+    return names
 
 
 def _is_instant(text: str) -> bool:
@@ -286,6 +313,7 @@ async def events(
     cursor: Cursor = None,
 ) -> Response:
     """The raw event log after a position, for audit (read-only, never cached: it moves alone)."""
+    _reject_blank_numbers(request)
     key = paging.decode(cursor, (int,))
     start = int(key[0]) if key else after
     runtime: Runtime = request.app.state.runtime

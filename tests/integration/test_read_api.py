@@ -238,6 +238,8 @@ def test_min_position_not_reached_is_a_503_with_retry_after(
         ("/v1/contested", {"cursor": paging.encode(["40", "x"])}, 400),
         ("/v1/places/albu-kamal-sy/history", {"cursor": paging.encode(["not a time", 3])}, 400),
         ("/v1/changes", {"after": -1}, 422),
+        ("/v1/contested", {"min_position": ""}, 422),
+        ("/v1/events", {"after": ""}, 422),
     ],
 )
 def test_bad_reads_are_problems(client: TestClient, path: str, params: dict[str, Any], status: int) -> None:
