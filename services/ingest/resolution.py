@@ -5,12 +5,17 @@ A resolver serves a whole batch of requests in one transaction and writes nothin
 the places a request would record (a gazetteer entry joining, a new place) are staged, kept if the
 request is accepted, dropped if it is rejected, and recorded together at the end. That is what
 keeps each request all or nothing inside a shared transaction.
+
+A batch names the same few places many times over (a 1000-claim report may name four), so the
+resolver remembers each query's answer for as long as the candidates it was chosen from stay the
+same: staging or discarding a place, or learning of one recorded meanwhile, forgets them all.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -22,15 +27,14 @@ from services.store import places as place_store
 from services.store.dialects import lock_registry
 
 
-@dataclass(frozen=True)
-class PlaceQuery:
+# Named tuples rather than dataclasses: one of each per claim, and a query is a key of the memo.
+class PlaceQuery(NamedTuple):
     name: str
     country: str | None
     location: Location | None
 
 
-@dataclass(frozen=True)
-class PlaceResolution:
+class PlaceResolution(NamedTuple):
     place: Place
     created: bool
 
@@ -43,17 +47,32 @@ class PlaceResolver:
     _accepted: dict[str, tuple[Place, str]] = field(default_factory=dict)
     _staged: dict[str, tuple[Place, str]] = field(default_factory=dict)
     _locked: bool = False
+    _keys: dict[str, str] = field(default_factory=dict)  # name -> name_key(name)
+    _chosen: dict[PlaceQuery, Place] = field(default_factory=dict)  # answers from the candidates
 
     def preload(self, names: list[str]) -> None:
         """Fetch every recorded place any of `names` could mean, in one query."""
-        for key, places in place_store.find_by_keys(self.conn, {name_key(n) for n in names}).items():
+        self.learn(place_store.find_by_keys(self.conn, self.keys(names)))
+
+    def keys(self, names: list[str]) -> set[str]:
+        """The name keys `preload` looks up, for a caller that fetches the places itself."""
+        return {self._key(n) for n in names}
+
+    def learn(self, found: dict[str, list[Place]]) -> None:
+        """Take places recorded under these keys (`place_store.find_by_keys`) as preloaded."""
+        for key, places in found.items():
             self._known[key].extend(places)
+        self._chosen.clear()
 
     def resolve(self, query: PlaceQuery) -> PlaceResolution:
         """The place `query` names; Unresolved (with the nearest names) when there is none."""
-        key = name_key(query.name)
+        chosen = self._chosen.get(query)
+        if chosen is not None:
+            return PlaceResolution(chosen, created=False)
+        key = self._key(query.name)
         chosen = choose_place(self._candidates(key), query.country, query.location)
         if chosen is not None:
+            self._chosen[query] = chosen
             return PlaceResolution(chosen, created=False)
         chosen = choose_place(self.gazetteer.lookup(query.name), query.country, query.location)
         if chosen is not None:
@@ -71,19 +90,30 @@ class PlaceResolver:
     def discard(self) -> None:
         """The request being resolved is rejected: forget the places it staged."""
         self._staged.clear()
+        self._chosen.clear()
 
     def record(self) -> None:
         """Write the places accepted requests staged (ids already recorded are skipped)."""
         for place, origin in self._accepted.values():
             place_store.add(self.conn, place, origin)
 
+    def _key(self, name: str) -> str:
+        key = self._keys.get(name)
+        if key is None:
+            key = self._keys[name] = name_key(name)
+        return key
+
     def _candidates(self, key: str) -> list[Place]:
-        staged = [p for p, _ in (*self._accepted.values(), *self._staged.values()) if key in _keys(p)]
+        staged = [p for p, _ in (*self._accepted.values(), *self._staged.values()) if key in self._keys_of(p)]
         return [*self._known.get(key, []), *staged]
+
+    def _keys_of(self, place: Place) -> set[str]:
+        return {self._key(n) for n in place.names}
 
     def _stage(self, place: Place, origin: str) -> None:
         if place.place_id not in self._accepted:
             self._staged[place.place_id] = (place, origin)
+            self._chosen.clear()  # a new candidate: earlier answers may change
 
     def _create(self, query: PlaceQuery, key: str) -> PlaceResolution:
         assert query.country is not None and query.location is not None
@@ -95,6 +125,7 @@ class PlaceResolver:
         chosen = choose_place(recorded, query.country, query.location)
         if chosen is not None:
             self._known[key].append(chosen)
+            self._chosen.clear()
             return PlaceResolution(chosen, created=False)
         place = Place(
             place_id=self._free_id(f"{slugify(query.name)}-{query.country.lower()}"),
@@ -121,7 +152,3 @@ class PlaceResolver:
     def _suggestions(self, query: PlaceQuery) -> list[str]:
         known = [n for places in self._known.values() for p in places for n in p.names]
         return nearest_names(query.name, [*self.gazetteer.suggest(query.name, query.country), *known])
-
-
-def _keys(place: Place) -> set[str]:
-    return {name_key(n) for n in place.names}

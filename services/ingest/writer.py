@@ -5,6 +5,11 @@ commit-ordered, see migration 0001), so appends are serial and a commit's fsync 
 writer-per-request design. The writer takes whatever reports are waiting, records them in one
 transaction (each report still all or nothing, see `record_reports`) and answers each when that
 transaction has committed: durable on return, one fsync and a handful of statements per batch.
+
+Every round trip to the database costs this thread a wake-up, measured at 1.5 to 6 ms under the
+benchmark's load (two cores shared by the event loops, PostgreSQL and the client), so a batch makes
+as few as it can. On PostgreSQL three: BEGIN; the reads of requests and places together; the writes
+(one statement, see `event_log.claim_and_append`) with the COMMIT (`event_log.commit_with_append`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from services.ingest.reports import Deferred, Outcome, Result, Submission, recor
 from services.store.actors import ActorDirectory
 from services.store.database import Database
 from services.store.errors import StoreUnavailable
+from services.store.event_log import commit_with_append
 
 log = structlog.get_logger(__name__)
 
@@ -128,6 +134,8 @@ class ReportWriter:
 
     def _record(self, batch: list[_Item]) -> list[Result]:
         with self.db.transaction() as conn:
+            # The batch's append is its last write: let it carry the COMMIT.
+            conn = commit_with_append(conn)
             return record_reports(conn, [i.submission for i in batch], self.actors, self.gazetteer())
 
     def _settle(self, batch: list[_Item], results: list[Result | BaseException]) -> None:

@@ -11,8 +11,13 @@ import sqlalchemy as sa
 
 from services.domain.names import name_key
 from services.domain.places import Location, Place
-from services.store.dialects import insert_ignoring_conflicts
+from services.store.dialects import Query, fetch, insert_ignoring_conflicts
 from services.store.schema import place_names, places
+
+_FIND_PG = (
+    "SELECT n.key, p.place_id, p.name, p.country, p.kind, p.lat, p.lon, p.population, p.aliases"
+    " FROM place_names n JOIN places p ON p.place_id = n.place_id WHERE n.key = ANY(%s::text[])"
+)
 
 
 def find_by_keys(conn: sa.Connection, keys: Iterable[str]) -> dict[str, list[Place]]:
@@ -20,14 +25,31 @@ def find_by_keys(conn: sa.Connection, keys: Iterable[str]) -> dict[str, list[Pla
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    query = (
-        sa.select(place_names.c.key, places)
-        .join(places, places.c.place_id == place_names.c.place_id)
-        .where(place_names.c.key.in_(wanted))
-    )
+    return fetch(conn, find_by_keys_query(wanted))
+
+
+def find_by_keys_query(keys: Iterable[str]) -> Query[dict[str, list[Place]]]:
+    """`find_by_keys` as a query, to be fetched with another (`dialects.fetch_together`)."""
+    wanted = sorted(set(keys))
+
+    def portable(conn: sa.Connection) -> dict[str, list[Place]]:
+        query = (
+            sa.select(place_names.c.key, places)
+            .join(places, places.c.place_id == place_names.c.place_id)
+            .where(place_names.c.key.in_(wanted))
+        )
+        return _by_key((row.key, to_place(row)) for row in conn.execute(query))
+
+    def answer(rows: list[tuple[Any, ...]]) -> dict[str, list[Place]]:
+        return _by_key((key, _from_columns(*place)) for key, *place in rows)
+
+    return Query(_FIND_PG, (wanted,), answer, portable)
+
+
+def _by_key(pairs: Iterable[tuple[str, Place]]) -> dict[str, list[Place]]:
     found: dict[str, list[Place]] = defaultdict(list)
-    for row in conn.execute(query):
-        found[row.key].append(to_place(row))
+    for key, place in pairs:
+        found[key].append(place)
     return found
 
 
@@ -66,13 +88,28 @@ def add(conn: sa.Connection, place: Place, origin: str) -> bool:
 
 
 def to_place(row: Any) -> Place:
-    location = Location(row.lat, row.lon) if row.lat is not None and row.lon is not None else None
+    return _from_columns(
+        row.place_id, row.name, row.country, row.kind, row.lat, row.lon, row.population, row.aliases
+    )
+
+
+def _from_columns(
+    place_id: str,
+    name: str,
+    country: str,
+    kind: Any,
+    lat: float | None,
+    lon: float | None,
+    population: int | None,
+    aliases: list[str] | None,
+) -> Place:
+    location = Location(lat, lon) if lat is not None and lon is not None else None
     return Place(
-        place_id=row.place_id,
-        name=row.name,
-        country=row.country,
-        kind=row.kind,
+        place_id=place_id,
+        name=name,
+        country=country,
+        kind=kind,
         location=location,
-        population=row.population,
-        aliases=tuple(row.aliases or ()),
+        population=population,
+        aliases=tuple(aliases or ()),
     )
