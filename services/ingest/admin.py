@@ -29,7 +29,7 @@ router = APIRouter(
     prefix="/v1/admin",
     tags=["admin"],
     dependencies=[Depends(require("admin"))],
-    responses=problem_responses(401, 403, 503),
+    responses=problem_responses(400, 401, 403, 503),
 )
 
 

@@ -23,14 +23,24 @@ from services.domain.shares import to_hundredths
 from services.gazetteer import Gazetteer
 from services.ingest.problems import AlreadyRetracted, EventNotFound, FieldError, IdConflict, Rejected
 from services.ingest.resolution import PlaceQuery, PlaceResolver
-from services.ingest.schemas import Country, LocationIn, Note, SourceIn, Strict, Text, checked_occurred_at
+from services.ingest.schemas import (
+    NO_NUL,
+    Country,
+    LocationIn,
+    Note,
+    Percent,
+    SourceIn,
+    Strict,
+    Text,
+    checked_occurred_at,
+)
 from services.store import event_log, requests
 from services.store.actors import ActorDirectory
 from services.store.dialects import lock_registry
 from services.store.event_log import NewEvent
 from services.store.serial import lock_log
 
-EventId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=NO_NUL)]
 
 
 class ChangesIn(Strict):
@@ -40,7 +50,7 @@ class ChangesIn(Strict):
     country: Country | None = None
     location: LocationIn | None = None
     actor: Text | None = None
-    share: float | None = Field(default=None, ge=0, le=100)
+    share: Percent | None = None
     from_actor: Text | None = None
     occurred_at: Text | None = None
     note: Note | None = None

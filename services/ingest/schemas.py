@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints, field_validator
 
 from services.domain.errors import InvalidTime
-from services.domain.occurred import parse_occurred
+from services.domain.occurred import OccurredAt, parse_occurred
 from services.domain.places import PlaceKind
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Note = Annotated[str, StringConstraints(max_length=10_000)]
+# No NUL characters: PostgreSQL text cannot hold them, and no report needs one.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=NO_NUL)]
+Note = Annotated[str, StringConstraints(max_length=10_000, pattern=NO_NUL)]
+# Strict numbers: `"50"` or `true` where a number is declared is a mistake to report, not to coerce.
+Percent = Annotated[StrictFloat, Field(ge=0, le=100)]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$", to_upper=True)]
 FUTURE_TOLERANCE = timedelta(days=1)
 
@@ -22,8 +27,8 @@ class Strict(BaseModel):
 
 
 class LocationIn(Strict):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: StrictFloat = Field(ge=-90, le=90)
+    lon: StrictFloat = Field(ge=-180, le=180)
 
 
 class SourceIn(Strict):
@@ -37,10 +42,22 @@ class SourceIn(Strict):
         return parse_occurred(value).text if value is not None else None
 
 
+@functools.lru_cache(maxsize=4096)
+def parse_occurred_cached(value: str) -> OccurredAt:
+    """`parse_occurred`, remembered: a report's claims repeat a few dates (a 1000-claim report
+    parses each claim's at least twice), and an OccurredAt is immutable, so one serves them all."""
+    return parse_occurred(value)
+
+
+@functools.lru_cache(maxsize=4096)
 def checked_occurred_at(value: str) -> str:
-    """Normalise an `occurred_at`; reject impossible dates and ones over a day in the future."""
+    """Normalise an `occurred_at`; reject impossible dates and ones over a day in the future.
+
+    Remembered (only what it accepts: an error is not cached): a date accepted now stays acceptable
+    as time goes on, and a report's claims repeat a few dates, each checked once instead of per claim.
+    """
     try:
-        occurred = parse_occurred(value)
+        occurred = parse_occurred_cached(value)
     except InvalidTime as exc:
         raise ValueError(str(exc)) from None
     if occurred.start > datetime.now(UTC) + FUTURE_TOLERANCE:
@@ -53,7 +70,7 @@ class ClaimIn(Strict):
     country: Country | None = None
     location: LocationIn | None = None
     actor: Text
-    share: float = Field(default=100, ge=0, le=100)
+    share: Percent = 100
     from_actor: Text | None = None
     occurred_at: Text
     supporting_actors: list[Text] = Field(default_factory=list, max_length=50)
@@ -88,7 +105,7 @@ class PlaceIn(Strict):
     aliases: list[Text] = Field(default_factory=list, max_length=100)
     kind: PlaceKind = "town"
     location: LocationIn | None = None
-    population: int | None = Field(default=None, ge=0, le=100_000_000)
+    population: StrictInt | None = Field(default=None, ge=0, le=100_000_000)
     place_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,199}$")] | None = None
 
 

@@ -59,3 +59,25 @@ class BodyLimit:
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"the request body exceeds {self.limit} bytes"
         await problem(413, "body-too-large", detail, headers={"Connection": "close"})(scope, receive, send)
+
+
+class NoNul:
+    """Answer 400 to a path or query string holding a NUL character.
+
+    No identifier or filter of this API contains one, and PostgreSQL text cannot hold one: let
+    through, it fails as a database error (a 500) instead of as the client's mistake it is.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or _has_nul(scope["query_string"])):
+            detail = "the request's path or query holds a NUL character"
+            await problem(400, "bad-request", detail)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _has_nul(query: bytes) -> bool:
+    return b"\x00" in query or b"%00" in query

@@ -14,7 +14,7 @@ from services import logs
 from services.config import Settings
 from services.doorbell import Doorbell
 from services.web import metrics, problems, readiness
-from services.web.limits import BodyLimit
+from services.web.limits import BodyLimit, NoNul
 from services.web.request_ids import RequestIds
 from services.web.runtime import Runtime
 
@@ -70,6 +70,7 @@ def build_app(
     app.state.on_start = []
     app.state.on_stop = []
     app.add_middleware(BodyLimit)
+    app.add_middleware(NoNul)
     app.add_middleware(RequestIds)
     problems.install(app)
     metrics.install(app)

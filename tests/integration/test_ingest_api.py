@@ -12,10 +12,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from services.demo import SEED_REPORT
 from services.ingest.app import create_app
+from services.store import schema
 from tests.support.apps import INGEST, live_server, log_snapshot, settings_for
 
 
@@ -151,6 +153,10 @@ BAD_BODIES: dict[str, tuple[Any, int]] = {
     "an unknown field": (bad_claim(sharee=40), 422),
     "no id": ({k: v for k, v in report().items() if k != "id"}, 422),
     "not an object": ([1, 2, 3], 422),
+    "a NUL character in a name": (bad_claim(place="Ra\x00wa"), 422),
+    "a NUL character in a note": (bad_claim(note="\x00"), 422),
+    "a share given as text": (bad_claim(share="40"), 422),
+    "a share given as true": (bad_claim(share=True), 422),
 }
 
 
@@ -168,6 +174,50 @@ def test_bad_input_gets_a_clear_4xx_and_writes_nothing(client: TestClient, pg_ur
     assert log_snapshot(pg_url) == before
 
 
+BAD_REGISTRATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    # What the OpenAPI contract test once found: a NUL reached PostgreSQL and came back a 500.
+    "an actor named with a NUL": ("/v1/actors", {"name": "Kurdish\x00 forces"}),
+    "an actor alias with a NUL": ("/v1/actors", {"name": "Kurdish units", "aliases": ["\x00"]}),
+    "a place named with a NUL": ("/v1/places", {"name": "Ra\x00qa", "country": "SY"}),
+    "a place alias with a NUL": (
+        "/v1/places",
+        {"name": "Raqqa Town", "country": "SY", "aliases": ["NUL\x00"]},
+    ),
+    "a population given as a float": (
+        "/v1/places",
+        {"name": "Raqqa Town", "country": "SY", "population": 4.5},
+    ),
+    "a latitude given as text": (
+        "/v1/places",
+        {"name": "Raqqa Town", "country": "SY", "location": {"lat": "35.9", "lon": 39.0}},
+    ),
+}
+
+
+def registry_snapshot(database_url: str) -> list[tuple[Any, ...]]:
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return [
+                tuple(row)
+                for table in (schema.places, schema.actors)
+                for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns))
+            ]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("case", list(BAD_REGISTRATIONS))
+def test_bad_registrations_get_a_422_and_register_nothing(client: TestClient, pg_url: str, case: str) -> None:
+    path, body = BAD_REGISTRATIONS[case]
+    before = registry_snapshot(pg_url), log_snapshot(pg_url)
+    response = client.post(path, json=body, headers=INGEST)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"]
+    assert (registry_snapshot(pg_url), log_snapshot(pg_url)) == before
+
+
 def test_an_unknown_actor_is_answered_with_suggestions(client: TestClient) -> None:
     response = client.post("/v1/reports", json=bad_claim(actor="Syrian Armyy"), headers=INGEST)
     [error] = response.json()["errors"]
@@ -183,6 +233,12 @@ def test_an_unknown_place_lists_the_nearest_candidates(client: TestClient) -> No
 
 
 RAW_BAD: dict[str, tuple[bytes, dict[str, str], int]] = {
+    # A lone surrogate is valid JSON but no valid text: it must not reach the database.
+    "a lone surrogate in a name": (
+        orjson.dumps(report()).replace(b'"Rawa"', b'"Ra\\udae7wa"', 1),
+        {"Content-Type": "application/json"},
+        422,
+    ),
     "malformed JSON": (b'{"id": "x", "claims": [', {"Content-Type": "application/json"}, 400),
     "wrong content type": (orjson.dumps(report()), {"Content-Type": "text/plain"}, 415),
     "no content type": (orjson.dumps(report()), {}, 415),

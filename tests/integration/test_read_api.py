@@ -240,6 +240,11 @@ def test_min_position_not_reached_is_a_503_with_retry_after(
         ("/v1/changes", {"after": -1}, 422),
         ("/v1/contested", {"min_position": ""}, 422),
         ("/v1/events", {"after": ""}, 422),
+        # PostgreSQL text cannot hold a NUL: the client's mistake, not a database error (a 500).
+        ("/v1/places/albu-kamal-sy%00", {}, 400),
+        ("/v1/places/a%00b/history", {}, 400),
+        ("/v1/places", {"actor": "\x00"}, 400),
+        ("/v1/geojson", {"country": "S\x00"}, 400),
     ],
 )
 def test_bad_reads_are_problems(client: TestClient, path: str, params: dict[str, Any], status: int) -> None:
