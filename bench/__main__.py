@@ -27,6 +27,7 @@ SCENARIOS: dict[str, str] = {
     "ingest": "bench.ingest",
     "projector": "bench.projector",
     "api": "bench.api",
+    "replay": "bench.replay",
 }
 
 

@@ -33,7 +33,13 @@ def post_request(host: str, port: int, path: str, headers: dict[str, str], body:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-class _Connection:
+def get_request(host: str, port: int, path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+
+
+class Connection:
+    """One keep-alive connection, one exchange at a time (reconnecting when idle too long)."""
+
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
@@ -73,7 +79,7 @@ def _parse_head(head: bytes) -> tuple[int, int, bool]:
     return status, int(fields[b"content-length"]), fields.get(b"connection", b"").strip() == b"close"
 
 
-async def _send(queue: asyncio.Queue[tuple[Sent, bytes]], connection: _Connection) -> None:
+async def _send(queue: asyncio.Queue[tuple[Sent, bytes]], connection: Connection) -> None:
     while True:
         sent, raw = await queue.get()
         sent.sent = clock()
@@ -88,7 +94,7 @@ async def _send(queue: asyncio.Queue[tuple[Sent, bytes]], connection: _Connectio
 
 async def _paced(host: str, port: int, requests: list[bytes], rate: float, connections: int) -> list[Sent]:
     queue: asyncio.Queue[tuple[Sent, bytes]] = asyncio.Queue()
-    pool = [_Connection(host, port) for _ in range(connections)]
+    pool = [Connection(host, port) for _ in range(connections)]
     senders = [asyncio.create_task(_send(queue, connection)) for connection in pool]
     start = clock() + 0.1
     done = []
