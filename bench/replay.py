@@ -50,7 +50,7 @@ SMALL_EVENTS = 10_000
 # 8,000 places for a million events: both logs give a place the same length of history on
 # average, so that a correction re-folds as much in either and only the log's size differs.
 EVENTS_PER_PLACE = 125
-BATCH = 20_000  # what `frontline replay` and the replay job use (at least 20,000)
+BATCH = replay.MIN_BATCH  # what `frontline replay` and the replay job use (at least this)
 TARGET_SECONDS = 60
 
 

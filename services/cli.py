@@ -104,7 +104,7 @@ def replay() -> None:
     settings = load_settings()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from services.projector.replay import run_replay
+    from services.projector.replay import batch_size_for, run_replay
     from services.store import replays
     from services.store.database import Database
 
@@ -126,7 +126,7 @@ def replay() -> None:
         run_replay(
             db,
             record.replay_id,
-            max(settings.projection_batch_size, 20_000),
+            batch_size_for(settings.projection_batch_size),
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     typer.echo(f"replay {record.replay_id} done: the rebuilt read models are live")

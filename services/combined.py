@@ -17,7 +17,7 @@ from services.doorbell import LocalDoorbell
 from services.ingest import admin
 from services.ingest import routes as ingest_routes
 from services.projector.embedded import EmbeddedProjector
-from services.projector.replay import run_replay
+from services.projector.replay import batch_size_for, run_replay
 from services.web.runtime import Runtime
 from services.web.setup import build_app
 
@@ -56,7 +56,7 @@ def _start_projection(app: FastAPI, runtime: Runtime) -> None:
 
 
 def _replay_in_thread(runtime: Runtime, replay_id: str) -> threading.Thread:
-    batch = max(runtime.settings.projection_batch_size, 20_000)
+    batch = batch_size_for(runtime.settings.projection_batch_size)
 
     def run() -> None:
         with contextlib.suppress(Exception):  # a failure is logged and kept in the replay record

@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 
 from services.projector import process
-from services.projector.replay import run_replay
+from services.projector.replay import batch_size_for, run_replay
 from services.projector.runner import catch_up as run_catch_up
 from services.store.read_models import PROJECTION
 
@@ -34,6 +34,6 @@ def catch_up(projection: str = PROJECTION) -> dict[str, Any]:
 def replay(replay_id: str) -> dict[str, Any]:
     """Rebuild the read models from position 0 and swap them in (see replay.py)."""
     run_replay(
-        process.database(), replay_id, batch_size=max(process.settings().projection_batch_size, 20_000)
+        process.database(), replay_id, batch_size=batch_size_for(process.settings().projection_batch_size)
     )
     return {"replay_id": replay_id}

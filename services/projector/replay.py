@@ -9,6 +9,7 @@ renames it into place, bumps the projection's generation and drops the old set.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,16 +25,31 @@ from services.store.read_models import PROJECTION, ReadModelTables, tables
 
 log = structlog.get_logger(__name__)
 
+RETIRED = re.compile(r"__old[0-9a-f]{8}$")
+
 Progress = Callable[[int, int], None]
+
+# A replay folds the whole log, so its batches are larger than the live projector's: each batch
+# loads and rewrites the state of every place it touches (nearly all of them, in a replay), and
+# late claims within a batch re-fold in memory instead of through the tables. Measured on a
+# 200,000-event log (1,600 places): 34.5 s at 20,000 events a batch, 27.1 s at 50,000, 23.4 s at
+# 100,000, 24.5 s at 200,000; the process peaks near 600 MB at 100,000.
+MIN_BATCH = 100_000
+
+
+def batch_size_for(configured: int) -> int:
+    """The batch size a replay uses, given the projector's configured one."""
+    return max(configured, MIN_BATCH)
 
 
 def run_replay(
-    db: Database, replay_id: str, batch_size: int = 20_000, progress: Progress | None = None
+    db: Database, replay_id: str, batch_size: int = MIN_BATCH, progress: Progress | None = None
 ) -> None:
     """Rebuild into a new set of tables, keeping the replay record current; swap when caught up."""
     suffix = f"__r{replay_id[:10]}"
     _mark(db, replay_id, status="running", started_at=datetime.now(UTC))
     try:
+        drop_retired(db)  # what a swap interrupted after its commit left behind, if anything
         built = rebuild.create(db, suffix)
         processed = _build(db, replay_id, suffix, built, batch_size, progress)
         processed += swap(db, suffix, batch_size)
@@ -80,14 +96,12 @@ def swap(db: Database, suffix: str, batch_size: int) -> int:
         head = event_log.last_position(conn)
         folded = fold_within(conn, rebuild.build_name(suffix), built, batch_size, upto=head)
         position = checkpoints.read(conn, rebuild.build_name(suffix)).position  # type: ignore[union-attr]
-        retired = f"__old{uuid.uuid4().hex[:8]}"
+        retired = f"__old{uuid.uuid4().hex[:8]}"  # see RETIRED
         _lock_exclusively(conn, live)
         for old, new in zip(live.all, built.all, strict=True):
             _rename(conn, old.name, f"{old.name}{retired}")
             _rename(conn, new.name, old.name)
-        for old in live.all:
-            conn.execute(sa.text(f'DROP TABLE "{old.name}{retired}"'))
-        _canonical_index_names(conn, live, built)
+        _canonical_index_names(conn, live, built, retired)
         conn.execute(
             sa.text(
                 "UPDATE projections SET position = :position, generation = generation + 1, "
@@ -99,7 +113,19 @@ def swap(db: Database, suffix: str, batch_size: int) -> int:
             sa.text("DELETE FROM projections WHERE name = :name"), {"name": rebuild.build_name(suffix)}
         )
         checkpoints.notify(conn, PROJECTION, current.generation + 1, position)
+    # The retired set is dropped after the swap has committed, so that readers do not wait for it
+    # (dropping a million-row set inside the swap held them off for a second). Should this process
+    # die in between, the next replay drops the leftovers (`drop_retired`).
+    drop_retired(db)
     return folded
+
+
+def drop_retired(db: Database) -> None:
+    """Drop every read-model table a swap retired (`<name>__old<hex>`)."""
+    with db.transaction() as conn:
+        for name in sa.inspect(conn).get_table_names():
+            if RETIRED.search(name):
+                conn.execute(sa.text(f'DROP TABLE IF EXISTS "{name}"'))
 
 
 def _lock_exclusively(conn: sa.Connection, live: ReadModelTables) -> None:
@@ -114,10 +140,22 @@ def _rename(conn: sa.Connection, old: str, new: str) -> None:
     conn.execute(sa.text(f'ALTER TABLE "{old}" RENAME TO "{new}"'))
 
 
-def _canonical_index_names(conn: sa.Connection, live: ReadModelTables, built: ReadModelTables) -> None:
-    """Give the swapped-in indexes and keys the live set's names (PostgreSQL can rename them)."""
+def _canonical_index_names(
+    conn: sa.Connection, live: ReadModelTables, built: ReadModelTables, retired: str
+) -> None:
+    """Give the swapped-in indexes and keys the live set's names (PostgreSQL can rename them), after
+    moving the retired set's out of the way (it is dropped only after the swap commits)."""
     if conn.dialect.name != "postgresql":
         return  # SQLite cannot rename an index; the suffixed names are harmless there
+    for old in live.all:
+        for index in old.indexes:
+            conn.execute(sa.text(f'ALTER INDEX "{index.name}" RENAME TO "{index.name}{retired}"'))
+        conn.execute(
+            sa.text(
+                f'ALTER TABLE "{old.name}{retired}" '
+                f'RENAME CONSTRAINT "{old.name}_pkey" TO "{old.name}_pkey{retired}"'
+            )
+        )
     for old, new in zip(live.all, built.all, strict=True):
         for live_index, built_index in zip(
             sorted(old.indexes, key=lambda i: str(i.name)),

@@ -244,7 +244,7 @@ def test_min_position_not_reached_is_a_503_with_retry_after(
         ("/v1/places/albu-kamal-sy%00", {}, 400),
         ("/v1/places/a%00b/history", {}, 400),
         ("/v1/places", {"actor": "\x00"}, 400),
-        ("/v1/geojson", {"country": "S\x00"}, 400),
+        ("/v1/places.geojson", {"q": "Ra\x00qa"}, 400),
     ],
 )
 def test_bad_reads_are_problems(client: TestClient, path: str, params: dict[str, Any], status: int) -> None:

@@ -134,6 +134,8 @@ def test_replay_under_steady_reads_swaps_in_one_step(stack: tuple[str, Database]
     assert kinds[0] == "old" and kinds[-1] == "new"
     assert kinds == sorted(kinds, key=["old", "new"].index), "an old answer came after a new one"
     assert rebuild.verify(db) == []
+    with db.snapshot() as conn:
+        assert [n for n in sa.inspect(conn).get_table_names() if "__" in n] == []
 
 
 def _model(body: dict[str, Any], targets: list[str]) -> str:
@@ -188,10 +190,17 @@ def test_replay_on_sqlite_embedded(fresh_sqlite_url: str, cache_dir: Path) -> No
         before = http.get("/v1/contested", params={"min_position": position}).json()
         status = run_replay(http)
         after = http.get("/v1/contested").json()
+        # What a swap leaves when its process dies after committing and before dropping the old set.
+        with db.transaction() as conn:
+            conn.execute(sa.text('CREATE TABLE "rm_claims__old0123abcd" (x integer)'))
         again = run_replay(http)  # a second replay works on the swapped-in tables too
     assert status["status"] == again["status"] == "done"
     assert after == before
     assert rebuild.verify(db) == []
+    with db.snapshot() as conn:
+        names = sa.inspect(conn).get_table_names()
+    assert {t.name for t in tables().all} <= set(names)
+    assert [n for n in names if "__" in n] == [], "a replay left tables behind"
     db.dispose()
 
 
