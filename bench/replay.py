@@ -171,7 +171,7 @@ class Calls:
     last: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
-SWAP = "swap: fold the last events, rename, drop the old set"
+SWAP = "swap: fold the last events, rename, commit"
 LOCK = "  wait for ACCESS EXCLUSIVE on the live tables"
 # Where a replay spends its time: (module or class, function, label), wrapped for the run. The
 # replay module's own names are wrapped there, as it calls them (it imported project_next_batch).
@@ -183,6 +183,7 @@ REPLAY_STAGES: tuple[tuple[Any, str, str], ...] = (
     (replay, "_mark", "  update the replay record (_mark)"),
     (replay, "swap", SWAP),
     (replay, "_lock_exclusively", LOCK),
+    (replay, "drop_retired", "drop the retired set (after the swap, and any leftovers before the build)"),
 )
 
 

@@ -53,6 +53,9 @@ def run_replay(
         built = rebuild.create(db, suffix)
         processed = _build(db, replay_id, suffix, built, batch_size, progress)
         processed += swap(db, suffix, batch_size)
+        # The retired set is dropped once the swap has committed, not inside it, so that readers do
+        # not wait for it. Should this process die in between, the next replay drops the leftovers.
+        drop_retired(db)
         _mark(
             db, replay_id, status="done", processed=processed, total=processed, finished_at=datetime.now(UTC)
         )
@@ -113,10 +116,6 @@ def swap(db: Database, suffix: str, batch_size: int) -> int:
             sa.text("DELETE FROM projections WHERE name = :name"), {"name": rebuild.build_name(suffix)}
         )
         checkpoints.notify(conn, PROJECTION, current.generation + 1, position)
-    # The retired set is dropped after the swap has committed, so that readers do not wait for it
-    # (dropping a million-row set inside the swap held them off for a second). Should this process
-    # die in between, the next replay drops the leftovers (`drop_retired`).
-    drop_retired(db)
     return folded
 
 
