@@ -67,12 +67,32 @@ def fail(conn: sa.Connection, name: str, error: str) -> None:
 
 
 def notify(conn: sa.Connection, name: str, generation: int, position: int) -> None:
-    """Tell listening read APIs, when the caller's transaction commits, what the models now hold."""
+    """Tell listening read APIs, when the caller's transaction commits, what the models now hold.
+
+    The payload is `<schema>:<projection>:<generation>:<position>` (`parse_notice`): a channel is
+    shared by every schema of the database, and the schema tells a listener whether it is its own.
+    """
     if conn.dialect.name == "postgresql":
-        payload = f"{name}:{generation}:{position}"
         conn.execute(
-            sa.text("SELECT pg_notify(:channel, :payload)"), {"channel": NOTIFY_CHANNEL, "payload": payload}
+            sa.text("SELECT pg_notify(:channel, current_schema() || :payload)"),
+            {"channel": NOTIFY_CHANNEL, "payload": f":{name}:{generation}:{position}"},
         )
+
+
+@dataclass(frozen=True)
+class Notice:
+    schema: str
+    name: str
+    generation: int
+    position: int
+
+
+def parse_notice(payload: str) -> Notice | None:
+    """A `notify` payload, or None for anything else."""
+    parts = payload.rsplit(":", 3)
+    if len(parts) != 4 or not (parts[2].isdigit() and parts[3].isdigit()):
+        return None
+    return Notice(parts[0], parts[1], int(parts[2]), int(parts[3]))
 
 
 def _select(conn: sa.Connection, name: str, for_update: bool) -> Any:
