@@ -1,7 +1,7 @@
 """Prometheus metrics at `GET /metrics`.
 
-- HTTP requests by route template, method and status, with latencies: prometheus-fastapi-instrumentator's
-  middleware.
+- HTTP requests by route template, method and status, with latencies (`RouteMetrics`: the
+  instrumentator's names, labels and route resolution, counted with prometheus_client directly).
 - The log, the projection and the queue, read when scraped (a Collector), so that every process of
   every service tells the same truth and nothing is counted twice or lost with a restart:
   `frontline_events_appended_total` (the log's head position: each appended event draws the next
@@ -15,6 +15,7 @@ HTTP counters are per process: run one server process per container, as docker-c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -22,15 +23,14 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_fastapi_instrumentator import metrics as instrumented
-from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
+from prometheus_fastapi_instrumentator.routing import get_route_name
 from rq import Queue, Worker
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.store import checkpoints, event_log
 from services.store.database import Database
@@ -44,18 +44,7 @@ def install(app: FastAPI) -> None:
     """Count requests by route and serve the metrics, unauthenticated, at GET /metrics."""
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
-    app.add_middleware(
-        RouteMetrics,  # type: ignore[arg-type]  # the instrumentator ships no type hints
-        should_group_status_codes=False,  # 401, 404 and 422 tell different stories
-        excluded_handlers=["^/metrics$"],
-        registry=registry,
-        # Counts and latencies only: the default set adds body sizes and a second histogram, which
-        # cost more per request than a cached read.
-        instrumentations=[
-            instrumented.requests(registry=registry),
-            instrumented.latency(registry=registry),
-        ],
-    )
+    app.add_middleware(RouteMetrics, registry=registry)
     registry.register(StateCollector(app))
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
@@ -65,29 +54,79 @@ def install(app: FastAPI) -> None:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-class RouteMetrics(PrometheusInstrumentatorMiddleware):
-    """The instrumentator's middleware, remembering which route template each path maps to.
+# Seconds. The instrumentator's default (0.1, 0.5, 1) cannot tell a cached read from a slow query.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+NOT_COUNTED = frozenset({"/metrics"})  # scrapes would count themselves
 
-    It matches the path against every route on every request (some 40 µs), three times what the
-    read API's cached answer costs; routes do not change once the app runs, so the answer is kept
-    (for a bounded number of paths: ids make paths many).
+
+class RouteMetrics:
+    """`http_requests_total` and `http_request_duration_seconds` by method, status and route
+    template (the instrumentator's names and labels; a path no route matches counts as "none").
+
+    prometheus-fastapi-instrumentator's own middleware cost about 40 % of a cached read (a Request,
+    a Response and an Info built per request, label children looked up each time; measured
+    in-process, see BENCHMARKS.md). This keeps its route resolution (`get_route_name`, which knows
+    FastAPI's nested routers), remembered per method and path, and the label children per
+    (method, status, route): a request costs two dict lookups and two observations.
     """
 
-    REMEMBERED = 4096
+    REMEMBERED = 4096  # paths whose route is remembered (ids make paths many)
 
-    def __init__(self, app: ASGIApp, **options: Any) -> None:
-        super().__init__(app, **options)
-        self._handlers: dict[tuple[str, str], tuple[str, bool]] = {}
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self.app = app
+        labels = ("method", "status", "handler")
+        self.requests = Counter("http_requests_total", "HTTP requests", labels, registry=registry)
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request duration, to the end of the answer",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self._handlers: dict[tuple[str, str], str] = {}
+        self._children: dict[tuple[str, int, str], tuple[Any, Any]] = {}
 
-    def _get_handler(self, request: Request) -> tuple[str, bool]:
-        key = (request.scope["method"], request.scope["path"])
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        handler = self._handler(scope)
+        if handler in NOT_COUNTED:
+            await self.app(scope, receive, send)
+            return
+        status = 500  # if the app fails before answering, the server answers 500
+        started = time.perf_counter()
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            requests, latency = self._observers(scope["method"], status, handler)
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
+
+    def _handler(self, scope: Scope) -> str:
+        key = (scope["method"], scope["path"])
         handler = self._handlers.get(key)
         if handler is None:
-            handler = super()._get_handler(request)
+            handler = get_route_name(Request(scope), should_include_root_path=False) or "none"
             if len(self._handlers) >= self.REMEMBERED:
                 self._handlers.clear()
             self._handlers[key] = handler
         return handler
+
+    def _observers(self, method: str, status: int, handler: str) -> tuple[Any, Any]:
+        key = (method, status, handler)
+        found = self._children.get(key)
+        if found is None:
+            labels = (method, str(status), handler)
+            found = self._children[key] = (self.requests.labels(*labels), self.latency.labels(*labels))
+        return found
 
 
 class StateCollector(Collector):

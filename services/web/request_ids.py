@@ -11,7 +11,9 @@ as little as it can: no UUID object, no context manager, and no log call below L
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import secrets
 import time
@@ -27,6 +29,24 @@ PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 ACCESS = "services.web.access"
 log = structlog.get_logger(ACCESS)
+
+
+# A made id is this process's random prefix and a counter: unique across processes and restarts
+# like a random id (which took a read of the system's randomness per request), and not a secret.
+_PREFIX = secrets.token_hex(8)
+_COUNTER = itertools.count(1)
+
+
+def _reseed() -> None:
+    global _PREFIX, _COUNTER  # a forked child must not repeat its parent's ids
+    _PREFIX, _COUNTER = secrets.token_hex(8), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_reseed)
+
+
+def new_id() -> str:
+    return f"{_PREFIX}{next(_COUNTER):016x}"
 
 
 def incoming_id(scope: Scope) -> str | None:
@@ -47,7 +67,7 @@ class RequestIds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = incoming_id(scope) or secrets.token_hex(16)
+        request_id = incoming_id(scope) or new_id()
         header = (HEADER, request_id.encode())
         status = 500  # if the app fails before answering, the server answers 500
         started = time.perf_counter()

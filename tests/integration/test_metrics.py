@@ -102,3 +102,16 @@ def test_cached_reads_are_counted_under_their_route(pg_url: str, cache_dir: Path
         assert not any(
             name == "http_requests_total" and ("handler", "/metrics") in labels for name, labels in samples
         )
+
+
+def test_paths_are_counted_under_their_route_template(pg_url: str, cache_dir: Path) -> None:
+    with TestClient(create_read_app(settings_for(pg_url, cache_dir))) as client:
+        for place_id in ("nowhere-aa", "nowhere-bb", "nowhere-aa"):
+            assert client.get(f"/v1/places/{place_id}").status_code == 404
+        assert client.get("/no/such/route").status_code == 404
+        samples = scrape(client)
+        template = {"handler": "/v1/places/{place_id}", "method": "GET", "status": "404"}
+        assert value(samples, "http_requests_total", **template) == 3
+        assert value(samples, "http_request_duration_seconds_count", **template) == 3
+        assert value(samples, "http_requests_total", handler="none", method="GET", status="404") == 1
+        assert not any(("handler", "/v1/places/nowhere-aa") in labels for _, labels in samples)
