@@ -62,18 +62,24 @@ def get_place(ctx: Context, place_id: str) -> dict[str, Any] | None:
 
 
 def list_places(ctx: Context, filters: PlaceFilters, cursor: list[Any] | None, limit: int) -> dict[str, Any]:
-    rows = [r for r in _places_with_state(ctx, filters) if cursor is None or r[0].place_id > cursor[0]]
+    after = str(cursor[0]) if cursor is not None else None
+    rows = _places_with_state(ctx, filters, after, limit + 1)
+    rows = [r for r in rows if after is None or r[0].place_id > after]
     items = [_place_view(ctx, p, s) for p, s in rows[: limit + 1]]
     return paging.page(items, limit, lambda item: [item["place_id"]])
 
 
 def contested(ctx: Context, cursor: list[Any] | None, limit: int) -> dict[str, Any]:
-    rows = sorted(
-        (r for r in _places_with_state(ctx, PlaceFilters(status="contested"))),
-        key=lambda r: (-r[1].challenger_share, r[0].place_id),
-    )
-    if cursor is not None:
-        rows = [r for r in rows if (-r[1].challenger_share, r[0].place_id) > (-cursor[0], cursor[1])]
+    b = ctx.bounds
+    if b.as_of_end is None and b.known_at_end is None:
+        rows = _contested_now(ctx, cursor, limit)
+    else:
+        rows = sorted(
+            (r for r in _places_with_state(ctx, PlaceFilters(status="contested"))),
+            key=lambda r: (-r[1].challenger_share, r[0].place_id),
+        )
+        if cursor is not None:
+            rows = [r for r in rows if (-r[1].challenger_share, r[0].place_id) > (-cursor[0], cursor[1])]
     items = [_place_view(ctx, p, s) for p, s in rows[: limit + 1]]
     return paging.page(
         items, limit, lambda item: [round(item["control"][1]["share"] * 100), item["place_id"]]
@@ -156,8 +162,11 @@ def _known(row: Any, bounds: Bounds) -> bool:
     return bounds.known_at_end is None or row.created_at < bounds.known_at_end
 
 
-def _places_with_state(ctx: Context, filters: PlaceFilters) -> list[tuple[Place, PlaceControl]]:
-    """Recorded places (as known then) with their state, filtered, in place id order."""
+def _places_with_state(
+    ctx: Context, filters: PlaceFilters, after: str | None = None, limit: int | None = None
+) -> list[tuple[Place, PlaceControl]]:
+    """Recorded places (as known then) with their state, filtered, in place id order; for the
+    current state, only the `limit` places after `after` (a page is cut in SQL, not in Python)."""
     query = sa.select(places).order_by(places.c.place_id)
     if filters.country:
         query = query.where(places.c.country == filters.country.upper())
@@ -168,7 +177,9 @@ def _places_with_state(ctx: Context, filters: PlaceFilters) -> list[tuple[Place,
         )
     b = ctx.bounds
     if b.as_of_end is None and b.known_at_end is None:
-        return _places_now(ctx, query, filters)
+        if after is not None:
+            query = query.where(places.c.place_id > after)
+        return _places_now(ctx, query.limit(limit) if limit is not None else query, filters)
     rows = [r for r in ctx.conn.execute(query) if _known(r, ctx.bounds)]
     states = timetravel.states(ctx.conn, ctx.tables, b.as_of_end, b.known_at_end)
     result = []
@@ -198,6 +209,28 @@ def _places_now(
         held = sa.select(h.c.place_id).where(h.c.actor_id == filters.actor)
         query = query.where(places.c.place_id.in_(held))
     return [(to_place(r), place_state_of(r) if r.status else EMPTY) for r in ctx.conn.execute(query)]
+
+
+def _contested_now(ctx: Context, cursor: list[Any] | None, limit: int) -> list[tuple[Place, PlaceControl]]:
+    """One page of the current contested list, ordered, cut and paged in SQL on the status index:
+    a poll after every projector commit must not decode every contested place to show a hundred."""
+    ps = ctx.tables.place_state
+    query = (
+        sa.select(places, *(c for c in ps.c if c.name != "place_id"))
+        .join(ps, ps.c.place_id == places.c.place_id)
+        .where(ps.c.status == "contested")
+        .order_by(ps.c.challenger_share.desc(), places.c.place_id)
+        .limit(limit + 1)
+    )
+    if cursor is not None:
+        share, place_id = cursor
+        query = query.where(
+            sa.or_(
+                ps.c.challenger_share < share,
+                sa.and_(ps.c.challenger_share == share, places.c.place_id > place_id),
+            )
+        )
+    return [(to_place(r), place_state_of(r)) for r in ctx.conn.execute(query)]
 
 
 def _place_view(ctx: Context, p: Place, state: PlaceControl) -> dict[str, Any]:
