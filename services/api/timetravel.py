@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -44,7 +45,7 @@ def states(
     if known_at is not None:
         records = [
             claim_record_of(r)
-            for r in conn.execute(sa.select(t.claims).where(t.claims.c.recorded_at < known_at))
+            for r in conn.execute(_without_states(t).where(t.claims.c.recorded_at < known_at))
         ]
         by_place: dict[str, list[Claim]] = defaultdict(list)
         for record in records:
@@ -86,11 +87,17 @@ def _records_of_place(conn: sa.Connection, t: ReadModelTables, place_id: str) ->
     """Every claim that is, or ever was, at the place (corrections move claims between places)."""
     c, cp = t.claims, t.claim_places
     # Two index lookups, not one OR (which PostgreSQL plans as a scan of every claim).
-    here = {r.event_id: r for r in conn.execute(sa.select(c).where(c.c.place_id == place_id))}
+    here = {r.event_id: r for r in conn.execute(_without_states(t).where(c.c.place_id == place_id))}
     moved = sa.select(cp.c.event_id).where(cp.c.place_id == place_id)
-    for row in conn.execute(sa.select(c).where(c.c.event_id.in_(moved))):
+    for row in conn.execute(_without_states(t).where(c.c.event_id.in_(moved))):
         here.setdefault(row.event_id, row)
     return [claim_record_of(r) for r in here.values()]
+
+
+def _without_states(t: ReadModelTables) -> sa.Select[Any]:
+    # A known_at answer re-folds the claims as they stood then, so the state stored after each
+    # claim (as it stands now) is of no use: leaving it out halves the cost of reading them.
+    return sa.select(*(col for col in t.claims.c if col.name != "state_after"))
 
 
 def _state_as_of(conn: sa.Connection, t: ReadModelTables, place_id: str, as_of: datetime) -> PlaceControl:

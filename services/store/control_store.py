@@ -182,7 +182,8 @@ def claim_record_of(row: Any) -> ClaimRecord:
         original=row.original,
         corrections=list(row.corrections or ()),
         retraction=row.retraction,
-        state_after=decode_state(row.state_after) if row.state_after else None,
+        # A reader that does not need the stored state selects the row without it.
+        state_after=decode_state(state) if (state := getattr(row, "state_after", None)) else None,
     )
 
 
