@@ -24,6 +24,8 @@ IGNORED_PARAMS = {"min_position"}  # waiting for a position does not change the 
 
 def request_key(path: str, query_string: str, declared: frozenset[str] | None = None) -> str:
     """The cache key of a request: its path and the query parameters that shape the answer."""
+    if not query_string:
+        return f"{path}?"  # most polls: no parameters to parse
     params = sorted(
         (k, v)
         for k, v in parse_qsl(query_string, keep_blank_values=True)

