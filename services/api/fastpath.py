@@ -81,5 +81,6 @@ class CachedReads:
             return True
         for name, value in parse_qsl(query, keep_blank_values=True):
             if name == "min_position":
-                return value.isdigit() and int(value) <= position
+                # isdigit() alone admits "²" and other digits int() refuses: the route answers those.
+                return value.isascii() and value.isdigit() and int(value) <= position
         return True

@@ -167,7 +167,8 @@ def _places_with_state(
 ) -> list[tuple[Place, PlaceControl]]:
     """Recorded places (as known then) with their state, filtered, in place id order; for the
     current state, only the `limit` places after `after` (a page is cut in SQL, not in Python)."""
-    query = sa.select(places).order_by(places.c.place_id)
+    place_id = by_code_point(ctx.conn, places.c.place_id)
+    query = sa.select(places).order_by(place_id)
     if filters.country:
         query = query.where(places.c.country == filters.country.upper())
     if filters.q:
@@ -178,7 +179,7 @@ def _places_with_state(
     b = ctx.bounds
     if b.as_of_end is None and b.known_at_end is None:
         if after is not None:
-            query = query.where(places.c.place_id > after)
+            query = query.where(place_id > after)
         return _places_now(ctx, query.limit(limit) if limit is not None else query, filters)
     rows = [r for r in ctx.conn.execute(query) if _known(r, ctx.bounds)]
     states = timetravel.states(ctx.conn, ctx.tables, b.as_of_end, b.known_at_end)
@@ -215,22 +216,30 @@ def _contested_now(ctx: Context, cursor: list[Any] | None, limit: int) -> list[t
     """One page of the current contested list, ordered, cut and paged in SQL on the status index:
     a poll after every projector commit must not decode every contested place to show a hundred."""
     ps = ctx.tables.place_state
+    place_id = by_code_point(ctx.conn, places.c.place_id)
     query = (
         sa.select(places, *(c for c in ps.c if c.name != "place_id"))
         .join(ps, ps.c.place_id == places.c.place_id)
         .where(ps.c.status == "contested")
-        .order_by(ps.c.challenger_share.desc(), places.c.place_id)
+        .order_by(ps.c.challenger_share.desc(), place_id)
         .limit(limit + 1)
     )
     if cursor is not None:
-        share, place_id = cursor
+        share, after = cursor
         query = query.where(
             sa.or_(
                 ps.c.challenger_share < share,
-                sa.and_(ps.c.challenger_share == share, places.c.place_id > place_id),
+                sa.and_(ps.c.challenger_share == share, place_id > after),
             )
         )
     return [(to_place(r), place_state_of(r)) for r in ctx.conn.execute(query)]
+
+
+def by_code_point(conn: sa.Connection, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """`column` ordered and compared as Python compares strings (by code point), whatever the
+    database's collation: pages cut in SQL and cursors checked in Python must agree (under en_US,
+    PostgreSQL puts "albu-kamal-sy" before "al-qaim-iq"). SQLite compares bytes already."""
+    return sa.collate(column, "C") if conn.dialect.name == "postgresql" else column
 
 
 def _place_view(ctx: Context, p: Place, state: PlaceControl) -> dict[str, Any]:

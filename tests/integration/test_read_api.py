@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from geojson_pydantic import FeatureCollection
 
@@ -272,9 +273,45 @@ def test_min_position_not_reached_is_a_503_with_retry_after(
         ("/v1/places/a%00b/history", {}, 400),
         ("/v1/places", {"actor": "\x00"}, 400),
         ("/v1/places.geojson", {"q": "Ra\x00qa"}, 400),
+        ("/v1/contested", {"min_position": "\u00b2"}, 422),  # a digit to isdigit(), not to int()
+        ("/v1/places/albu-kamal-sy", {"min_position": "\u0661\u0662"}, 422),  # Arabic-Indic 12
     ],
 )
 def test_bad_reads_are_problems(client: TestClient, path: str, params: dict[str, Any], status: int) -> None:
     response = client.get(path, params=params)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_pages_follow_code_point_order_whatever_the_database_collation(
+    fresh_pg_url: str, cache_dir: Path
+) -> None:
+    """Pages are cut in SQL and cursors compared in Python: both must order place ids alike. Under
+    an en_US collation (the official postgres image's default) PostgreSQL ignores hyphens at first
+    and puts "albu-kamal-sy" before "al-qaim-iq"; by code point it comes after."""
+    engine = sa.create_engine(fresh_pg_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:  # glibc's en_US ignores punctuation at first; ICU does when told
+        conn.execute(sa.text("CREATE COLLATION en_us (provider = icu, locale = 'en-US-u-ka-shifted')"))
+        conn.execute(sa.text("ALTER TABLE places ALTER COLUMN place_id TYPE varchar(200) COLLATE en_us"))
+        assert conn.execute(sa.text("SELECT 'albu-kamal-sy' < 'al-qaim-iq' COLLATE en_us")).scalar()
+    engine.dispose()
+    with TestClient(create_app(settings_for(fresh_pg_url, cache_dir, reconcile_interval=0.2))) as client:
+        position = post(
+            client,
+            *(
+                {"place": name, "actor": actor, "share": share, "occurred_at": day}
+                for name in ("Abu Kamal", "Al-Qaim", "Al Mayadin")
+                for actor, share, day in (("SAA", 100, "2019-01-01"), ("IS", 25, "2019-01-02"))
+            ),
+        )
+        for path in ("/v1/places", "/v1/contested"):
+            walked, cursor = [], None
+            while True:
+                page = get(client, path, position, limit=1, **({"cursor": cursor} if cursor else {}))
+                walked += [p["place_id"] for p in page["items"]]
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+            assert walked == sorted(walked)  # code point order: every place, none twice
+            assert {"al-qaim-iq", "albu-kamal-sy"} <= set(walked)
+            assert len(walked) == len(set(walked))
