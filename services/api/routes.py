@@ -58,7 +58,7 @@ TimeParam = Annotated[
 ]
 
 
-def bounds(as_of: TimeParam = None, known_at: TimeParam = None) -> Bounds:
+async def bounds(as_of: TimeParam = None, known_at: TimeParam = None) -> Bounds:  # async: no thread hop
     """`as_of` (valid time) and `known_at` (transaction time) as exclusive upper bounds."""
     ends = {}
     for name, value in (("as_of", as_of), ("known_at", known_at)):
@@ -74,7 +74,7 @@ def bounds(as_of: TimeParam = None, known_at: TimeParam = None) -> Bounds:
 BoundsDep = Annotated[Bounds, Depends(bounds)]
 
 
-def place_filters(
+async def place_filters(
     status: StatusFilter = None, country: CountryFilter = None, actor: TextFilter = None, q: TextFilter = None
 ) -> PlaceFilters:
     """Filters of the place lists: status, country, an actor holding a share, a name search."""

@@ -8,7 +8,7 @@ request, except writes in dev mode on loopback (`make run`), which are open and 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request
@@ -53,10 +53,14 @@ def _unauthorized(detail: str) -> HTTPException:
 BEARER = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer KEY")
 
 
-def require(role: Role) -> Callable[..., None]:
-    """A dependency admitting requests whose key grants `role`."""
+def require(role: Role) -> Callable[..., Awaitable[None]]:
+    """A dependency admitting requests whose key grants `role`.
 
-    def check(request: Request) -> None:
+    `async` although it never waits: FastAPI runs a plain `def` dependency in its thread pool, and
+    two thread hops per request cost more than the whole check (a fifth of a report's CPU).
+    """
+
+    async def check(request: Request) -> None:
         settings: Settings = request.app.state.runtime.settings
         if role == "read" and not settings.read_api_keys:
             return  # reads are open when READ_API_KEYS is unset
@@ -75,7 +79,7 @@ def require(role: Role) -> Callable[..., None]:
     if role == "read":
         return check
 
-    def check_declared(request: Request, _scheme: Annotated[object, Depends(BEARER)] = None) -> None:
-        check(request)
+    async def check_declared(request: Request, _scheme: Annotated[object, Depends(BEARER)] = None) -> None:
+        await check(request)
 
     return check_declared
