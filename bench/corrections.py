@@ -52,7 +52,9 @@ from bench.listen import Folder, Heard, Listener, clock, freshness, percentile, 
 from bench.paced import Connection, get_request, post_request
 from bench.projector import sqlalchemy_url
 from services.projector import rebuild
+from services.store import checkpoints
 from services.store.database import Database
+from services.store.read_models import PROJECTION
 
 if TYPE_CHECKING:
     from bench.replay import Log
@@ -359,7 +361,8 @@ def _summary(log: Log, amends: list[Amend], heard: list[Heard]) -> dict[str, Any
     mine = [a for a in amends if a.dbname == log.dbname]
     readable = [a.readable_ms for a in mine if a.readable]
     # Only the live projection's checkpoint (a replay's build checkpoint notifies too).
-    times, positions = positions_heard([h for h in heard if h[2].startswith("control:")], CHANNEL)
+    live = [h for h in heard if (n := checkpoints.parse_notice(h[2])) is not None and n.name == PROJECTION]
+    times, positions = positions_heard(live, CHANNEL)
     notified = freshness([(a.answered, a.position) for a in mine if a.status == 201], times, positions)
     # The read API's part: from the checkpoint's NOTIFY (or the POST's answer, if that came later)
     # to the GET's 200 (its follower reading the checkpoint, the waiter woken, the place's answer).
