@@ -11,10 +11,13 @@ import hmac
 from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
+import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.api.cache import ReadCache, matches, request_key
+from services.api.cache import Entry, ReadCache, matches, request_key
 from services.api.position import PositionWatch
+
+log = structlog.get_logger(__name__)
 
 CACHED_PREFIXES = ("/v1/places", "/v1/contested", "/v1/actors", "/v1/changes")
 
@@ -38,21 +41,17 @@ class CachedReads:
         ):
             await self.app(scope, receive, send)
             return
-        authorization = inm = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value
-            elif name == b"if-none-match":
-                inm = value
-        query = scope["query_string"].decode("latin-1")
-        version = self.watch.version
-        entry = None
-        if self._authorised(authorization) and self._reached(query, version.position):
-            entry = self.cache.get(request_key(scope["path"], query), version)
+        try:
+            entry, inm = self._lookup(scope)
+        except Exception:
+            # This layer sits outside the framework's error handling: a fault here must not turn
+            # a read the routes can answer into a bare 500. Log it and let the routes answer.
+            log.exception("fastpath.failed", path=scope["path"])
+            entry = None
         if entry is None:
             await self.app(scope, receive, send)
             return
-        if matches(inm.decode("latin-1") if inm else None, entry.etag):
+        if matches(inm, entry.etag):
             await send({"type": "http.response.start", "status": 304, "headers": entry.headers()})
             await send({"type": "http.response.body", "body": b""})
             return
@@ -63,6 +62,21 @@ class CachedReads:
         ]
         await send({"type": "http.response.start", "status": 200, "headers": response_headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
+
+    def _lookup(self, scope: Scope) -> tuple[Entry | None, str | None]:
+        """The cached answer this request may have (None: the routes answer), and its If-None-Match."""
+        authorization = inm = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"if-none-match":
+                inm = value
+        query = scope["query_string"].decode("latin-1")
+        version = self.watch.version
+        if not (self._authorised(authorization) and self._reached(query, version.position)):
+            return None, None
+        entry = self.cache.get(request_key(scope["path"], query), version)
+        return entry, inm.decode("latin-1") if inm else None
 
     def _authorised(self, header: bytes | None) -> bool:
         if not self.keys:

@@ -315,3 +315,20 @@ def test_pages_follow_code_point_order_whatever_the_database_collation(
             assert walked == sorted(walked)  # code point order: every place, none twice
             assert {"al-qaim-iq", "albu-kamal-sy"} <= set(walked)
             assert len(walked) == len(set(walked))
+
+
+def test_a_fault_in_the_fast_path_falls_back_to_the_routes(
+    client: TestClient, seeded: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fast path sits outside the framework's error handling: it must never be the one to fail.
+    from services.api import fastpath
+
+    def broken(*_: object) -> str:
+        raise RuntimeError("a bug in the fast path")
+
+    get(client, "/v1/places/albu-kamal-sy", seeded)  # projected and cached: the fast path's to serve
+    monkeypatch.setattr(fastpath, "request_key", broken)
+    response = client.get("/v1/places/albu-kamal-sy")
+    assert response.status_code == 200
+    assert response.json()["place_id"] == "albu-kamal-sy"
+    assert response.headers["x-request-id"]
