@@ -62,9 +62,7 @@ def get_place(ctx: Context, place_id: str) -> dict[str, Any] | None:
 
 
 def list_places(ctx: Context, filters: PlaceFilters, cursor: list[Any] | None, limit: int) -> dict[str, Any]:
-    after = str(cursor[0]) if cursor is not None else None
-    rows = _places_with_state(ctx, filters, after, limit + 1)
-    rows = [r for r in rows if after is None or r[0].place_id > after]
+    rows = _places_with_state(ctx, filters, _after(cursor), limit + 1)
     items = [_place_view(ctx, p, s) for p, s in rows[: limit + 1]]
     return paging.page(items, limit, lambda item: [item["place_id"]])
 
@@ -87,8 +85,7 @@ def contested(ctx: Context, cursor: list[Any] | None, limit: int) -> dict[str, A
 
 
 def geojson(ctx: Context, filters: PlaceFilters, cursor: list[Any] | None, limit: int) -> dict[str, Any]:
-    located = [r for r in _places_with_state(ctx, filters) if r[0].location is not None]
-    located = [r for r in located if cursor is None or r[0].place_id > cursor[0]]
+    located = [r for r in _places_with_state(ctx, filters, _after(cursor)) if r[0].location is not None]
     answer = paging.page(
         [_place_view(ctx, p, s) for p, s in located[: limit + 1]], limit, lambda item: [item["place_id"]]
     )
@@ -165,10 +162,12 @@ def _known(row: Any, bounds: Bounds) -> bool:
 def _places_with_state(
     ctx: Context, filters: PlaceFilters, after: str | None = None, limit: int | None = None
 ) -> list[tuple[Place, PlaceControl]]:
-    """Recorded places (as known then) with their state, filtered, in place id order; for the
-    current state, only the `limit` places after `after` (a page is cut in SQL, not in Python)."""
-    place_id = by_code_point(ctx.conn, places.c.place_id)
+    """Recorded places (as known then) with their state, filtered, in place id order, after the
+    place id `after`; for the current state, only the first `limit` (a page is cut in SQL)."""
+    place_id = _by_code_point(ctx.conn, places.c.place_id)
     query = sa.select(places).order_by(place_id)
+    if after is not None:
+        query = query.where(place_id > after)
     if filters.country:
         query = query.where(places.c.country == filters.country.upper())
     if filters.q:
@@ -178,8 +177,6 @@ def _places_with_state(
         )
     b = ctx.bounds
     if b.as_of_end is None and b.known_at_end is None:
-        if after is not None:
-            query = query.where(place_id > after)
         return _places_now(ctx, query.limit(limit) if limit is not None else query, filters)
     rows = [r for r in ctx.conn.execute(query) if _known(r, ctx.bounds)]
     states = timetravel.states(ctx.conn, ctx.tables, b.as_of_end, b.known_at_end)
@@ -216,7 +213,7 @@ def _contested_now(ctx: Context, cursor: list[Any] | None, limit: int) -> list[t
     """One page of the current contested list, ordered, cut and paged in SQL on the status index:
     a poll after every projector commit must not decode every contested place to show a hundred."""
     ps = ctx.tables.place_state
-    place_id = by_code_point(ctx.conn, places.c.place_id)
+    place_id = _by_code_point(ctx.conn, places.c.place_id)
     query = (
         sa.select(places, *(c for c in ps.c if c.name != "place_id"))
         .join(ps, ps.c.place_id == places.c.place_id)
@@ -235,7 +232,12 @@ def _contested_now(ctx: Context, cursor: list[Any] | None, limit: int) -> list[t
     return [(to_place(r), place_state_of(r)) for r in ctx.conn.execute(query)]
 
 
-def by_code_point(conn: sa.Connection, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+def _after(cursor: list[Any] | None) -> str | None:
+    """The place id a place-id cursor resumes after."""
+    return str(cursor[0]) if cursor is not None else None
+
+
+def _by_code_point(conn: sa.Connection, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
     """`column` ordered and compared as Python compares strings (by code point), whatever the
     database's collation: pages cut in SQL and cursors checked in Python must agree (under en_US,
     PostgreSQL puts "albu-kamal-sy" before "al-qaim-iq"). SQLite compares bytes already."""
