@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=20_000, ge=1, le=100_000)
     # Seconds a catch-up job may run (it stops itself at half of it; the reconciler rings again).
     job_timeout: int = Field(default=120, ge=10)
+    # Seconds between heartbeats on `GET /v1/stream`: proxies close a connection that stays silent
+    # (commonly after 30-60 s), so an idle stream sends a comment well inside that.
+    stream_heartbeat: float = Field(default=15.0, gt=0, le=300)
     # The PostgreSQL role the services connect as, when it is not the one that migrates: migration
     # 0004 grants it what the services need and revokes UPDATE, DELETE and TRUNCATE on `events`.
     # Read by `frontline migrate` (and `alembic upgrade`); unset, the migration changes no grants.

@@ -69,6 +69,18 @@ class PositionWatch:
                 await asyncio.wait_for(event.wait(), remaining)
         return True
 
+    async def wait_changed(self, seen: Version, timeout: float) -> Version:
+        """Wait until the version differs from `seen` (a new position or a replay's generation),
+        at most `timeout` seconds; the version then."""
+        event = asyncio.Event()
+        with self._lock:
+            if self._version != seen:
+                return self._version
+            self._waiters.append((asyncio.get_running_loop(), event))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        return self._version
+
 
 def read_version(conn: sa.Connection) -> Version:
     checkpoint = checkpoints.read(conn, PROJECTION)

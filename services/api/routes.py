@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api import paging, reads, schemas
@@ -17,6 +18,9 @@ from services.api.cache import Entry, ReadCache, matches, request_key
 from services.api.fastpath import CachedReads
 from services.api.position import Follower, PositionWatch, read_version
 from services.api.reads import Bounds, Context, PlaceFilters
+from services.api.stream import ChangeBroadcast, place_filter
+from services.api.stream import events as stream_events
+from services.api.views import actor_name
 from services.config import Settings
 from services.domain.errors import InvalidTime, Unresolved
 from services.domain.occurred import upper_bound
@@ -110,7 +114,7 @@ async def answer(
             with runtime.db.snapshot(lock=LIVE_TABLES) as conn:
                 current = read_version(conn)
                 names = runtime.actors.index(conn)
-                body = compute(Context(conn, tables(), lambda a: _name(names, a), bound))
+                body = compute(Context(conn, tables(), lambda a: actor_name(names, a), bound))
             watch.advance(current)
             return None if body is None else cache.put(key, current, orjson.dumps(body), media_type)
 
@@ -163,11 +167,6 @@ def _is_instant(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _name(index: Any, actor_id: str) -> str:
-    actor = index.get(actor_id)
-    return actor.name if actor is not None else actor_id
 
 
 @router.get("/places", responses={200: {"model": schemas.PlacePage}})
@@ -327,6 +326,60 @@ async def events(
     return Response(body, media_type="application/json", headers={"X-Projection-Position": str(position)})
 
 
+class EventStream(Response):
+    """Declares the Server-Sent Events media type in OpenAPI (the route streams itself)."""
+
+    media_type = "text/event-stream"
+
+
+LastEventId = Annotated[
+    str | None, Header(max_length=40, description="The `id:` of the last event received (resumes after it)")
+]
+
+
+@router.get(
+    "/stream",
+    response_class=EventStream,
+    responses={200: {"description": "`place` events (id: log position; data: the place), `replay` events"}},
+)
+async def stream(
+    request: Request,
+    status: StatusFilter = None,
+    country: CountryFilter = None,
+    actor: TextFilter = None,
+    after: Annotated[int | None, Query(ge=0, le=2**62, description="Resume after this log position")] = None,
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """Server-Sent Events: one `place` event per changed place state, with the filters of
+    `/v1/places`; resume with `Last-Event-ID` (or `after`), and a `replay` event when a replay
+    swaps the read models in. Without either, it starts at the read models' current position."""
+    runtime: Runtime = request.app.state.runtime
+    resume = _resume_position(last_event_id, after)
+    actor_id = await run_in_threadpool(_actor_id, runtime, actor) if actor else None
+    wanted = place_filter(country.upper() if country else None, status, actor_id)
+    content = stream_events(request.app.state.change_broadcast, resume, wanted)
+    return EventSourceResponse(content, ping=runtime.settings.stream_heartbeat)
+
+
+def _resume_position(last_event_id: str | None, after: int | None) -> int | None:
+    """`Last-Event-ID` (sent by a reconnecting EventSource) wins over `after`."""
+    if last_event_id is None or last_event_id == "":
+        return after
+    if not last_event_id.isascii() or not last_event_id.isdigit():
+        error = {"loc": ("header", "last-event-id"), "msg": "must be a log position", "type": "int_parsing"}
+        raise RequestValidationError([error])
+    return int(last_event_id)
+
+
+def _actor_id(runtime: Runtime, name: str) -> str:
+    with runtime.db.snapshot() as conn:
+        try:
+            return runtime.actors.resolve(conn, name).actor_id
+        except Unresolved as exc:
+            error = {"loc": ("query", "actor"), "msg": str(exc), "type": "value_error"}
+            raise RequestValidationError([error]) from None
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the read routes, the version watch and the answer cache (with its fast path)."""
     watch, cache = PositionWatch(), ReadCache()
@@ -344,7 +397,9 @@ def _start_follower(app: FastAPI, runtime: Runtime) -> None:
     follower = Follower(runtime.db, app.state.position_watch, poll_interval=1.0)
     follower.start()
     app.state.follower = follower
+    app.state.change_broadcast = ChangeBroadcast(runtime, app.state.position_watch)
 
 
 def _stop_follower(app: FastAPI, runtime: Runtime) -> None:
+    app.state.change_broadcast.stop()
     app.state.follower.stop()

@@ -1,0 +1,193 @@
+"""The push stream, `GET /v1/stream`: Server-Sent Events of changed place states.
+
+One `ChangeBroadcast` per process reads the change feed (place states by the log position of
+their last change, the same rows as `GET /v1/changes`) once each time the read models move, and
+hands every change to each subscriber's queue: a thousand dashboards cost one query per move, not
+a thousand. A subscriber resuming after a position (`Last-Event-ID` or `?after=`) first reads what
+it missed from that feed, up to the position the broadcast had reached when it joined, then takes
+the broadcast's changes past it: nothing is lost at the seam, and nothing comes twice.
+
+A subscriber too slow to drain its queue is disconnected rather than buffered without bound; its
+client reconnects with `Last-Event-ID` and catches up from the feed, so that costs latency only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+from sse_starlette import ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from services.api import reads
+from services.api.position import PositionWatch, Version, read_version
+from services.api.reads import Bounds, Context
+from services.api.views import actor_name
+from services.store.read_models import tables
+from services.web.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+PAGE = 1000  # change-feed rows per query
+QUEUE_LIMIT = 10_000  # changes a subscriber may have waiting before it is cut off
+IDLE_CHECK = 5.0  # seconds between looks at the version when no notice arrives
+
+
+@dataclass(frozen=True)
+class Change:
+    """A place's new state, at the log position of the change that made it."""
+
+    position: int
+    place: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Swap:
+    """A replay swapped new read models in: clients reload what they show."""
+
+    version: Version
+
+
+Item = Change | Swap
+Filter = Callable[[dict[str, Any]], bool]
+
+
+@dataclass(eq=False)  # each is itself: kept in a set by identity
+class Subscription:
+    """One subscriber's queue; `joined_at` is where the broadcast stood when it joined."""
+
+    joined_at: int
+    queue: asyncio.Queue[Item | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+
+    def offer(self, item: Item | None) -> bool:
+        """Queue `item`; False when the subscriber has fallen too far behind."""
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+
+class ChangeBroadcast:
+    """Follows the read models' version and fans each change out to every subscription."""
+
+    def __init__(self, runtime: Runtime, watch: PositionWatch) -> None:
+        self.runtime = runtime
+        self.watch = watch
+        self.seen = watch.version
+        self.subscriptions: set[Subscription] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def subscribe(self) -> Subscription:
+        if self._task is None:  # started with the first subscriber, on the serving loop
+            self.seen = self.watch.version
+            self._task = asyncio.get_running_loop().create_task(self._follow())
+        subscription = Subscription(joined_at=self.seen.position)
+        self.subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self.subscriptions.discard(subscription)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        for subscription in list(self.subscriptions):
+            subscription.offer(None)
+
+    async def _follow(self) -> None:
+        while True:
+            await self.watch.wait_changed(self.seen, IDLE_CHECK)
+            try:
+                await self._publish_news()
+            except Exception as exc:  # the database may be away; the version check retries
+                log.warning("stream.read_failed", error=str(exc))
+
+    async def _publish_news(self) -> None:
+        if self.watch.version == self.seen:
+            return
+        current, changes = await run_in_threadpool(read_changes, self.runtime, self.seen.position, None)
+        if current.generation != self.seen.generation:
+            self._publish(Swap(current))
+        for change in changes:
+            self._publish(change)
+        self.seen = max(self.seen, current)
+
+    def _publish(self, item: Item) -> None:
+        for subscription in list(self.subscriptions):
+            if not subscription.offer(item):
+                log.info("stream.subscriber_dropped", reason="too far behind")
+                self.unsubscribe(subscription)
+                subscription.queue.get_nowait()  # room for the end marker
+                subscription.offer(None)
+
+
+def read_changes(runtime: Runtime, after: int, until: int | None) -> tuple[Version, list[Change]]:
+    """The read models' version and every place state changed after `after` (up to `until`), in
+    one snapshot, in log order."""
+    with runtime.db.snapshot() as conn:
+        version = read_version(conn)
+        names = runtime.actors.index(conn)
+        ctx = Context(conn, tables(), lambda a: actor_name(names, a), Bounds())
+        found = list(_feed(ctx, after, until if until is not None else version.position))
+    return version, found
+
+
+def _feed(ctx: Context, after: int, until: int) -> Iterator[Change]:
+    while after < until:
+        page = reads.changes(ctx, after, PAGE)
+        for item in page["items"]:
+            position = item.pop("position")
+            if position > until:
+                return
+            yield Change(position, item)
+            after = position
+        if page["next_cursor"] is None:
+            return
+
+
+async def events(
+    broadcast: ChangeBroadcast, after: int | None, wanted: Filter
+) -> AsyncIterator[ServerSentEvent]:
+    """A subscriber's stream: what it missed after `after`, then every change as it comes."""
+    subscription = broadcast.subscribe()
+    try:
+        if after is not None and after < subscription.joined_at:
+            runtime, joined_at = broadcast.runtime, subscription.joined_at
+            _, missed = await run_in_threadpool(read_changes, runtime, after, joined_at)
+            for change in missed:
+                if wanted(change.place):
+                    yield _place_event(change)
+        while (item := await subscription.queue.get()) is not None:
+            if isinstance(item, Swap):
+                yield _replay_event(item.version)
+            elif wanted(item.place) and (after is None or item.position > after):
+                yield _place_event(item)
+    finally:
+        broadcast.unsubscribe(subscription)
+
+
+def _place_event(change: Change) -> ServerSentEvent:
+    return ServerSentEvent(data=orjson.dumps(change.place).decode(), event="place", id=str(change.position))
+
+
+def _replay_event(version: Version) -> ServerSentEvent:
+    data = {"generation": version.generation, "position": version.position}
+    return ServerSentEvent(data=orjson.dumps(data).decode(), event="replay", id=str(version.position))
+
+
+def place_filter(country: str | None, status: str | None, actor_id: str | None) -> Filter:
+    """The filters of `/v1/places`, applied to a place's new state."""
+
+    def wanted(place: dict[str, Any]) -> bool:
+        return (
+            (country is None or place["country"] == country)
+            and (status is None or place["status"] == status)
+            and (actor_id is None or any(h["actor_id"] == actor_id for h in place["control"]))
+        )
+
+    return wanted
