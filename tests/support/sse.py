@@ -35,7 +35,8 @@ class Subscriber:
 
     def _read(self) -> None:
         try:
-            stream = connect_sse(self._client, "GET", "/v1/stream", params=self._params, headers=self._headers)
+            options = {"params": self._params, "headers": self._headers}
+            stream = connect_sse(self._client, "GET", "/v1/stream", **options)
             with stream as src:
                 self.status = src.response.status_code
                 self._opened.set()
