@@ -84,17 +84,19 @@ def report(n: int) -> bytes:
 
 async def post_reports(ingest: tuple[str, int], count: int, rate: float) -> dict[int, float]:
     """POST `count` reports at `rate` a second; each answer's position and when it came."""
-    connections = [Connection(*ingest) for _ in range(4)]
+    idle: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(8):  # one exchange at a time on each
+        idle.put_nowait(Connection(*ingest))
     answered: dict[int, float] = {}
 
     async def one(n: int) -> None:
-        raw = post_request(
-            *ingest,
-            "/v1/reports",
-            {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
-            report(n),
-        )
-        status, body = await connections[n % len(connections)].exchange(raw)
+        headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+        raw = post_request(*ingest, "/v1/reports", headers, report(n))
+        connection = await idle.get()
+        try:
+            status, body = await connection.exchange(raw)
+        finally:
+            idle.put_nowait(connection)
         if status == 201:
             answered[int(orjson.loads(body)["position"])] = time.monotonic()
 
@@ -103,8 +105,8 @@ async def post_reports(ingest: tuple[str, int], count: int, rate: float) -> dict
         await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
         tasks.append(asyncio.create_task(one(n)))
     await asyncio.gather(*tasks)
-    for connection in connections:
-        connection.close()
+    while not idle.empty():
+        idle.get_nowait().close()
     return answered
 
 
