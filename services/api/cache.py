@@ -1,10 +1,19 @@
-"""Answers cached by read-model version: polling is cheap, and unchanged answers are 304s.
+"""Answers cached by what they depend on: polling is cheap, and unchanged answers are 304s.
 
-An answer depends only on the request (path and query) and on what the read models hold, their
-(generation, position). So the serialised bytes are kept under (request, version); a dashboard
-polling an unchanged model gets them without a query, or a 304 when its ETag matches, and the first
-poll after the projector moves computes the new answer once (concurrent identical requests wait
-for that one computation).
+An answer is the bytes computed from one snapshot of the read models, at that snapshot's version
+(generation, position). It stays *fresh* while nothing it depends on has changed since:
+- an answer about one place (`/v1/places/{id}`, its history, at any `as_of`/`known_at`) until that
+  place is touched again: the change feed (`services.api.stream`) tells the cache which places each
+  projection step touched, so a poller of an untouched place keeps its entry while writes flow
+  elsewhere;
+- any other answer (lists, contested, actors, changes) until the read models move at all.
+A replay's new generation makes every answer stale. The ETag is the generation and a hash of the
+bytes, so it changes only when the answer's content does (or a replay swaps the models in).
+
+A stale answer is still one consistent snapshot, labelled with its position: it is served while one
+refresh, off the event loop, computes the new one (single flight: concurrent misses of the same
+answer compute it once and wait for that result). A read that asks for a later `min_position` waits
+for an answer at least that fresh.
 """
 
 from __future__ import annotations
@@ -13,11 +22,15 @@ import asyncio
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, urlencode
 
+import structlog
+
 from services.api.position import Version
+
+log = structlog.get_logger(__name__)
 
 IGNORED_PARAMS = {"min_position"}  # waiting for a position does not change the answer
 
@@ -36,22 +49,24 @@ def request_key(path: str, query_string: str, declared: frozenset[str] | None = 
 
 @dataclass(frozen=True)
 class Entry:
-    version: Version
+    version: Version  # of the snapshot it was computed from
+    places: frozenset[str] | None  # the places it depends on; None: any change may alter it
     etag: str
     body: bytes
     media_type: str
 
-    def headers(self) -> list[tuple[bytes, bytes]]:
+    def headers(self, position: int) -> list[tuple[bytes, bytes]]:
+        """`position`: the latest log position the answer is known to be true at."""
         return [
             (b"etag", self.etag.encode()),
             (b"cache-control", b"no-cache"),
-            (b"x-projection-position", str(self.version.position).encode()),
+            (b"x-projection-position", str(position).encode()),
         ]
 
 
-def etag_for(key: str, version: Version) -> str:
-    digest = hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
-    return f'"g{version.generation}.p{version.position}.{digest}"'
+def etag_for(version: Version, media_type: str, body: bytes) -> str:
+    digest = hashlib.blake2b(body, digest_size=9, person=media_type.encode()[:16]).hexdigest()
+    return f'"g{version.generation}.{digest}"'
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:
@@ -63,44 +78,71 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     )
 
 
+Compute = Callable[[], Awaitable["Entry | None"]]
+
+
 class ReadCache:
-    """A bounded LRU of answers by request key, each valid for one read-model version."""
+    """A bounded LRU of answers by request key, each fresh until what it depends on changes."""
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
+        self.current = Version(0, 0)  # the version up to which changes have been noted
         self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._touched: dict[str, int] = {}  # place id -> position of the last change noted
         self._lock = threading.Lock()
-        self._inflight: dict[tuple[str, Version], asyncio.Future[Entry | None]] = {}
+        self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
 
-    def get(self, key: str, version: Version) -> Entry | None:
+    def note_changes(self, version: Version, touched: Iterable[tuple[str, int]]) -> None:
+        """The read models reached `version`; `touched` are the places changed on the way there."""
+        with self._lock:
+            if version.generation != self.current.generation:
+                self._touched.clear()  # every entry of the old generation is stale anyway
+            for place_id, position in touched:
+                self._touched[place_id] = max(position, self._touched.get(place_id, 0))
+            self.current = max(self.current, version)
+
+    def lookup(self, key: str) -> tuple[Entry | None, int | None]:
+        """The entry for `key` and, when it is fresh, the position it is known true at (else None)."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry.version != version:
-                return None
+            if entry is None:
+                return None, None
             self._entries.move_to_end(key)
-            return entry
+            return entry, self._fresh_until(entry)
 
-    def put(self, key: str, version: Version, body: bytes, media_type: str) -> Entry:
-        entry = Entry(version, etag_for(key, version), body, media_type)
+    def _fresh_until(self, entry: Entry) -> int | None:
+        current, made = self.current, entry.version
+        if made.generation != current.generation:
+            return None
+        if entry.places is None:
+            return made.position if made.position >= current.position else None
+        if any(self._touched.get(place, 0) > made.position for place in entry.places):
+            return None
+        return max(made.position, current.position)
+
+    def put(
+        self, key: str, version: Version, places: frozenset[str] | None, body: bytes, media_type: str
+    ) -> Entry:
+        entry = Entry(version, places, etag_for(version, media_type, body), body, media_type)
         with self._lock:
-            current = self._entries.get(key)
-            if current is None or current.version <= version:
-                self._entries[key] = entry
-                self._entries.move_to_end(key)
-                while len(self._entries) > self.capacity:
-                    self._entries.popitem(last=False)
+            held = self._entries.get(key)
+            if held is not None and held.version > version:
+                return entry  # a newer answer is cached already; this one still answers its request
+            if held is not None and held.etag == entry.etag:
+                entry = replace(held, version=version)  # the same answer, known fresh for longer
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
         return entry
 
-    async def single_flight(
-        self, key: str, version: Version, compute: Callable[[], Awaitable[Entry | None]]
-    ) -> Entry | None:
-        """Run `compute` once for concurrent identical requests at the same version."""
-        flight = (key, version)
-        running = self._inflight.get(flight)
+    async def single_flight(self, key: str, compute: Compute) -> Entry | None:
+        """Run `compute` once for concurrent misses of `key`: the others wait for its result."""
+        running = self._inflight.get(key)
         if running is not None:
             return await asyncio.shield(running)
         future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
-        self._inflight[flight] = future
+        self._inflight[key] = future
         try:
             entry = await compute()
             future.set_result(entry)
@@ -110,4 +152,15 @@ class ReadCache:
             future.exception()  # retrieved: waiters re-raise it, nobody else must
             raise
         finally:
-            del self._inflight[flight]
+            del self._inflight[key]
+
+    def refresh(self, key: str, compute: Compute) -> None:
+        """Start computing `key` anew in the background, unless that is under way already."""
+        if key not in self._inflight:
+            task = asyncio.get_running_loop().create_task(self.single_flight(key, compute))
+            task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task[Entry | None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("cache.refresh_failed", error=str(task.exception()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -94,45 +94,79 @@ async def answer(
     bound: Bounds = Bounds(),  # noqa: B008
     min_position: int | None = None,
     media_type: str = "application/json",
+    places: frozenset[str] | None = None,
 ) -> Response:
-    """Serve `compute`'s answer for the current read-model version, from cache when possible."""
+    """Serve `compute`'s answer from cache when it is fresh enough, else compute it once.
+
+    `places`: the places the answer depends on (None: any change may alter it), see
+    services.api.cache. A stale answer is served while it is being refreshed, unless the request
+    asks for a later `min_position`.
+    """
     state = request.app.state
     watch: PositionWatch = state.position_watch
     cache: ReadCache = state.read_cache
     if min_position is not None and not await watch.wait_for(min_position, MIN_POSITION_WAIT):
-        detail = f"the read models have not reached position {min_position} yet"
-        headers = {"Retry-After": "1", "X-Projection-Position": str(watch.version.position)}
-        return problem(503, "position-not-reached", detail, headers=headers)
+        return _not_reached(min_position, watch.version.position)
     _reject_blank_numbers(request)
     key = request_key(request.url.path, request.url.query, _declared(request))
-    version = watch.version
-    entry = cache.get(key, version)
-    if entry is None:
-        runtime: Runtime = state.runtime
-
-        def fill() -> Entry | None:
-            with runtime.db.snapshot(lock=LIVE_TABLES) as conn:
-                current = read_version(conn)
-                names = runtime.actors.index(conn)
-                body = compute(Context(conn, tables(), lambda a: actor_name(names, a), bound))
-            watch.advance(current)
-            return None if body is None else cache.put(key, current, orjson.dumps(body), media_type)
-
-        async def fill_async() -> Entry | None:
-            return await run_in_threadpool(fill)
-
-        entry = await cache.single_flight(key, version, fill_async)
-    if entry is None:
-        return problem(
-            404,
-            "not-found",
-            f"nothing at {request.url.path}",
-            headers={"X-Projection-Position": str(watch.version.position)},
-        )
-    headers = {k.decode(): v.decode() for k, v in entry.headers()}
+    fill = _filler(request, key, compute, bound, media_type, places)
+    entry, position = cache.lookup(key)
+    if entry is not None and position is None and entry.version.generation == cache.current.generation:
+        cache.refresh(key, fill)  # serve the stale answer (one consistent snapshot) meanwhile
+        position = entry.version.position
+    while entry is None or position is None or position < (min_position or 0):
+        entry = await cache.single_flight(key, fill)
+        if entry is None:
+            return problem(404, "not-found", f"nothing at {request.url.path}", headers=_at(watch))
+        position = entry.version.position
+    headers = {k.decode(): v.decode() for k, v in entry.headers(position)}
     if matches(request.headers.get("if-none-match"), entry.etag):
         return Response(status_code=304, headers=headers)
     return Response(entry.body, media_type=entry.media_type, headers=headers)
+
+
+def _filler(
+    request: Request,
+    key: str,
+    compute: Callable[[Context], dict[str, Any] | None],
+    bound: Bounds,
+    media_type: str,
+    places: frozenset[str] | None,
+) -> Callable[[], Awaitable[Entry | None]]:
+    """The computation of one answer, in the thread pool, from one snapshot, into the cache."""
+    state = request.app.state
+    runtime: Runtime = state.runtime
+
+    def fill() -> Entry | None:
+        with runtime.db.snapshot(lock=LIVE_TABLES) as conn:
+            current = read_version(conn)
+            names = runtime.actors.index(conn)
+            body = compute(Context(conn, tables(), lambda a: actor_name(names, a), bound))
+        state.position_watch.advance(current)
+        return (
+            None
+            if body is None
+            else state.read_cache.put(key, current, places, orjson.dumps(body), media_type)
+        )
+
+    async def fill_async() -> Entry | None:
+        return await run_in_threadpool(fill)
+
+    return fill_async
+
+
+def _not_reached(min_position: int, position: int) -> Response:
+    detail = f"the read models have not reached position {min_position} yet"
+    return problem(
+        503,
+        "position-not-reached",
+        detail,
+        headers={"Retry-After": "1", "X-Projection-Position": str(position)},
+    )
+
+
+def _at(watch: PositionWatch) -> dict[str, str]:
+    return {"X-Projection-Position": str(watch.version.position)}
 
 
 def _declared(request: Request) -> frozenset[str]:
@@ -216,7 +250,9 @@ async def get_place(
     request: Request, place_id: str, bound: BoundsDep, min_position: MinPosition = None
 ) -> Response:
     """One place: who controls it, since when, on whose reports."""
-    return await answer(request, lambda ctx: reads.get_place(ctx, place_id), bound, min_position)
+    return await answer(
+        request, lambda ctx: reads.get_place(ctx, place_id), bound, min_position, places=frozenset([place_id])
+    )
 
 
 @router.get(
@@ -239,7 +275,7 @@ async def place_history(
             return None
         return reads.history(ctx, place_id, after, limit)
 
-    return await answer(request, compute, Bounds(), min_position)
+    return await answer(request, compute, Bounds(), min_position, places=frozenset([place_id]))
 
 
 @router.get("/contested", responses={200: {"model": schemas.PlacePage}})
@@ -385,9 +421,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     watch, cache = PositionWatch(), ReadCache()
     app.state.position_watch, app.state.read_cache = watch, cache
     keys = [*settings.read_api_keys, *settings.ingest_api_keys, *settings.admin_api_keys]
-    app.add_middleware(
-        CachedReads, cache=cache, watch=watch, read_keys=keys if settings.read_api_keys else []
-    )
+    app.add_middleware(CachedReads, cache=cache, read_keys=keys if settings.read_api_keys else [])
     app.include_router(router)
     app.state.on_start.append(_start_follower)
     app.state.on_stop.append(_stop_follower)
@@ -397,7 +431,9 @@ def _start_follower(app: FastAPI, runtime: Runtime) -> None:
     follower = Follower(runtime.db, app.state.position_watch, poll_interval=1.0)
     follower.start()
     app.state.follower = follower
-    app.state.change_broadcast = ChangeBroadcast(runtime, app.state.position_watch)
+    broadcast = ChangeBroadcast(runtime, app.state.position_watch, app.state.read_cache)
+    broadcast.start()
+    app.state.change_broadcast = broadcast
 
 
 def _stop_follower(app: FastAPI, runtime: Runtime) -> None:

@@ -24,6 +24,7 @@ from sse_starlette import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from services.api import reads
+from services.api.cache import ReadCache
 from services.api.position import PositionWatch, Version, read_version
 from services.api.reads import Bounds, Context
 from services.api.views import actor_name
@@ -73,19 +74,24 @@ class Subscription:
 
 
 class ChangeBroadcast:
-    """Follows the read models' version and fans each change out to every subscription."""
+    """Follows the read models' version; tells the answer cache which places each step touched,
+    and fans each change out to every subscription."""
 
-    def __init__(self, runtime: Runtime, watch: PositionWatch) -> None:
+    def __init__(self, runtime: Runtime, watch: PositionWatch, cache: ReadCache) -> None:
         self.runtime = runtime
         self.watch = watch
+        self.cache = cache
         self.seen = watch.version
         self.subscriptions: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
 
+    def start(self) -> None:
+        """Start following, on the serving loop, from the version known now."""
+        self.seen = self.watch.version
+        self.cache.note_changes(self.seen, ())
+        self._task = asyncio.get_running_loop().create_task(self._follow())
+
     def subscribe(self) -> Subscription:
-        if self._task is None:  # started with the first subscriber, on the serving loop
-            self.seen = self.watch.version
-            self._task = asyncio.get_running_loop().create_task(self._follow())
         subscription = Subscription(joined_at=self.seen.position)
         self.subscriptions.add(subscription)
         return subscription
@@ -111,6 +117,7 @@ class ChangeBroadcast:
         if self.watch.version == self.seen:
             return
         current, changes = await run_in_threadpool(read_changes, self.runtime, self.seen.position, None)
+        self.cache.note_changes(current, [(c.place["place_id"], c.position) for c in changes])
         if current.generation != self.seen.generation:
             self._publish(Swap(current))
         for change in changes:

@@ -63,14 +63,16 @@ def test_each_change_comes_once_with_its_position_and_the_place_as_read(
 
 def test_a_resumed_stream_loses_nothing_and_repeats_nothing(stack: tuple[str, httpx.Client]) -> None:
     base, http = stack
-    with Subscriber(base) as sub:
-        seen = post(http, claim("Rawa", "ISF"))
-        (event,) = sub.wait_for(1)
-    assert int(event.id) == seen
-    # Away: changes to three places, one of them twice (only its latest state is news).
-    post(http, claim("Mosul", "ISF", day=2))
-    post(http, claim("Raqqa", "SDF", day=3))
-    away_last = post(http, claim("Mosul", "IS", 30, day=4, from_actor="ISF"))
+    with Subscriber(base) as witness:  # connected throughout: it shows what the process has sent
+        with Subscriber(base) as sub:
+            seen = post(http, claim("Rawa", "ISF"))
+            (event,) = sub.wait_for(1)
+        assert int(event.id) == seen
+        # Away: changes to three places, one of them twice (only its latest state is news).
+        post(http, claim("Mosul", "ISF", day=2))
+        post(http, claim("Raqqa", "SDF", day=3))
+        away_last = post(http, claim("Mosul", "IS", 30, day=4, from_actor="ISF"))
+        witness.wait_for(4)  # the process has sent them all: what the resumed one missed is history
     with Subscriber(base, headers={"Last-Event-ID": event.id}) as resumed:
         missed = resumed.wait_for(2)
         live = post(http, claim("Rawa", "IS", 10, day=5, from_actor="ISF"))
