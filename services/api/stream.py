@@ -40,10 +40,19 @@ IDLE_CHECK = 5.0  # seconds between looks at the version when no notice arrives
 
 @dataclass(frozen=True)
 class Change:
-    """A place's new state, at the log position of the change that made it."""
+    """A place's new state, at the log position of the change that made it.
+
+    `frame` is its Server-Sent Event, encoded once for every subscriber.
+    """
 
     position: int
     place: dict[str, Any]
+    frame: bytes = b""
+
+    @classmethod
+    def of(cls, position: int, place: dict[str, Any]) -> Change:
+        event = ServerSentEvent(data=orjson.dumps(place).decode(), event="place", id=str(position))
+        return cls(position, place, event.encode())
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,12 @@ class Swap:
     """A replay swapped new read models in: clients reload what they show."""
 
     version: Version
+    frame: bytes = b""
+
+    @classmethod
+    def of(cls, version: Version) -> Swap:
+        data = orjson.dumps({"generation": version.generation, "position": version.position}).decode()
+        return cls(version, ServerSentEvent(data=data, event="replay", id=str(version.position)).encode())
 
 
 Item = Change | Swap
@@ -71,6 +86,13 @@ class Subscription:
         except asyncio.QueueFull:
             return False
         return True
+
+    async def next_batch(self) -> list[Item | None]:
+        """Wait for what comes next, and take everything queued behind it: one write for all."""
+        batch = [await self.queue.get()]
+        while batch[-1] is not None and not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        return batch
 
 
 class ChangeBroadcast:
@@ -119,7 +141,7 @@ class ChangeBroadcast:
         current, changes = await run_in_threadpool(read_changes, self.runtime, self.seen.position, None)
         self.cache.note_changes(current, [(c.place["place_id"], c.position) for c in changes])
         if current.generation != self.seen.generation:
-            self._publish(Swap(current))
+            self._publish(Swap.of(current))
         for change in changes:
             self._publish(change)
         self.seen = max(self.seen, current)
@@ -151,40 +173,36 @@ def _feed(ctx: Context, after: int, until: int) -> Iterator[Change]:
             position = item.pop("position")
             if position > until:
                 return
-            yield Change(position, item)
+            yield Change.of(position, item)
             after = position
         if page["next_cursor"] is None:
             return
 
 
-async def events(
-    broadcast: ChangeBroadcast, after: int | None, wanted: Filter
-) -> AsyncIterator[ServerSentEvent]:
-    """A subscriber's stream: what it missed after `after`, then every change as it comes."""
+async def events(broadcast: ChangeBroadcast, after: int | None, wanted: Filter) -> AsyncIterator[bytes]:
+    """A subscriber's stream: what it missed after `after`, then every change as it comes, as
+    encoded Server-Sent Events (several at once when several are waiting)."""
     subscription = broadcast.subscribe()
     try:
         if after is not None and after < subscription.joined_at:
             runtime, joined_at = broadcast.runtime, subscription.joined_at
             _, missed = await run_in_threadpool(read_changes, runtime, after, joined_at)
-            for change in missed:
-                if wanted(change.place):
-                    yield _place_event(change)
-        while (item := await subscription.queue.get()) is not None:
-            if isinstance(item, Swap):
-                yield _replay_event(item.version)
-            elif wanted(item.place) and (after is None or item.position > after):
-                yield _place_event(item)
+            if frames := [c.frame for c in missed if wanted(c.place)]:
+                yield b"".join(frames)
+        while True:
+            batch = await subscription.next_batch()
+            if frames := [item.frame for item in batch if item is not None and _sends(item, after, wanted)]:
+                yield b"".join(frames)
+            if batch[-1] is None:
+                return
     finally:
         broadcast.unsubscribe(subscription)
 
 
-def _place_event(change: Change) -> ServerSentEvent:
-    return ServerSentEvent(data=orjson.dumps(change.place).decode(), event="place", id=str(change.position))
-
-
-def _replay_event(version: Version) -> ServerSentEvent:
-    data = {"generation": version.generation, "position": version.position}
-    return ServerSentEvent(data=orjson.dumps(data).decode(), event="replay", id=str(version.position))
+def _sends(item: Item, after: int | None, wanted: Filter) -> bool:
+    if isinstance(item, Swap):
+        return True
+    return wanted(item.place) and (after is None or item.position > after)
 
 
 def place_filter(country: str | None, status: str | None, actor_id: str | None) -> Filter:
