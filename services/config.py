@@ -53,6 +53,11 @@ class Settings(BaseSettings):
             raise ConfigurationError.wrapping(exc) from None
 
     database_url: str = "sqlite:///./var/frontline.db"
+    # A PostgreSQL hot standby of DATABASE_URL for the read API (and the stream); ingest and the
+    # projector always use the primary. Its position is polled every READ_POLL_INTERVAL seconds
+    # (LISTEN/NOTIFY does not cross physical replication).
+    read_database_url: str | None = None
+    read_poll_interval: float = Field(default=0.05, gt=0, le=60)
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -108,6 +113,16 @@ class Settings(BaseSettings):
         if not value.startswith(("postgresql+psycopg://", "sqlite://")):
             raise ValueError("expected a postgresql:// or sqlite:/// URL")
         return value
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _check_read_database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        normalised = cls._normalise_database_url(value)
+        if not normalised.startswith("postgresql"):
+            raise ValueError("expected a postgresql:// URL (a hot standby of DATABASE_URL)")
+        return normalised
 
     @field_validator("redis_url")
     @classmethod

@@ -88,12 +88,14 @@ def read_version(conn: sa.Connection) -> Version:
 
 
 class Follower:
-    """Keeps a PositionWatch current: LISTEN on PostgreSQL, polling on both backends."""
+    """Keeps a PositionWatch current: LISTEN on PostgreSQL, polling on both backends (and only
+    polling on a hot standby, which hears no NOTIFY)."""
 
-    def __init__(self, db: Database, watch: PositionWatch, poll_interval: float) -> None:
+    def __init__(self, db: Database, watch: PositionWatch, poll_interval: float, listen: bool = True) -> None:
         self.db = db
         self.watch = watch
         self.poll_interval = poll_interval
+        self.listen = listen and db.is_postgres
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="position-follower", daemon=True)
 
@@ -114,7 +116,7 @@ class Follower:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self.db.is_postgres:
+            if self.listen:
                 self._listen()
             else:
                 self._stop.wait(self.poll_interval)

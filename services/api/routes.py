@@ -138,7 +138,7 @@ def _filler(
     runtime: Runtime = state.runtime
 
     def fill() -> Entry | None:
-        with runtime.db.snapshot(lock=LIVE_TABLES) as conn:
+        with runtime.read_db.snapshot(lock=LIVE_TABLES) as conn:
             current = read_version(conn)
             names = runtime.actors.index(conn)
             body = compute(Context(conn, tables(), lambda a: actor_name(names, a), bound))
@@ -354,7 +354,7 @@ async def events(
     runtime: Runtime = request.app.state.runtime
 
     def read() -> bytes:
-        with runtime.db.snapshot() as conn:
+        with runtime.read_db.snapshot() as conn:
             return orjson.dumps(reads.events(conn, start, limit))
 
     body = await run_in_threadpool(read)
@@ -408,7 +408,7 @@ def _resume_position(last_event_id: str | None, after: int | None) -> int | None
 
 
 def _actor_id(runtime: Runtime, name: str) -> str:
-    with runtime.db.snapshot() as conn:
+    with runtime.read_db.snapshot() as conn:
         try:
             return runtime.actors.resolve(conn, name).actor_id
         except Unresolved as exc:
@@ -428,7 +428,11 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 
 def _start_follower(app: FastAPI, runtime: Runtime) -> None:
-    follower = Follower(runtime.db, app.state.position_watch, poll_interval=1.0)
+    if runtime.replica is None:  # LISTEN on the database, with a slow poll behind it
+        follower = Follower(runtime.db, app.state.position_watch, poll_interval=1.0)
+    else:  # a standby hears no NOTIFY: its own replayed checkpoint is polled
+        interval = runtime.settings.read_poll_interval
+        follower = Follower(runtime.replica, app.state.position_watch, poll_interval=interval, listen=False)
     follower.start()
     app.state.follower = follower
     broadcast = ChangeBroadcast(runtime, app.state.position_watch, app.state.read_cache)

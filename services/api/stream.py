@@ -158,7 +158,7 @@ class ChangeBroadcast:
 def read_changes(runtime: Runtime, after: int, until: int | None) -> tuple[Version, list[Change]]:
     """The read models' version and every place state changed after `after` (up to `until`), in
     one snapshot, in log order."""
-    with runtime.db.snapshot() as conn:
+    with runtime.read_db.snapshot() as conn:
         version = read_version(conn)
         names = runtime.actors.index(conn)
         ctx = Context(conn, tables(), lambda a: actor_name(names, a), Bounds())
