@@ -29,6 +29,7 @@ SCENARIOS: dict[str, str] = {
     "api": "bench.api",
     "replay": "bench.replay",
     "stream": "bench.stream",
+    "live": "bench.live",
 }
 
 

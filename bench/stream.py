@@ -16,6 +16,7 @@ import asyncio
 import re
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -86,8 +87,10 @@ def report(n: int) -> bytes:
     return orjson.dumps({"id": uuid.uuid4().hex, "source": {"name": "bench"}, "claims": [claim]})
 
 
-async def post_reports(ingest: tuple[str, int], count: int, rate: float) -> dict[int, float]:
-    """POST `count` reports at `rate` a second; each answer's position and when it came."""
+async def post_reports(
+    ingest: tuple[str, int], count: int, rate: float, make: Callable[[int], bytes] = report
+) -> dict[int, float]:
+    """POST `count` reports (`make(n)`) at `rate` a second; each answer's position and when it came."""
     idle: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(8):  # one exchange at a time on each
         idle.put_nowait(Connection(*ingest))
@@ -95,7 +98,7 @@ async def post_reports(ingest: tuple[str, int], count: int, rate: float) -> dict
 
     async def one(n: int) -> None:
         headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-        raw = post_request(*ingest, "/v1/reports", headers, report(n))
+        raw = post_request(*ingest, "/v1/reports", headers, make(n))
         connection = await idle.get()
         try:
             status, body = await connection.exchange(raw)

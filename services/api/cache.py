@@ -6,7 +6,9 @@ An answer is the bytes computed from one snapshot of the read models, at that sn
   place is touched again: the change feed (`services.api.stream`) tells the cache which places each
   projection step touched, so a poller of an untouched place keeps its entry while writes flow
   elsewhere;
-- any other answer (lists, contested, actors, changes) until the read models move at all.
+- a list of current states (contested, places by status or country, an actor's places) until a
+  place it shows changes, or a place changes into a state the list admits;
+- any other answer (name searches, time travel over lists, changes) until the read models move.
 A replay's new generation makes every answer stale. The ETag is the generation and a hash of the
 bytes, so it changes only when the answer's content does (or a replay swaps the models in).
 
@@ -22,8 +24,9 @@ import asyncio
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import structlog
@@ -48,9 +51,26 @@ def request_key(path: str, query_string: str, declared: frozenset[str] | None = 
 
 
 @dataclass(frozen=True)
+class Listing:
+    """What a list of current states depends on: the places it shows, and the new states that
+    would join it (the list's filter, applied to a changed place)."""
+
+    members: frozenset[str]
+    admits: Callable[[dict[str, Any]], bool]
+
+    def altered_by(self, place: dict[str, Any]) -> bool:
+        return place["place_id"] in self.members or self.admits(place)
+
+
+# The places an answer depends on; a Listing; or None: any change may alter it.
+Dependency = frozenset[str] | Listing | None
+Touch = tuple[int, dict[str, Any]]  # a change: its log position and the place's new state
+
+
+@dataclass(frozen=True)
 class Entry:
     version: Version  # of the snapshot it was computed from
-    places: frozenset[str] | None  # the places it depends on; None: any change may alter it
+    depends: Dependency
     etag: str
     body: bytes
     media_type: str
@@ -89,17 +109,29 @@ class ReadCache:
         self.current = Version(0, 0)  # the version up to which changes have been noted
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._touched: dict[str, int] = {}  # place id -> position of the last change noted
+        self._listings: dict[str, tuple[Listing, int]] = {}  # key -> its Listing, fresh at a position
         self._lock = threading.Lock()
         self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
 
-    def note_changes(self, version: Version, touched: Iterable[tuple[str, int]]) -> None:
-        """The read models reached `version`; `touched` are the places changed on the way there."""
+    def note_changes(self, version: Version, touched: Sequence[Touch]) -> None:
+        """The read models reached `version`; `touched` are the changes on the way there."""
         with self._lock:
             if version.generation != self.current.generation:
                 self._touched.clear()  # every entry of the old generation is stale anyway
-            for place_id, position in touched:
+                self._listings.clear()
+            for position, place in touched:
+                place_id = place["place_id"]
                 self._touched[place_id] = max(position, self._touched.get(place_id, 0))
+            self._review_listings(version, touched)
             self.current = max(self.current, version)
+
+    def _review_listings(self, version: Version, touched: Sequence[Touch]) -> None:
+        """A list stays fresh through `version` unless one of the changes alters it."""
+        for key, (listing, fresh_at) in list(self._listings.items()):
+            if any(p > fresh_at and listing.altered_by(place) for p, place in touched):
+                del self._listings[key]
+            else:
+                self._listings[key] = (listing, max(fresh_at, version.position))
 
     def lookup(self, key: str) -> tuple[Entry | None, int | None]:
         """The entry for `key` and, when it is fresh, the position it is known true at (else None)."""
@@ -108,32 +140,37 @@ class ReadCache:
             if entry is None:
                 return None, None
             self._entries.move_to_end(key)
-            return entry, self._fresh_until(entry)
+            return entry, self._fresh_until(key, entry)
 
-    def _fresh_until(self, entry: Entry) -> int | None:
+    def _fresh_until(self, key: str, entry: Entry) -> int | None:
         current, made = self.current, entry.version
         if made.generation != current.generation:
             return None
-        if entry.places is None:
+        if isinstance(entry.depends, Listing):
+            listed = self._listings.get(key)
+            return None if listed is None else listed[1]
+        if entry.depends is None:
             return made.position if made.position >= current.position else None
-        if any(self._touched.get(place, 0) > made.position for place in entry.places):
+        if any(self._touched.get(place, 0) > made.position for place in entry.depends):
             return None
         return max(made.position, current.position)
 
-    def put(
-        self, key: str, version: Version, places: frozenset[str] | None, body: bytes, media_type: str
-    ) -> Entry:
-        entry = Entry(version, places, etag_for(version, media_type, body), body, media_type)
+    def put(self, key: str, version: Version, depends: Dependency, body: bytes, media_type: str) -> Entry:
+        entry = Entry(version, depends, etag_for(version, media_type, body), body, media_type)
         with self._lock:
             held = self._entries.get(key)
             if held is not None and held.version > version:
                 return entry  # a newer answer is cached already; this one still answers its request
             if held is not None and held.etag == entry.etag:
-                entry = replace(held, version=version)  # the same answer, known fresh for longer
+                entry = replace(entry, etag=held.etag)  # the same answer: the same ETag
             self._entries[key] = entry
             self._entries.move_to_end(key)
+            self._listings.pop(key, None)
+            if isinstance(depends, Listing):
+                self._listings[key] = (depends, version.position)
             while len(self._entries) > self.capacity:
-                self._entries.popitem(last=False)
+                evicted, _ = self._entries.popitem(last=False)
+                self._listings.pop(evicted, None)
         return entry
 
     async def single_flight(self, key: str, compute: Compute) -> Entry | None:

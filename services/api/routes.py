@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api import paging, reads, schemas
-from services.api.cache import Entry, ReadCache, matches, request_key
+from services.api.cache import Dependency, Entry, Listing, ReadCache, matches, request_key
 from services.api.fastpath import CachedReads
 from services.api.position import Follower, PositionWatch, read_version
 from services.api.reads import Bounds, Context, PlaceFilters
@@ -94,13 +94,12 @@ async def answer(
     bound: Bounds = Bounds(),  # noqa: B008
     min_position: int | None = None,
     media_type: str = "application/json",
-    places: frozenset[str] | None = None,
+    depends: Callable[[dict[str, Any]], Dependency] = lambda _: None,
 ) -> Response:
     """Serve `compute`'s answer from cache when it is fresh enough, else compute it once.
 
-    `places`: the places the answer depends on (None: any change may alter it), see
-    services.api.cache. A stale answer is served while it is being refreshed, unless the request
-    asks for a later `min_position`.
+    `depends` says what the answer (given) depends on (services.api.cache); by default anything.
+    A stale answer is served while it is refreshed, unless the request asks a later `min_position`.
     """
     state = request.app.state
     watch: PositionWatch = state.position_watch
@@ -109,7 +108,7 @@ async def answer(
         return _not_reached(min_position, watch.version.position)
     _reject_blank_numbers(request)
     key = request_key(request.url.path, request.url.query, _declared(request))
-    fill = _filler(request, key, compute, bound, media_type, places)
+    fill = _filler(request, key, compute, bound, media_type, depends)
     entry, position = cache.lookup(key)
     if entry is not None and position is None and entry.version.generation == cache.current.generation:
         cache.refresh(key, fill)  # serve the stale answer (one consistent snapshot) meanwhile
@@ -131,23 +130,22 @@ def _filler(
     compute: Callable[[Context], dict[str, Any] | None],
     bound: Bounds,
     media_type: str,
-    places: frozenset[str] | None,
+    depends: Callable[[dict[str, Any]], Dependency],
 ) -> Callable[[], Awaitable[Entry | None]]:
     """The computation of one answer, in the thread pool, from one snapshot, into the cache."""
-    state = request.app.state
-    runtime: Runtime = state.runtime
+    runtime: Runtime = request.app.state.runtime
+    watch: PositionWatch = request.app.state.position_watch
+    cache: ReadCache = request.app.state.read_cache
 
     def fill() -> Entry | None:
         with runtime.read_db.snapshot(lock=LIVE_TABLES) as conn:
             current = read_version(conn)
             names = runtime.actors.index(conn)
             body = compute(Context(conn, tables(), lambda a: actor_name(names, a), bound))
-        state.position_watch.advance(current)
-        return (
-            None
-            if body is None
-            else state.read_cache.put(key, current, places, orjson.dumps(body), media_type)
-        )
+        watch.advance(current)
+        if body is None:
+            return None
+        return cache.put(key, current, depends(body), orjson.dumps(body), media_type)
 
     async def fill_async() -> Entry | None:
         return await run_in_threadpool(fill)
@@ -178,6 +176,33 @@ def _declared(request: Request) -> frozenset[str]:
         names = frozenset(_query_params(route.dependant))
         route._frontline_params = names
     return names
+
+
+def _one(place_id: str) -> Callable[[dict[str, Any]], Dependency]:
+    """An answer about one place, at any time: only a change to that place alters it."""
+    return lambda _: frozenset([place_id])
+
+
+def _listing(
+    filters: PlaceFilters, bound: Bounds, items: Callable[[dict[str, Any]], Any], key: str = "place_id"
+) -> Callable[[dict[str, Any]], Dependency]:
+    """A list of current states: altered by a change to a place it shows, or by a place changing
+    into a state its filters admit. A name search or a time-travel list: by any change."""
+    if filters.q is not None or bound.as_of is not None or bound.known_at is not None:
+        return lambda _: None
+    country = filters.country.upper() if filters.country else None
+    admits = place_filter(country, filters.status, filters.actor)
+    return lambda body: Listing(frozenset(item[key] for item in items(body)), admits)
+
+
+def _without_actor(filters: PlaceFilters) -> PlaceFilters:
+    """The filters a changed place is tested against, less the actor (given as a name or alias,
+    not matched here): a list then goes stale on more changes than it must, never on fewer."""
+    return PlaceFilters(filters.status, filters.country, None, filters.q)
+
+
+def _places_of(body: dict[str, Any]) -> Any:
+    return body["places"]
 
 
 def _reject_blank_numbers(request: Request) -> None:
@@ -214,8 +239,13 @@ async def list_places(
 ) -> Response:
     """The recorded places (registered, or named by a claim) with their control."""
     after = paging.decode(cursor, (str,))
+    depends = _listing(_without_actor(filters), bound, lambda body: body["items"])
     return await answer(
-        request, lambda ctx: reads.list_places(ctx, filters, after, limit), bound, min_position
+        request,
+        lambda ctx: reads.list_places(ctx, filters, after, limit),
+        bound,
+        min_position,
+        depends=depends,
     )
 
 
@@ -240,8 +270,9 @@ async def places_geojson(
 ) -> Response:
     """The places with a location as a GeoJSON FeatureCollection (RFC 7946)."""
     after = paging.decode(cursor, (str,))
+    depends = _listing(_without_actor(filters), bound, lambda body: body["features"], key="id")
     return await answer(
-        request, lambda ctx: reads.geojson(ctx, filters, after, limit), bound, min_position, GEOJSON
+        request, lambda ctx: reads.geojson(ctx, filters, after, limit), bound, min_position, GEOJSON, depends
     )
 
 
@@ -251,7 +282,7 @@ async def get_place(
 ) -> Response:
     """One place: who controls it, since when, on whose reports."""
     return await answer(
-        request, lambda ctx: reads.get_place(ctx, place_id), bound, min_position, places=frozenset([place_id])
+        request, lambda ctx: reads.get_place(ctx, place_id), bound, min_position, depends=_one(place_id)
     )
 
 
@@ -275,7 +306,7 @@ async def place_history(
             return None
         return reads.history(ctx, place_id, after, limit)
 
-    return await answer(request, compute, Bounds(), min_position, places=frozenset([place_id]))
+    return await answer(request, compute, Bounds(), min_position, depends=_one(place_id))
 
 
 @router.get("/contested", responses={200: {"model": schemas.PlacePage}})
@@ -288,7 +319,11 @@ async def contested(
 ) -> Response:
     """Contested places, most contested (largest second share) first."""
     after = paging.decode(cursor, (int, str))
-    return await answer(request, lambda ctx: reads.contested(ctx, after, limit), bound, min_position)
+    contested_now = PlaceFilters(status="contested")
+    depends = _listing(contested_now, bound, lambda body: body["items"])
+    return await answer(
+        request, lambda ctx: reads.contested(ctx, after, limit), bound, min_position, depends=depends
+    )
 
 
 @router.get("/actors", responses={200: {"model": schemas.ActorPage}})
@@ -323,7 +358,8 @@ async def get_actor(
             return None
         return reads.get_actor(ctx, actor) if actor.actor_id == actor_id else None
 
-    return await answer(request, compute, bound, min_position)
+    holding = PlaceFilters(actor=actor_id)
+    return await answer(request, compute, bound, min_position, depends=_listing(holding, bound, _places_of))
 
 
 @router.get("/changes", responses={200: {"model": schemas.ChangesPage}})

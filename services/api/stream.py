@@ -139,7 +139,7 @@ class ChangeBroadcast:
         if self.watch.version == self.seen:
             return
         current, changes = await run_in_threadpool(read_changes, self.runtime, self.seen.position, None)
-        self.cache.note_changes(current, [(c.place["place_id"], c.position) for c in changes])
+        self.cache.note_changes(current, [(c.position, c.place) for c in changes])
         if current.generation != self.seen.generation:
             self._publish(Swap.of(current))
         for change in changes:

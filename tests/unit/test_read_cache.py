@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from services.api.cache import Entry, ReadCache
+from services.api.cache import Entry, Listing, ReadCache
 from services.api.position import Version
 
 PLACE = frozenset(["rawah-iq"])
+
+
+def touch(place_id: str, position: int, status: str = "controlled") -> tuple[int, dict[str, Any]]:
+    return position, {"place_id": place_id, "status": status}
 
 
 def cache_at(version: Version) -> ReadCache:
@@ -19,10 +24,10 @@ def cache_at(version: Version) -> ReadCache:
 def test_an_answer_about_one_place_stays_fresh_while_other_places_change() -> None:
     cache = cache_at(Version(1, 10))
     cache.put("/v1/places/rawah-iq?", Version(1, 10), PLACE, b"{}", "application/json")
-    cache.note_changes(Version(1, 12), [("mosul-iq", 11), ("ar-raqqah-sy", 12)])
+    cache.note_changes(Version(1, 12), [touch("mosul-iq", 11), touch("ar-raqqah-sy", 12)])
     entry, position = cache.lookup("/v1/places/rawah-iq?")
     assert entry is not None and position == 12  # known true at the new position
-    cache.note_changes(Version(1, 13), [("rawah-iq", 13)])
+    cache.note_changes(Version(1, 13), [touch("rawah-iq", 13)])
     assert cache.lookup("/v1/places/rawah-iq?")[1] is None
 
 
@@ -31,7 +36,7 @@ def test_a_list_is_stale_after_any_step_and_a_replay_stales_everything() -> None
     cache.put("/v1/contested?", Version(1, 10), None, b"[]", "application/json")
     cache.put("/v1/places/rawah-iq?", Version(1, 10), PLACE, b"{}", "application/json")
     assert cache.lookup("/v1/contested?")[1] == 10
-    cache.note_changes(Version(1, 11), [("mosul-iq", 11)])
+    cache.note_changes(Version(1, 11), [touch("mosul-iq", 11)])
     assert cache.lookup("/v1/contested?")[1] is None
     cache.note_changes(Version(2, 11), ())
     assert cache.lookup("/v1/places/rawah-iq?")[1] is None
@@ -40,7 +45,7 @@ def test_a_list_is_stale_after_any_step_and_a_replay_stales_everything() -> None
 def test_an_answer_computed_ahead_of_the_noted_changes_stays_fresh_through_them() -> None:
     cache = cache_at(Version(1, 10))
     cache.put("/v1/places/rawah-iq?", Version(1, 15), PLACE, b"{}", "application/json")
-    cache.note_changes(Version(1, 15), [("rawah-iq", 14)])  # already in the answer
+    cache.note_changes(Version(1, 15), [touch("rawah-iq", 14)])  # already in the answer
     assert cache.lookup("/v1/places/rawah-iq?")[1] == 15
 
 
@@ -89,3 +94,16 @@ def test_a_refresh_runs_once_in_the_background() -> None:
 
     asyncio.run(refresh_many())
     assert computed == 1
+
+
+def test_a_list_stays_fresh_until_a_change_alters_it() -> None:
+    cache = cache_at(Version(1, 10))
+    contested = Listing(frozenset(["albu-kamal-sy"]), lambda place: place["status"] == "contested")
+    cache.put("/v1/contested?", Version(1, 10), contested, b"[]", "application/json")
+    cache.note_changes(Version(1, 11), [touch("mosul-iq", 11)])  # controlled: not for this list
+    assert cache.lookup("/v1/contested?")[1] == 11
+    cache.note_changes(Version(1, 12), [touch("albu-kamal-sy", 12)])  # one it shows
+    assert cache.lookup("/v1/contested?")[1] is None
+    cache.put("/v1/contested?", Version(1, 12), contested, b"[]", "application/json")
+    cache.note_changes(Version(1, 13), [touch("rawah-iq", 13, "contested")])  # one joining it
+    assert cache.lookup("/v1/contested?")[1] is None
