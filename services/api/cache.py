@@ -142,6 +142,15 @@ class ReadCache:
             self._entries.move_to_end(key)
             return entry, self._fresh_until(key, entry)
 
+    def servable(self, key: str) -> tuple[Entry | None, int | None]:
+        """Like `lookup`, but a stale entry whose refresh is under way counts, at its own position:
+        the last answer stands in while the next is computed (so the hot path can serve it)."""
+        entry, position = self.lookup(key)
+        if entry is None or position is not None or key not in self._inflight:
+            return entry, position
+        same_generation = entry.version.generation == self.current.generation
+        return entry, entry.version.position if same_generation else None
+
     def _fresh_until(self, key: str, entry: Entry) -> int | None:
         current, made = self.current, entry.version
         if made.generation != current.generation:

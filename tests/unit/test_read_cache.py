@@ -107,3 +107,19 @@ def test_a_list_stays_fresh_until_a_change_alters_it() -> None:
     cache.put("/v1/contested?", Version(1, 12), contested, b"[]", "application/json")
     cache.note_changes(Version(1, 13), [touch("rawah-iq", 13, "contested")])  # one joining it
     assert cache.lookup("/v1/contested?")[1] is None
+
+
+def test_a_stale_answer_stands_in_while_its_refresh_runs() -> None:
+    cache = cache_at(Version(1, 10))
+    cache.put("/v1/contested?", Version(1, 10), None, b"[]", "application/json")
+    cache.note_changes(Version(1, 11), [touch("mosul-iq", 11)])
+    assert cache.servable("/v1/contested?")[1] is None  # stale, and nobody is refreshing it
+    seen: list[int | None] = []
+
+    async def compute() -> Entry | None:
+        seen.append(cache.servable("/v1/contested?")[1])  # asked while this runs
+        return cache.put("/v1/contested?", Version(1, 11), None, b"[]", "application/json")
+
+    asyncio.run(cache.single_flight("/v1/contested?", compute))
+    assert seen == [10]
+    assert cache.servable("/v1/contested?")[1] == 11
