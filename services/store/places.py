@@ -87,6 +87,18 @@ def add(conn: sa.Connection, place: Place, origin: str) -> bool:
     return True
 
 
+def add_attributes(conn: sa.Connection, place_id: str, attributes: dict[str, Any]) -> None:
+    """Keep `attributes` on a recorded place, beside those it has (a key given again is replaced)."""
+    row = conn.execute(sa.select(places.c.attributes).where(places.c.place_id == place_id)).first()
+    if row is not None:
+        merged = {**(row.attributes or {}), **attributes}
+        conn.execute(places.update().where(places.c.place_id == place_id).values(attributes=merged))
+
+
+def attributes_of(conn: sa.Connection, place_id: str) -> dict[str, Any] | None:
+    return conn.execute(sa.select(places.c.attributes).where(places.c.place_id == place_id)).scalar()
+
+
 def to_place(row: Any) -> Place:
     return _from_columns(
         row.place_id, row.name, row.country, row.kind, row.lat, row.lon, row.population, row.aliases
