@@ -20,33 +20,37 @@ from services.config import Settings
 from services.importer import EXIT_USAGE, import_lines
 
 
+class Unreadable(Exception):
+    """The input cannot be read as the format asked for: nothing was imported."""
+
+
 def run(
     settings: Settings, file: str, fmt: str, reject_unknown: bool = False, actor_map: Path | None = None
 ) -> int:
     """Import `file` in format `fmt` (`ndjson` or `acled`); returns the exit code."""
     console = Console(stderr=True)
     try:
+        if fmt == "acled":
+            return _acled(settings, file, console, reject_unknown, actor_map)
         with _opened(file) as stream:
-            if fmt == "acled":
-                return _acled(settings, stream, console, reject_unknown, actor_map)
             return import_lines(settings, stream, console).exit_code
-    except OSError as exc:
-        console.print(f"[red]cannot read {file}[/]: {exc.strerror or exc}", highlight=False)
+    except Unreadable as exc:
+        console.print(f"[red]{exc}[/]", highlight=False)
         return EXIT_USAGE
 
 
 def _acled(
-    settings: Settings, stream: TextIO, console: Console, reject_unknown: bool, actor_map: Path | None
+    settings: Settings, file: str, console: Console, reject_unknown: bool, actor_map: Path | None
 ) -> int:
     from services.acled.actors import ActorMap, ActorMapError
     from services.acled.source import NotAcled, import_acled
 
     try:
         table = ActorMap.load(actor_map)
-        return import_acled(settings, stream, table, reject_unknown, console).exit_code
+        with _opened(file) as stream:
+            return import_acled(settings, stream, table, reject_unknown, console).exit_code
     except (ActorMapError, NotAcled) as exc:
-        console.print(f"[red]{exc}[/]", highlight=False)
-        return EXIT_USAGE
+        raise Unreadable(str(exc)) from None
 
 
 @contextmanager
@@ -57,5 +61,9 @@ def _opened(file: str) -> Iterator[TextIO]:
         sys.stdin.reconfigure(encoding="utf-8-sig", errors="surrogateescape")  # type: ignore[union-attr]
         yield sys.stdin
         return
-    with Path(file).open(encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
+    try:
+        stream = Path(file).open(encoding="utf-8-sig", errors="surrogateescape", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise Unreadable(f"cannot read {file}: {exc.strerror or exc}") from None
+    with stream:
         yield stream

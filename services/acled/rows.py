@@ -37,6 +37,40 @@ REQUIRED_COLUMNS = (
     "location",
 )
 ADMIN_COLUMNS = ("admin1", "admin2", "admin3")
+# Every column of an export, in ACLED's order (its public codebook); the mapping reads only some.
+CODEBOOK_COLUMNS = (
+    "event_id_cnty",
+    "event_date",
+    "year",
+    "time_precision",
+    "disorder_type",
+    "event_type",
+    "sub_event_type",
+    "actor1",
+    "assoc_actor_1",
+    "inter1",
+    "actor2",
+    "assoc_actor_2",
+    "inter2",
+    "interaction",
+    "civilian_targeting",
+    "iso",
+    "region",
+    "country",
+    "admin1",
+    "admin2",
+    "admin3",
+    "location",
+    "latitude",
+    "longitude",
+    "geo_precision",
+    "source",
+    "source_scale",
+    "notes",
+    "fatalities",
+    "tags",
+    "timestamp",
+)
 ID_PREFIX = "acled:"
 
 MONTH_NAMES = (

@@ -8,40 +8,8 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-# The columns of an ACLED export, in ACLED's order (the public codebook).
-COLUMNS = (
-    "event_id_cnty",
-    "event_date",
-    "year",
-    "time_precision",
-    "disorder_type",
-    "event_type",
-    "sub_event_type",
-    "actor1",
-    "assoc_actor_1",
-    "inter1",
-    "actor2",
-    "assoc_actor_2",
-    "inter2",
-    "interaction",
-    "civilian_targeting",
-    "iso",
-    "region",
-    "country",
-    "admin1",
-    "admin2",
-    "admin3",
-    "location",
-    "latitude",
-    "longitude",
-    "geo_precision",
-    "source",
-    "source_scale",
-    "notes",
-    "fatalities",
-    "tags",
-    "timestamp",
-)
+from services.acled.rows import CODEBOOK_COLUMNS as COLUMNS
+
 EVENT_TYPES = {
     "Government regains territory": ("Battles", "Political violence"),
     "Non-state actor overtakes territory": ("Battles", "Political violence"),
