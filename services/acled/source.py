@@ -55,6 +55,7 @@ def import_acled(
 
 def entries(reader: csv.DictReader[str], actor_map: ActorMap, table: Countries) -> Iterator[Entry]:
     """One entry per row; a row that cannot be read is refused, and the next one read."""
+    _ = reader.fieldnames  # the header is read first: line 1
     start = reader.line_num + 1
     while True:
         try:
@@ -65,7 +66,8 @@ def entries(reader: csv.DictReader[str], actor_map: ActorMap, table: Countries) 
             yield RefusedLine(start, f"not CSV: {exc}")
         else:
             yield entry(start, row, actor_map, table)
-        start = reader.line_num + 1
+        # A row that failed to parse may leave `line_num` short of it: the next starts after it.
+        start = max(reader.line_num, start) + 1
 
 
 def entry(number: int, row: dict[str, str], actor_map: ActorMap, table: Countries) -> Entry:
