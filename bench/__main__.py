@@ -28,6 +28,7 @@ SCENARIOS: dict[str, str] = {
     "projector": "bench.projector",
     "api": "bench.api",
     "replay": "bench.replay",
+    "acled": "bench.acled",
 }
 
 
