@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import IN_CI
 from tests.e2e.test_seed_article import wait_healthy
-from tests.support.apps import free_port
+from tests.support.apps import READ_KEY, free_port
 from tests.support.browser import VIEWPORT, artefacts_dir, chromium_path, launched
 from tests.support.workers import stop
 
@@ -36,7 +36,9 @@ class Served:
 
 def serve(tmp: Path, cache_dir: Path, **extra: str) -> tuple[subprocess.Popen[bytes], Served]:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEYS", "_URL"))}
-    env.update(DATABASE_URL=f"sqlite:///{tmp / 'frontline.db'}", CACHE_DIR=str(cache_dir), LOG_FORMAT="console")
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp / 'frontline.db'}", CACHE_DIR=str(cache_dir), LOG_FORMAT="console"
+    )
     env.update(extra)
     cli = [sys.executable, "-m", "services.cli"]
     subprocess.run([*cli, "migrate"], env=env, check=True, timeout=120, capture_output=True)
@@ -138,11 +140,9 @@ def test_moving_the_date_to_9_november_shows_the_syrian_army_holding_all_of_abu_
     page = open_map(watched, frontline.base, "?as_of=2017-11-09")
     assert marker(page, ABU_KAMAL).get_attribute("data-split") == "SAA 100"
     page.focus("#slider")
-    page.keyboard.press("ArrowRight")
-    page.wait_for_selector(f'.leaflet-marker-icon[data-place-id="{ABU_KAMAL}"][data-split="SAA 100"]')
-    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")  # 10 November: IS retakes 40 %
     page.wait_for_selector(f'.leaflet-marker-icon[data-place-id="{ABU_KAMAL}"][data-split="SAA 60 / IS 40"]')
-    assert "as_of=2017-11-11" in page.url
+    assert "as_of=2017-11-10" in page.url
     watched.clean()
 
 
@@ -181,6 +181,17 @@ def test_a_report_posted_while_the_page_is_open_appears_without_a_reload(
     watched.clean()
 
 
+def test_a_replay_that_swaps_the_read_models_is_announced(watched: Watched, frontline: Served) -> None:
+    page = open_map(watched, frontline.base)
+    assert page.locator("#notice").is_hidden()
+    started = httpx.post(f"{frontline.base}/v1/admin/replay", timeout=10)
+    assert started.status_code == 202, started.text
+    page.wait_for_selector("#notice:not([hidden])", timeout=15_000)
+    assert "replay" in page.locator("#notice").inner_text()
+    assert marker(page, ABU_KAMAL).count() == 1
+    watched.clean()
+
+
 def test_the_place_panel_lists_the_history_with_a_correction_and_a_retraction(
     watched: Watched, frontline: Served
 ) -> None:
@@ -188,7 +199,11 @@ def test_the_place_panel_lists_the_history_with_a_correction_and_a_retraction(
     is_claim = next(i for i in history if i["actor_id"] == "islamic-state")
     corrected = httpx.post(
         f"{frontline.base}/v1/corrections",
-        json={"event_id": is_claim["event_id"], "changes": {"share": 35}, "reason": "the article said about a third"},
+        json={
+            "event_id": is_claim["event_id"],
+            "changes": {"share": 35},
+            "reason": "the article said about a third",
+        },
         timeout=10,
     )
     assert corrected.status_code == 201, corrected.text
@@ -207,10 +222,48 @@ def test_the_place_panel_lists_the_history_with_a_correction_and_a_retraction(
     panel.locator(".history li").first.wait_for()
     assert "SAA 65 / IS 35" in marker(page, ABU_KAMAL).get_attribute("data-split")
     correction = panel.locator(f'li.corrected[data-event-id="{is_claim["event_id"]}"]')
-    assert "Correction" in correction.inner_text() and "the article said about a third" in correction.inner_text()
+    assert (
+        "Correction" in correction.inner_text()
+        and "the article said about a third" in correction.inner_text()
+    )
     assert "share → 35" in correction.inner_text()
     withdrawn = panel.locator(f'li.retracted[data-event-id="{latest["event_id"]}"]')
     assert "Retracted" in withdrawn.inner_text() and "no such report" in withdrawn.inner_text()
     assert "Islamic State" in panel.locator("table.control").inner_text()
     page.screenshot(path=str(artefacts_dir() / "map-with-panel.png"))
     watched.clean()
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, chromium: str) -> Iterator[Served]:
+    server, served = serve(tmp_path_factory.mktemp("keyed"), cache_dir, READ_API_KEYS=READ_KEY)
+    try:
+        yield served
+    finally:
+        stop(server)
+
+
+def test_with_read_keys_the_page_asks_for_one_and_sends_it(browser: Any, keyed: Served) -> None:
+    page_html = httpx.get(f"{keyed.base}/", timeout=10)
+    assert page_html.status_code == 200 and READ_KEY not in page_html.text  # served keyless, embeds none
+    assert httpx.get(f"{keyed.base}/v1/places", timeout=10).status_code == 401
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    sent: list[str | None] = []
+    page.on("request", lambda r: sent.append(r.headers.get("authorization")) if "/v1/" in r.url else None)
+    try:
+        page.goto(f"{keyed.base}/")
+        page.wait_for_selector("#key-dialog[open]")
+        page.screenshot(path=str(artefacts_dir() / "read-key-form.png"))
+        page.fill("#key-input", "not-a-key")
+        page.press("#key-input", "Enter")
+        page.wait_for_selector("#key-dialog[open] #key-error:has-text('not accepted')")
+        page.fill("#key-input", READ_KEY)
+        page.press("#key-input", "Enter")
+        page.wait_for_selector("body[data-ready=true]")
+        assert marker(page, ABU_KAMAL).get_attribute("data-split") == "SAA 60 / IS 40"
+        assert page.evaluate("sessionStorage.getItem('frontline.readKey')") == READ_KEY
+        assert f"Bearer {READ_KEY}" in sent
+    finally:
+        context.close()

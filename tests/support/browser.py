@@ -55,6 +55,8 @@ def launched(executable: str) -> Iterator[object]:
 
 def artefacts_dir() -> Path:
     """Where screenshots go: $FRONTLINE_ARTEFACTS, else a folder under the system's temp dir."""
-    folder = Path(os.environ.get("FRONTLINE_ARTEFACTS") or Path(tempfile.gettempdir()) / "frontline-artefacts")
+    folder = Path(
+        os.environ.get("FRONTLINE_ARTEFACTS") or Path(tempfile.gettempdir()) / "frontline-artefacts"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     return folder

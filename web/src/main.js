@@ -59,6 +59,10 @@ function summarise(features, contested) {
   const known = state.knownThen && state.asOf ? ", as it was known then" : "";
   $("viewing").textContent = `Who holds what ${moment}${known}`;
   $("map-summary").textContent = `${features.length} places on the map ${moment}${known}; ${contested.length} contested.`;
+  $("map-empty").hidden = features.length > 0;
+  $("map-empty").textContent = known
+    ? `Nothing had been reported by ${when(state.asOf)}.`
+    : `No place with a location is recorded ${moment}.`;
 }
 
 async function renderSelected() {
