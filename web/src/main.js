@@ -116,6 +116,7 @@ function syncTimeControls() {
     slider.value = String(state.asOf ? dayNumber(state.asOf) : last);
     $("range-start").textContent = when(range.first);
     $("range-end").textContent = when(range.last);
+    $("event-days").innerHTML = [...range.days].map((d) => `<option value="${dayNumber(d)}"></option>`).join("");
   }
   slider.disabled = !range.first;
   slider.setAttribute("aria-valuetext", state.asOf ? when(state.asOf) : "latest");

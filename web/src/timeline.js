@@ -5,6 +5,7 @@
 import { get } from "./api.js";
 
 const MAX_PAGES = 20;
+const MAX_TICKS = 400;
 const DAY = 86_400_000;
 
 /** The first day of an ISO 8601 period ("2017-07" -> "2017-07-01"). */
@@ -21,6 +22,7 @@ export class HistoryRange {
     this.first = null;
     this.last = null;
     this.after = 0;
+    this.days = new Set(); // the days something happened on: ticks on the slider
   }
 
   /** Read the log after what was read before; true when the range grew. */
@@ -41,6 +43,7 @@ export class HistoryRange {
   include(occurredAt) {
     const day = firstDay(occurredAt);
     if (!day) return;
+    if (this.days.size < MAX_TICKS) this.days.add(day);
     if (!this.first || day < this.first) this.first = day;
     if (!this.last || day > this.last) this.last = day;
   }
