@@ -124,6 +124,13 @@ def test_the_map_shows_abu_kamal_split_with_no_error_and_nothing_from_elsewhere(
     contested = page.locator("#contested li")
     assert contested.count() == 1 and "SAA 60 / IS 40" in contested.inner_text()
     assert marker(page, "mosul-iq").count() == 1
+    abu_kamal.focus()  # markers are reached with the keyboard too
+    page.keyboard.press("Enter")
+    page.locator("#panel .history li").first.wait_for()
+    assert "place=albu-kamal-sy" in page.url
+    page.click("#tab-table")
+    row = page.locator(f'#places-table tr[data-place-id="{ABU_KAMAL}"]')
+    assert "SAA 60 / IS 40" in row.inner_text() and "contested" in row.inner_text()
     watched.clean()
 
 

@@ -26,7 +26,11 @@ async function refresh() {
   refreshing = (async () => {
     do {
       again = false;
-      await render();
+      try {
+        await render();
+      } catch (error) {
+        offline(error); // the next change, or the reader's next move, tries again
+      }
     } while (again);
   })().finally(() => {
     refreshing = null;
@@ -193,6 +197,12 @@ function showPosition(position) {
   $("live").classList.remove("offline");
 }
 
+function offline(error) {
+  $("live-text").textContent = "API unreachable · retrying";
+  $("live").classList.add("offline");
+  $("live").title = String(error);
+}
+
 function notice(text) {
   $("notice-text").textContent = text;
   $("notice").hidden = false;
@@ -210,10 +220,7 @@ function goLive(after) {
       notice(`A replay rebuilt the read models (generation ${generation}); the view now shows the rebuilt ones.`);
       refresh();
     },
-    onError: () => {
-      $("live-text").textContent = "offline · retrying";
-      $("live").classList.add("offline");
-    },
+    onError: offline,
   });
 }
 

@@ -101,6 +101,12 @@ export class MapView {
     const marker = L.marker([lat, lon], { icon, keyboard: true, riseOnHover: true, zIndexOffset: place.status === "contested" ? 1000 : -Math.round(r) });
     marker.bindTooltip(tooltip(place), { direction: "top", offset: [0, -r], className: "place-tip" });
     marker.on("click", () => this.onSelect(place.place_id));
+    // Leaflet makes a marker focusable (role=button) but no longer turns Enter into a click.
+    marker.on("keydown", ({ originalEvent: e }) => {
+      if (e.key !== "Enter" && e.key !== " ") return;
+      e.preventDefault();
+      this.onSelect(place.place_id);
+    });
     marker.on("add", () => {
       const element = marker.getElement();
       element.setAttribute("aria-label", `${place.name}: ${status(place)}${place.control.length ? `, ${split(place.control)}` : ""}`);
