@@ -40,7 +40,7 @@ export class MapView {
       keyboard: true,
     });
     this.map.attributionControl.setPrefix(false);
-    this.map.attributionControl.addAttribution("Basemap: Natural Earth · Frontline");
+    this.map.attributionControl.addAttribution("Leaflet · basemap: Natural Earth");
     this.map.fitBounds(HOME);
     L.control.scale({ imperial: false, position: "bottomleft" }).addTo(this.map);
     this.drawBasemap();
