@@ -46,6 +46,7 @@ async function render() {
     all("/v1/actors", time),
   ]);
   learnShortNames(actors.items);
+  await renderSelected(); // first: the panel takes room from the map, which then frames its places
   const located = places.items;
   map.show(located);
   renderTable($("places-table").tBodies[0], located.map((f) => f.properties));
@@ -53,7 +54,6 @@ async function render() {
   renderActors($("actors").tBodies[0], actors.items);
   summarise(located, contested.items);
   showPosition(places.position);
-  await renderSelected();
   await search();
   document.body.dataset.ready = "true";
 }
@@ -72,14 +72,20 @@ function summarise(features, contested) {
 async function renderSelected() {
   const panel = $("panel");
   if (!state.place) {
-    panel.hidden = true;
+    if (!panel.hidden) {
+      panel.hidden = true;
+      map.invalidate();
+    }
     return;
   }
   const time = timeParams(state);
   const data = await loadPanel(state.place, time);
   if (data.changed || panel.hidden || panel.dataset.for !== panelKey()) renderPanel($("panel-body"), state.place, data, time);
   panel.dataset.for = panelKey();
-  panel.hidden = false;
+  if (panel.hidden) {
+    panel.hidden = false;
+    map.invalidate();
+  }
 }
 
 const panelKey = () => JSON.stringify([state.place, state.asOf, state.knownThen]);
@@ -177,7 +183,7 @@ function installViews() {
     state.place = null;
     writeState(state);
     map.select(null);
-    $("panel").hidden = true;
+    renderSelected();
   });
   let typing;
   $("search").addEventListener("input", () => {
