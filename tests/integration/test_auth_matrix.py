@@ -3,7 +3,7 @@
 The routes are read from the app itself, so a route added later is covered without touching this
 file. Reads: any key passes, none is a 401 (READ_API_KEYS set). Writes (POST under /v1): the
 ingest key only; admin routes (/v1/admin): the admin key only; a key of another role is a 403, no
-key a 401. Only the operations and documentation routes stay open.
+key a 401. Only the operations and documentation routes, and the map page (no data), stay open.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.postgres
 
-OPEN = {"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
+OPEN = {"/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 KEYS: dict[str, str | None] = {"none": None, "read": READ_KEY, "ingest": INGEST_KEY, "admin": ADMIN_KEY}
 
 
