@@ -30,6 +30,7 @@ SCENARIOS: dict[str, str] = {
     "replay": "bench.replay",
     "stream": "bench.stream",
     "live": "bench.live",
+    "acled": "bench.acled",
 }
 
 

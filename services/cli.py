@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -149,18 +149,39 @@ def verify() -> None:
     typer.echo("live read models equal a rebuild from the log")
 
 
+class ImportFormat(StrEnum):
+    ndjson = "ndjson"
+    acled = "acled"
+
+
+class UnknownActors(StrEnum):
+    register = "register"
+    reject = "reject"
+
+
 @app.command("import")
 def import_reports(
-    file: Annotated[str, typer.Argument(help="NDJSON file of reports, one per line; - for stdin.")],
+    file: Annotated[str, typer.Argument(help="The file to import; - for stdin.")],
+    format_: Annotated[
+        ImportFormat,
+        typer.Option("--format", help="ndjson: Frontline reports, one per line; acled: an ACLED CSV export."),
+    ] = ImportFormat.ndjson,
+    unknown_actors: Annotated[
+        UnknownActors, typer.Option(help="acled: register an actor the actor map lacks, or reject its rows.")
+    ] = UnknownActors.register,
+    actor_map: Annotated[
+        Path | None, typer.Option(help="acled: your own actor map (TOML) instead of the shipped one.")
+    ] = None,
 ) -> None:
-    """Import reports through the same validation and idempotency as POST /v1/reports."""
-    settings = load_settings()
-    from services.importer import import_lines
+    """Import reports through the same validation and idempotency as POST /v1/reports.
 
-    stream = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
-    with stream:
-        summary = import_lines(settings, stream)
-    raise typer.Exit(0 if summary.rejected == 0 else 1)
+    Exit status: 0 all went in, 1 some lines rejected (the rest went in), 2 unreadable input,
+    3 the database stopped answering."""
+    settings = load_settings()
+    from services.import_file import run
+
+    reject = unknown_actors is UnknownActors.reject
+    raise typer.Exit(run(settings, file, format_.value, reject, actor_map))
 
 
 @app.command()

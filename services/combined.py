@@ -11,6 +11,7 @@ import threading
 
 from fastapi import FastAPI
 
+from services.api import page as map_page
 from services.api import routes as read_routes
 from services.config import Settings
 from services.doorbell import LocalDoorbell
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     ingest_routes.install(app)
     admin.install(app)
     read_routes.install(app, settings)
+    map_page.install(app)
     app.state.on_start.append(_start_projection)
     app.state.on_stop.append(_stop_projection)
     return app

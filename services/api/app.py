@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.api import routes
+from services.api import page, routes
 from services.config import Settings
 from services.web.runtime import Runtime
 from services.web.setup import build_app
@@ -14,4 +14,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or Settings()
     app = build_app("Frontline read API", settings, runtime)
     routes.install(app, settings)
+    page.install(app)
     return app

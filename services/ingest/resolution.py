@@ -49,6 +49,7 @@ class PlaceResolver:
     _locked: bool = False
     _keys: dict[str, str] = field(default_factory=dict)  # name -> name_key(name)
     _chosen: dict[PlaceQuery, Place] = field(default_factory=dict)  # answers from the candidates
+    _place_keys: dict[str, frozenset[str]] = field(default_factory=dict)  # place id -> its name keys
 
     def preload(self, names: list[str]) -> None:
         """Fetch every recorded place any of `names` could mean, in one query."""
@@ -94,8 +95,7 @@ class PlaceResolver:
 
     def record(self) -> None:
         """Write the places accepted requests staged (ids already recorded are skipped)."""
-        for place, origin in self._accepted.values():
-            place_store.add(self.conn, place, origin)
+        place_store.add_many(self.conn, list(self._accepted.values()))
 
     def _key(self, name: str) -> str:
         key = self._keys.get(name)
@@ -107,8 +107,12 @@ class PlaceResolver:
         staged = [p for p, _ in (*self._accepted.values(), *self._staged.values()) if key in self._keys_of(p)]
         return [*self._known.get(key, []), *staged]
 
-    def _keys_of(self, place: Place) -> set[str]:
-        return {self._key(n) for n in place.names}
+    def _keys_of(self, place: Place) -> frozenset[str]:
+        # Asked of every staged place at each resolve: a gazetteer entry has dozens of names.
+        keys = self._place_keys.get(place.place_id)
+        if keys is None:
+            keys = self._place_keys[place.place_id] = frozenset(self._key(n) for n in place.names)
+        return keys
 
     def _stage(self, place: Place, origin: str) -> None:
         if place.place_id not in self._accepted:

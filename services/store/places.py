@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,7 +68,28 @@ def get_many(conn: sa.Connection, place_ids: Iterable[str]) -> dict[str, Place]:
 
 def add(conn: sa.Connection, place: Place, origin: str) -> bool:
     """Record `place` and its name keys; False (and nothing written) when its id is taken."""
-    row = {
+    return bool(add_many(conn, [(place, origin)]))
+
+
+def add_many(conn: sa.Connection, entries: Sequence[tuple[Place, str]]) -> set[str]:
+    """Record places (each with its origin) and their name keys, in two statements whatever their
+    number (an import's chunk may name hundreds of new places); returns the ids recorded, leaving
+    out those already taken (nothing is written for them)."""
+    now = datetime.now(UTC)
+    rows = [_row(place, origin, now) for place, origin in entries]
+    recorded = {row["place_id"] for row in insert_ignoring_conflicts(conn, places, rows)}
+    keys = [
+        {"key": key, "place_id": place.place_id}
+        for place, _ in entries
+        if place.place_id in recorded
+        for key in sorted({k for k in (name_key(n) for n in place.names) if k})
+    ]
+    insert_ignoring_conflicts(conn, place_names, keys)
+    return recorded
+
+
+def _row(place: Place, origin: str, now: datetime) -> dict[str, Any]:
+    return {
         "place_id": place.place_id,
         "name": place.name,
         "country": place.country,
@@ -78,13 +99,20 @@ def add(conn: sa.Connection, place: Place, origin: str) -> bool:
         "population": place.population,
         "aliases": list(place.aliases),
         "origin": origin,
-        "created_at": datetime.now(UTC),
+        "created_at": now,
     }
-    if not insert_ignoring_conflicts(conn, places, [row]):
-        return False
-    keys = sorted({k for k in (name_key(n) for n in place.names) if k})
-    insert_ignoring_conflicts(conn, place_names, [{"key": k, "place_id": place.place_id} for k in keys])
-    return True
+
+
+def add_attributes(conn: sa.Connection, place_id: str, attributes: dict[str, Any]) -> None:
+    """Keep `attributes` on a recorded place, beside those it has (a key given again is replaced)."""
+    row = conn.execute(sa.select(places.c.attributes).where(places.c.place_id == place_id)).first()
+    if row is not None:
+        merged = {**(row.attributes or {}), **attributes}
+        conn.execute(places.update().where(places.c.place_id == place_id).values(attributes=merged))
+
+
+def attributes_of(conn: sa.Connection, place_id: str) -> dict[str, Any] | None:
+    return conn.execute(sa.select(places.c.attributes).where(places.c.place_id == place_id)).scalar()
 
 
 def to_place(row: Any) -> Place:

@@ -61,6 +61,8 @@ places = sa.Table(
     sa.Column("aliases", JSONType, nullable=False),
     sa.Column("origin", sa.String(20), nullable=False),  # registered | gazetteer | claim
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # What a source says of the place besides (an ACLED import: {"admin1": ..., "admin2": ...}).
+    sa.Column("attributes", JSONType),
 )
 
 # Every matching key of every recorded place's name and aliases.

@@ -3,7 +3,7 @@
 The routes are read from the app itself, so a route added later is covered without touching this
 file. Reads: any key passes, none is a 401 (READ_API_KEYS set). Writes (POST under /v1): the
 ingest key only; admin routes (/v1/admin): the admin key only; a key of another role is a 403, no
-key a 401. Only the operations and documentation routes stay open.
+key a 401. Only the operations and documentation routes, and the map page (no data), stay open.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.postgres
 
-OPEN = {"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
+OPEN = {"/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 # A stream never ends, so it is asked for with a resume point it must refuse: the key check comes
 # first (a 401/403), a key that passes shows as the 422 that follows it.
 STREAMS = {"/v1/stream"}
