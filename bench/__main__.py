@@ -31,6 +31,7 @@ SCENARIOS: dict[str, str] = {
     "stream": "bench.stream",
     "live": "bench.live",
     "acled": "bench.acled",
+    "replica": "bench.replica",
 }
 
 
