@@ -36,6 +36,7 @@ log = structlog.get_logger(__name__)
 PAGE = 1000  # change-feed rows per query
 QUEUE_LIMIT = 10_000  # changes a subscriber may have waiting before it is cut off
 IDLE_CHECK = 5.0  # seconds between looks at the version when no notice arrives
+RETRY_AFTER = 1.0  # seconds before reading the change feed again after a failure
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,9 @@ class ChangeBroadcast:
             await self.watch.wait_changed(self.seen, IDLE_CHECK)
             try:
                 await self._publish_news()
-            except Exception as exc:  # the database may be away; the version check retries
+            except Exception as exc:  # the database may be away: try again in a while
                 log.warning("stream.read_failed", error=str(exc))
+                await asyncio.sleep(RETRY_AFTER)
 
     async def _publish_news(self) -> None:
         if self.watch.version == self.seen:
