@@ -20,6 +20,7 @@ from services.domain.control import EMPTY, PlaceControl
 from services.domain.names import name_key
 from services.domain.places import Place
 from services.store import event_log
+from services.store import places as place_store
 from services.store.control_store import place_state_of
 from services.store.places import to_place
 from services.store.read_models import ReadModelTables
@@ -50,6 +51,7 @@ class Context:
     tables: ReadModelTables
     actor_name: ActorName
     bounds: Bounds
+    position: int | None = None  # the read models' log position: names are read as of it
 
 
 def get_place(ctx: Context, place_id: str) -> dict[str, Any] | None:
@@ -58,7 +60,8 @@ def get_place(ctx: Context, place_id: str) -> dict[str, Any] | None:
         return None
     b = ctx.bounds
     state = timetravel.state(ctx.conn, ctx.tables, place_id, b.as_of_end, b.known_at_end)
-    return views.place(to_place(row), state, ctx.actor_name, b.as_of, b.known_at)
+    [(place, _)] = _named(ctx, [(to_place(row), state)])
+    return views.place(place, state, ctx.actor_name, b.as_of, b.known_at)
 
 
 def list_places(ctx: Context, filters: PlaceFilters, cursor: list[Any] | None, limit: int) -> dict[str, Any]:
@@ -128,10 +131,12 @@ def changes(ctx: Context, after: int, limit: int) -> dict[str, Any]:
         .order_by(ps.c.updated_position)
         .limit(limit + 1)
     )
-    items = []
-    for row in ctx.conn.execute(query):
-        view = views.place(to_place(row), place_state_of(row), ctx.actor_name, None, None)
-        items.append({**view, "position": row.updated_position})
+    rows = ctx.conn.execute(query).all()
+    named = _named(ctx, [(to_place(r), place_state_of(r)) for r in rows])
+    items = [
+        {**views.place(p, s, ctx.actor_name, None, None), "position": r.updated_position}
+        for (p, s), r in zip(named, rows, strict=True)
+    ]
     return paging.page(items, limit, lambda item: [item["position"]])
 
 
@@ -177,7 +182,7 @@ def _places_with_state(
         )
     b = ctx.bounds
     if b.as_of_end is None and b.known_at_end is None:
-        return _places_now(ctx, query.limit(limit) if limit is not None else query, filters)
+        return _named(ctx, _places_now(ctx, query.limit(limit) if limit is not None else query, filters))
     rows = [r for r in ctx.conn.execute(query) if _known(r, ctx.bounds)]
     states = timetravel.states(ctx.conn, ctx.tables, b.as_of_end, b.known_at_end)
     result = []
@@ -188,7 +193,15 @@ def _places_with_state(
         if filters.actor and state.share_of(filters.actor) == 0:
             continue
         result.append((to_place(row), state))
-    return result
+    return _named(ctx, result)
+
+
+def _named(ctx: Context, pairs: list[tuple[Place, PlaceControl]]) -> list[tuple[Place, PlaceControl]]:
+    """The places under the names they had at the read's version and `known_at` (renames are
+    events in the log, see services.ingest.place_names)."""
+    ids = [p.place_id for p, _ in pairs] if len(pairs) <= 500 else None  # else all: one scan
+    names = place_store.names_in_log(ctx.conn, ids, ctx.position, ctx.bounds.known_at_end)
+    return [(place_store.named(p, names), s) for p, s in pairs] if names else pairs
 
 
 def _places_now(
@@ -229,7 +242,7 @@ def _contested_now(ctx: Context, cursor: list[Any] | None, limit: int) -> list[t
                 sa.and_(ps.c.challenger_share == share, place_id > after),
             )
         )
-    return [(to_place(r), place_state_of(r)) for r in ctx.conn.execute(query)]
+    return _named(ctx, [(to_place(r), place_state_of(r)) for r in ctx.conn.execute(query)])
 
 
 def _after(cursor: list[Any] | None) -> str | None:

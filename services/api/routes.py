@@ -110,7 +110,7 @@ async def answer(
             with runtime.db.snapshot(lock=LIVE_TABLES) as conn:
                 current = read_version(conn)
                 names = runtime.actors.index(conn)
-                body = compute(Context(conn, tables(), lambda a: _name(names, a), bound))
+                body = compute(Context(conn, tables(), lambda a: _name(names, a), bound, current.position))
             watch.advance(current)
             return None if body is None else cache.put(key, current, orjson.dumps(body), media_type)
 

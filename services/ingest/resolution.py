@@ -14,7 +14,7 @@ same: staging or discarding a place, or learning of one recorded meanwhile, forg
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import sqlalchemy as sa
@@ -76,8 +76,9 @@ class PlaceResolver:
             return PlaceResolution(chosen, created=False)
         chosen = choose_place(self.gazetteer.lookup(query.name), query.country, query.location)
         if chosen is not None:
-            self._stage(chosen, "gazetteer")  # the entry joins the recorded places
-            return PlaceResolution(chosen, created=False)
+            place = named_as_claimed(chosen, query.name)
+            self._stage(place, "gazetteer")  # the entry joins the recorded places
+            return PlaceResolution(place, created=False)
         if query.country is not None and query.location is not None:
             return self._create(query, key)
         raise Unresolved("place", query.name, self._suggestions(query))
@@ -152,3 +153,13 @@ class PlaceResolver:
     def _suggestions(self, query: PlaceQuery) -> list[str]:
         known = [n for places in self._known.values() for p in places for n in p.names]
         return nearest_names(query.name, [*self.gazetteer.suggest(query.name, query.country), *known])
+
+
+def named_as_claimed(entry: Place, claimed: str) -> Place:
+    """A gazetteer entry as the place it becomes: displayed under the name the first claim used
+    ("Abu Kamal", not GeoNames' "Ālbū Kamāl"), which is what readers of the reports know it by;
+    the gazetteer's name heads its aliases, so every spelling still resolves to it."""
+    if claimed == entry.name:
+        return entry
+    aliases = dict.fromkeys(n for n in (entry.name, *entry.aliases) if n != claimed)
+    return replace(entry, name=claimed, aliases=tuple(aliases))
