@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.api import paging, timetravel, views
+from services.api.filters import PlaceFilters
 from services.api.views import ActorName
 from services.domain.actors import Actor
 from services.domain.control import EMPTY, PlaceControl
@@ -38,14 +39,6 @@ class Bounds:
 
 
 @dataclass(frozen=True)
-class PlaceFilters:
-    status: str | None = None
-    country: str | None = None
-    actor: str | None = None
-    q: str | None = None
-
-
-@dataclass(frozen=True)
 class Context:
     conn: sa.Connection
     tables: ReadModelTables
@@ -54,10 +47,22 @@ class Context:
     position: int | None = None  # the read models' log position: names are read as of it
 
 
+@dataclass
+class NotYetRecorded(Exception):
+    """The place exists, but had not been recorded by the read's `known_at` (404)."""
+
+    place_id: str
+    known_at: str
+    recorded_at: datetime
+
+
 def get_place(ctx: Context, place_id: str) -> dict[str, Any] | None:
+    """One place's view; None when no such place is recorded, NotYetRecorded before it was."""
     row = ctx.conn.execute(sa.select(places).where(places.c.place_id == place_id)).first()
-    if row is None or not _known(row, ctx.bounds):
+    if row is None:
         return None
+    if not _known(row, ctx.bounds):
+        raise NotYetRecorded(place_id, ctx.bounds.known_at or "", row.created_at)
     b = ctx.bounds
     state = timetravel.state(ctx.conn, ctx.tables, place_id, b.as_of_end, b.known_at_end)
     [(place, _)] = _named(ctx, [(to_place(row), state)])
@@ -122,8 +127,8 @@ def history(ctx: Context, place_id: str, cursor: list[Any] | None, limit: int) -
     return paging.page(items, limit, lambda item: [starts[item["event_id"]], item["position"]])
 
 
-def changes(ctx: Context, after: int, limit: int) -> dict[str, Any]:
-    ps = ctx.tables.place_state
+def changes(ctx: Context, after: int, limit: int, filters: PlaceFilters = PlaceFilters()) -> dict[str, Any]:  # noqa: B008
+    ps, h = ctx.tables.place_state, ctx.tables.holdings
     query = (
         sa.select(ps, places)
         .join(places, places.c.place_id == ps.c.place_id)
@@ -131,6 +136,13 @@ def changes(ctx: Context, after: int, limit: int) -> dict[str, Any]:
         .order_by(ps.c.updated_position)
         .limit(limit + 1)
     )
+    query = _where_place(query, filters)
+    if filters.status:
+        query = query.where(ps.c.status == filters.status)
+    if filters.actor:
+        query = query.where(
+            places.c.place_id.in_(sa.select(h.c.place_id).where(h.c.actor_id == filters.actor))
+        )
     rows = ctx.conn.execute(query).all()
     named = _named(ctx, [(to_place(r), place_state_of(r)) for r in rows])
     items = [
@@ -173,13 +185,7 @@ def _places_with_state(
     query = sa.select(places).order_by(place_id)
     if after is not None:
         query = query.where(place_id > after)
-    if filters.country:
-        query = query.where(places.c.country == filters.country.upper())
-    if filters.q:
-        pattern = f"%{name_key(filters.q)}%"
-        query = query.where(
-            places.c.place_id.in_(sa.select(place_names.c.place_id).where(place_names.c.key.like(pattern)))
-        )
+    query = _where_place(query, filters)
     b = ctx.bounds
     if b.as_of_end is None and b.known_at_end is None:
         return _named(ctx, _places_now(ctx, query.limit(limit) if limit is not None else query, filters))
@@ -194,6 +200,20 @@ def _places_with_state(
             continue
         result.append((to_place(row), state))
     return _named(ctx, result)
+
+
+def _where_place(query: sa.Select[Any], filters: PlaceFilters) -> sa.Select[Any]:
+    """`query` (of `places`) narrowed by the filters on the place itself: country, place, name search."""
+    if filters.country:
+        query = query.where(places.c.country == filters.country.upper())
+    if filters.place_ids is not None:
+        query = query.where(places.c.place_id.in_(filters.place_ids))
+    if filters.q:
+        pattern = f"%{name_key(filters.q)}%"
+        query = query.where(
+            places.c.place_id.in_(sa.select(place_names.c.place_id).where(place_names.c.key.like(pattern)))
+        )
+    return query
 
 
 def _named(ctx: Context, pairs: list[tuple[Place, PlaceControl]]) -> list[tuple[Place, PlaceControl]]:

@@ -15,8 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from services.api import paging, reads, schemas
 from services.api.cache import Entry, ReadCache, matches, request_key
 from services.api.fastpath import CachedReads
+from services.api.filters import PlaceFilters, UnknownFilter
+from services.api.filters import resolve as resolve_filters
 from services.api.position import Follower, PositionWatch, read_version
-from services.api.reads import Bounds, Context, PlaceFilters
+from services.api.reads import Bounds, Context, NotYetRecorded
 from services.config import Settings
 from services.domain.errors import InvalidTime, Unresolved
 from services.domain.occurred import upper_bound
@@ -46,8 +48,18 @@ MinPosition = Annotated[
     Query(ge=0, le=2**62, description="Wait (up to 5 s) until the read models reach this log position"),
 ]
 StatusFilter = Annotated[Literal["controlled", "contested", "partial", "unknown"] | None, Query()]
-CountryFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")]
+CountryFilter = Annotated[
+    str | None,
+    Query(min_length=1, max_length=100, description="ISO 3166-1 alpha-2 code, or the country's name"),
+]
 TextFilter = Annotated[str | None, Query(min_length=1, max_length=200)]
+ActorFilter = Annotated[
+    str | None,
+    Query(min_length=1, max_length=200, description="An actor holding a share: its id, name or alias"),
+]
+PlaceFilter = Annotated[
+    str | None, Query(min_length=1, max_length=200, description="A place: its id, name or alias")
+]
 TimeParam = Annotated[
     str | None,
     Query(
@@ -75,10 +87,15 @@ BoundsDep = Annotated[Bounds, Depends(bounds)]
 
 
 async def place_filters(
-    status: StatusFilter = None, country: CountryFilter = None, actor: TextFilter = None, q: TextFilter = None
+    status: StatusFilter = None,
+    country: CountryFilter = None,
+    actor: ActorFilter = None,
+    q: TextFilter = None,
+    place: PlaceFilter = None,
 ) -> PlaceFilters:
-    """Filters of the place lists: status, country, an actor holding a share, a name search."""
-    return PlaceFilters(status, country, actor, q)
+    """Filters of the place lists: status, country, an actor holding a share, a name search, a
+    place. Names resolve as in claims (`actor=SAA`, `country=Syria`), inside the read."""
+    return PlaceFilters(status, country, actor, q, place)
 
 
 FiltersDep = Annotated[PlaceFilters, Depends(place_filters)]
@@ -90,6 +107,7 @@ async def answer(
     bound: Bounds = Bounds(),  # noqa: B008
     min_position: int | None = None,
     media_type: str = "application/json",
+    missing: str | None = None,
 ) -> Response:
     """Serve `compute`'s answer for the current read-model version, from cache when possible."""
     state = request.app.state
@@ -122,7 +140,7 @@ async def answer(
         return problem(
             404,
             "not-found",
-            f"nothing at {request.url.path}",
+            missing or f"nothing at {request.url.path}",
             headers={"X-Projection-Position": str(watch.version.position)},
         )
     headers = {k.decode(): v.decode() for k, v in entry.headers()}
@@ -165,6 +183,15 @@ def _is_instant(text: str) -> bool:
     return True
 
 
+def _resolved(request: Request, ctx: Context, filters: PlaceFilters) -> PlaceFilters:
+    runtime: Runtime = request.app.state.runtime
+    return resolve_filters(ctx.conn, filters, runtime.actors, lambda: runtime.gazetteer)
+
+
+def _no_place(place_id: str) -> str:
+    return f"no place {place_id!r} is recorded; GET /v1/places lists them"
+
+
 def _name(index: Any, actor_id: str) -> str:
     actor = index.get(actor_id)
     return actor.name if actor is not None else actor_id
@@ -182,7 +209,10 @@ async def list_places(
     """The recorded places (registered, or named by a claim) with their control."""
     after = paging.decode(cursor, (str,))
     return await answer(
-        request, lambda ctx: reads.list_places(ctx, filters, after, limit), bound, min_position
+        request,
+        lambda ctx: reads.list_places(ctx, _resolved(request, ctx, filters), after, limit),
+        bound,
+        min_position,
     )
 
 
@@ -208,7 +238,11 @@ async def places_geojson(
     """The places with a location as a GeoJSON FeatureCollection (RFC 7946)."""
     after = paging.decode(cursor, (str,))
     return await answer(
-        request, lambda ctx: reads.geojson(ctx, filters, after, limit), bound, min_position, GEOJSON
+        request,
+        lambda ctx: reads.geojson(ctx, _resolved(request, ctx, filters), after, limit),
+        bound,
+        min_position,
+        GEOJSON,
     )
 
 
@@ -217,7 +251,9 @@ async def get_place(
     request: Request, place_id: str, bound: BoundsDep, min_position: MinPosition = None
 ) -> Response:
     """One place: who controls it, since when, on whose reports."""
-    return await answer(request, lambda ctx: reads.get_place(ctx, place_id), bound, min_position)
+    return await answer(
+        request, lambda ctx: reads.get_place(ctx, place_id), bound, min_position, missing=_no_place(place_id)
+    )
 
 
 @router.get(
@@ -240,7 +276,7 @@ async def place_history(
             return None
         return reads.history(ctx, place_id, after, limit)
 
-    return await answer(request, compute, Bounds(), min_position)
+    return await answer(request, compute, Bounds(), min_position, missing=_no_place(place_id))
 
 
 @router.get("/contested", responses={200: {"model": schemas.PlacePage}})
@@ -288,12 +324,14 @@ async def get_actor(
             return None
         return reads.get_actor(ctx, actor) if actor.actor_id == actor_id else None
 
-    return await answer(request, compute, bound, min_position)
+    missing = f"no actor {actor_id!r}; GET /v1/actors lists them"
+    return await answer(request, compute, bound, min_position, missing=missing)
 
 
 @router.get("/changes", responses={200: {"model": schemas.ChangesPage}})
 async def changes(
     request: Request,
+    filters: FiltersDep,
     after: Annotated[int, Query(ge=0, le=2**62, description="A log position")] = 0,
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -302,7 +340,12 @@ async def changes(
     """Place states changed after a log position, oldest change first: poll with the last one."""
     key = paging.decode(cursor, (int,))
     start = int(key[0]) if key else after
-    return await answer(request, lambda ctx: reads.changes(ctx, start, limit), Bounds(), min_position)
+    return await answer(
+        request,
+        lambda ctx: reads.changes(ctx, start, limit, _resolved(request, ctx, filters)),
+        Bounds(),
+        min_position,
+    )
 
 
 @router.get("/events", responses={200: {"model": schemas.EventPage}})
@@ -337,6 +380,20 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
     app.include_router(router)
     app.state.on_start.append(_start_follower)
+
+    @app.exception_handler(UnknownFilter)
+    async def _unknown_filter(_: Request, exc: UnknownFilter) -> Response:
+        error = {"loc": ["query", exc.param], "msg": str(exc), "type": "unknown_value"}
+        return problem(422, "unknown-filter", str(exc), errors=[{**error, "suggestions": exc.suggestions}])
+
+    @app.exception_handler(NotYetRecorded)
+    async def _not_yet(_: Request, exc: NotYetRecorded) -> Response:
+        detail = (
+            f"place {exc.place_id!r} was not yet recorded at known_at={exc.known_at} "
+            f"(it was first recorded at {exc.recorded_at.isoformat()})"
+        )
+        return problem(404, "not-yet-recorded", detail)
+
     app.state.on_stop.append(_stop_follower)
 
 

@@ -55,6 +55,12 @@ def _by_key(pairs: Iterable[tuple[str, Place]]) -> dict[str, list[Place]]:
     return found
 
 
+def recorded_names(conn: sa.Connection) -> list[str]:
+    """Every name and alias of every recorded place (for "did you mean" answers)."""
+    rows = conn.execute(sa.select(places.c.name, places.c.aliases))
+    return [n for r in rows for n in (r.name, *(r.aliases or ()))]
+
+
 def get(conn: sa.Connection, place_id: str) -> Place | None:
     row = conn.execute(sa.select(places).where(places.c.place_id == place_id)).first()
     return to_place(row) if row else None
