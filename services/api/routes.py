@@ -17,7 +17,7 @@ from services.api.cache import Entry, ReadCache, matches, request_key
 from services.api.fastpath import CachedReads
 from services.api.filters import PlaceFilters, UnknownFilter
 from services.api.filters import resolve as resolve_filters
-from services.api.position import Follower, PositionWatch, read_version
+from services.api.position import Follower, PositionWatch, Version, read_version
 from services.api.reads import Bounds, Context, NotYetRecorded
 from services.config import Settings
 from services.domain.errors import InvalidTime, Unresolved
@@ -112,30 +112,13 @@ async def answer(
     """Serve `compute`'s answer for the current read-model version, from cache when possible."""
     state = request.app.state
     watch: PositionWatch = state.position_watch
-    cache: ReadCache = state.read_cache
     if min_position is not None and not await watch.wait_for(min_position, MIN_POSITION_WAIT):
         detail = f"the read models have not reached position {min_position} yet"
         headers = {"Retry-After": "1", "X-Projection-Position": str(watch.version.position)}
         return problem(503, "position-not-reached", detail, headers=headers)
     _reject_blank_numbers(request)
     key = request_key(request.url.path, request.url.query, _declared(request))
-    version = watch.version
-    entry = cache.get(key, version)
-    if entry is None:
-        runtime: Runtime = state.runtime
-
-        def fill() -> Entry | None:
-            with runtime.db.snapshot(lock=LIVE_TABLES) as conn:
-                current = read_version(conn)
-                names = runtime.actors.index(conn)
-                body = compute(Context(conn, tables(), lambda a: _name(names, a), bound, current.position))
-            watch.advance(current)
-            return None if body is None else cache.put(key, current, orjson.dumps(body), media_type)
-
-        async def fill_async() -> Entry | None:
-            return await run_in_threadpool(fill)
-
-        entry = await cache.single_flight(key, version, fill_async)
+    entry = await _newest(request, key, compute, bound, media_type)
     if entry is None:
         return problem(
             404,
@@ -147,6 +130,50 @@ async def answer(
     if matches(request.headers.get("if-none-match"), entry.etag):
         return Response(status_code=304, headers=headers)
     return Response(entry.body, media_type=entry.media_type, headers=headers)
+
+
+async def _newest(
+    request: Request,
+    key: str,
+    compute: Callable[[Context], dict[str, Any] | None],
+    bound: Bounds,
+    media_type: str,
+) -> Entry | None:
+    """The answer to `key` at the newest read-model version this process has answered from.
+
+    A hit is the answer at the watch's version. A miss is computed from one snapshot, which can be
+    newer than the watch (the watch hears of a projector commit a moment after it; it is advanced
+    before this answer goes out), or older: the projector committed while it was computed, and an
+    answer from the newer version may have gone out meanwhile (a dashboard asking /v1/contested and
+    /v1/places/{id} at once). That answer is computed once more, so that a process never answers
+    from an older version than one it has answered from: whichever endpoints a client asks in turn,
+    it never sees state go back (a retracted claim gone from one answer and back in the next).
+    """
+    state = request.app.state
+    watch: PositionWatch = state.position_watch
+    cache: ReadCache = state.read_cache
+    runtime: Runtime = state.runtime
+
+    def fill() -> tuple[Version, Entry | None]:
+        with runtime.db.snapshot(lock=LIVE_TABLES) as conn:
+            current = read_version(conn)
+            names = runtime.actors.index(conn)
+            body = compute(Context(conn, tables(), lambda a: _name(names, a), bound, current.position))
+        watch.advance(current)
+        return current, None if body is None else cache.put(key, current, orjson.dumps(body), media_type)
+
+    async def fill_async() -> tuple[Version, Entry | None]:
+        return await run_in_threadpool(fill)
+
+    for _ in range(2):
+        version = watch.version
+        entry = cache.get(key, version)
+        if entry is not None:
+            return entry
+        computed, entry = await cache.single_flight(key, version, fill_async)
+        if computed >= watch.version:
+            break
+    return entry
 
 
 def _declared(request: Request) -> frozenset[str]:
