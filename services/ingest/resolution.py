@@ -14,14 +14,14 @@ same: staging or discarding a place, or learning of one recorded meanwhile, forg
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import sqlalchemy as sa
 
 from services.domain.errors import Unresolved
 from services.domain.names import name_key, nearest_names, slugify
-from services.domain.places import Location, Place, choose_place
+from services.domain.places import Location, Place, choose_place, named_as_claimed
 from services.gazetteer import Gazetteer
 from services.store import places as place_store
 from services.store.dialects import lock_registry
@@ -153,13 +153,3 @@ class PlaceResolver:
     def _suggestions(self, query: PlaceQuery) -> list[str]:
         known = [n for places in self._known.values() for p in places for n in p.names]
         return nearest_names(query.name, [*self.gazetteer.suggest(query.name, query.country), *known])
-
-
-def named_as_claimed(entry: Place, claimed: str) -> Place:
-    """A gazetteer entry as the place it becomes: displayed under the name the first claim used
-    ("Abu Kamal", not GeoNames' "Ālbū Kamāl"), which is what readers of the reports know it by;
-    the gazetteer's name heads its aliases, so every spelling still resolves to it."""
-    if claimed == entry.name:
-        return entry
-    aliases = dict.fromkeys(n for n in (entry.name, *entry.aliases) if n != claimed)
-    return replace(entry, name=claimed, aliases=tuple(aliases))
