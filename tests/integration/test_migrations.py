@@ -91,8 +91,8 @@ def test_places_recorded_before_0005_take_their_first_claimed_name(
             conn.execute(
                 sa.text(
                     "INSERT INTO events (position, event_id, type, schema_version, stream_id, "
-                    "stream_version, recorded_at, data) VALUES (1, 'e1', 'ControlChanged', 1, 'albu-kamal-sy', 1, "
-                    "'2017-11-20 00:00:00+00', '{\"place_name\": \"Abu Kamal\"}')"
+                    "stream_version, recorded_at, data) VALUES (1, 'e1', 'ControlChanged', 1, "
+                    "'albu-kamal-sy', 1, '2017-11-20 00:00:00+00', '{\"place_name\": \"Abu Kamal\"}')"
                 )
             )
         upgrade(url)
