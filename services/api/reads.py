@@ -127,7 +127,8 @@ def history(ctx: Context, place_id: str, cursor: list[Any] | None, limit: int) -
     return paging.page(items, limit, lambda item: [starts[item["event_id"]], item["position"]])
 
 
-def changes(ctx: Context, after: int, limit: int, filters: PlaceFilters = PlaceFilters()) -> dict[str, Any]:  # noqa: B008
+def changes(ctx: Context, after: int, limit: int, filters: PlaceFilters | None = None) -> dict[str, Any]:
+    filters = filters or PlaceFilters()
     ps, h = ctx.tables.place_state, ctx.tables.holdings
     query = (
         sa.select(ps, places)
