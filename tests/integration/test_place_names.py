@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from services.combined import create_app
 from services.demo import SEED_REPORT
+from services.projector import rebuild
 from services.store import places as place_store
 from services.store.database import Database
 from services.store.schema import place_names, places
@@ -180,7 +181,7 @@ def test_names_are_read_as_of_a_log_position(backend_url: str, client: TestClien
     assert names["mosul-iq"].name == "Mosul city"
 
 
-def test_a_renamed_place_is_listed_as_changed(client: TestClient, seeded: int) -> None:
+def test_a_renamed_place_is_listed_as_changed(backend_url: str, client: TestClient, seeded: int) -> None:
     renamed = client.patch("/v1/places/mosul-iq", json={"name": "Mosul city"}, headers=INGEST).json()
     changes = client.get(
         "/v1/changes", params={"after": renamed["position"] - 1, "min_position": renamed["position"]}
@@ -188,3 +189,8 @@ def test_a_renamed_place_is_listed_as_changed(client: TestClient, seeded: int) -
     assert [(c["place_id"], c["name"], c["position"]) for c in changes] == [
         ("mosul-iq", "Mosul city", renamed["position"])
     ]
+    db = Database(backend_url)
+    try:
+        assert rebuild.verify(db) == []  # incremental projection and a rebuild agree on it
+    finally:
+        db.dispose()
