@@ -15,10 +15,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from services.api.position import Version
 
+T = TypeVar("T")
 IGNORED_PARAMS = {"min_position"}  # waiting for a position does not change the answer
 
 
@@ -70,7 +72,7 @@ class ReadCache:
         self.capacity = capacity
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._lock = threading.Lock()
-        self._inflight: dict[tuple[str, Version], asyncio.Future[Entry | None]] = {}
+        self._inflight: dict[tuple[str, Version], asyncio.Future[object]] = {}
 
     def get(self, key: str, version: Version) -> Entry | None:
         with self._lock:
@@ -91,15 +93,13 @@ class ReadCache:
                     self._entries.popitem(last=False)
         return entry
 
-    async def single_flight(
-        self, key: str, version: Version, compute: Callable[[], Awaitable[Entry | None]]
-    ) -> Entry | None:
+    async def single_flight(self, key: str, version: Version, compute: Callable[[], Awaitable[T]]) -> T:
         """Run `compute` once for concurrent identical requests at the same version."""
         flight = (key, version)
         running = self._inflight.get(flight)
         if running is not None:
-            return await asyncio.shield(running)
-        future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
+            return await asyncio.shield(running)  # type: ignore[arg-type]  # the same compute's T
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._inflight[flight] = future
         try:
             entry = await compute()

@@ -15,8 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from services.api import paging, reads, schemas
 from services.api.cache import Entry, ReadCache, matches, request_key
 from services.api.fastpath import CachedReads
-from services.api.position import Follower, PositionWatch, read_version
-from services.api.reads import Bounds, Context, PlaceFilters
+from services.api.filters import PlaceFilters, UnknownFilter
+from services.api.filters import resolve as resolve_filters
+from services.api.position import Follower, PositionWatch, Version, read_version
+from services.api.reads import Bounds, Context, NotYetRecorded
 from services.config import Settings
 from services.domain.errors import InvalidTime, Unresolved
 from services.domain.occurred import upper_bound
@@ -46,8 +48,18 @@ MinPosition = Annotated[
     Query(ge=0, le=2**62, description="Wait (up to 5 s) until the read models reach this log position"),
 ]
 StatusFilter = Annotated[Literal["controlled", "contested", "partial", "unknown"] | None, Query()]
-CountryFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")]
+CountryFilter = Annotated[
+    str | None,
+    Query(min_length=1, max_length=100, description="ISO 3166-1 alpha-2 code, or the country's name"),
+]
 TextFilter = Annotated[str | None, Query(min_length=1, max_length=200)]
+ActorFilter = Annotated[
+    str | None,
+    Query(min_length=1, max_length=200, description="An actor holding a share: its id, name or alias"),
+]
+PlaceFilter = Annotated[
+    str | None, Query(min_length=1, max_length=200, description="A place: its id, name or alias")
+]
 TimeParam = Annotated[
     str | None,
     Query(
@@ -75,10 +87,15 @@ BoundsDep = Annotated[Bounds, Depends(bounds)]
 
 
 async def place_filters(
-    status: StatusFilter = None, country: CountryFilter = None, actor: TextFilter = None, q: TextFilter = None
+    status: StatusFilter = None,
+    country: CountryFilter = None,
+    actor: ActorFilter = None,
+    q: TextFilter = None,
+    place: PlaceFilter = None,
 ) -> PlaceFilters:
-    """Filters of the place lists: status, country, an actor holding a share, a name search."""
-    return PlaceFilters(status, country, actor, q)
+    """Filters of the place lists: status, country, an actor holding a share, a name search, a
+    place. Names resolve as in claims (`actor=SAA`, `country=Syria`), inside the read."""
+    return PlaceFilters(status, country, actor, q, place)
 
 
 FiltersDep = Annotated[PlaceFilters, Depends(place_filters)]
@@ -90,45 +107,73 @@ async def answer(
     bound: Bounds = Bounds(),  # noqa: B008
     min_position: int | None = None,
     media_type: str = "application/json",
+    missing: str | None = None,
 ) -> Response:
     """Serve `compute`'s answer for the current read-model version, from cache when possible."""
     state = request.app.state
     watch: PositionWatch = state.position_watch
-    cache: ReadCache = state.read_cache
     if min_position is not None and not await watch.wait_for(min_position, MIN_POSITION_WAIT):
         detail = f"the read models have not reached position {min_position} yet"
         headers = {"Retry-After": "1", "X-Projection-Position": str(watch.version.position)}
         return problem(503, "position-not-reached", detail, headers=headers)
     _reject_blank_numbers(request)
     key = request_key(request.url.path, request.url.query, _declared(request))
-    version = watch.version
-    entry = cache.get(key, version)
-    if entry is None:
-        runtime: Runtime = state.runtime
-
-        def fill() -> Entry | None:
-            with runtime.db.snapshot(lock=LIVE_TABLES) as conn:
-                current = read_version(conn)
-                names = runtime.actors.index(conn)
-                body = compute(Context(conn, tables(), lambda a: _name(names, a), bound))
-            watch.advance(current)
-            return None if body is None else cache.put(key, current, orjson.dumps(body), media_type)
-
-        async def fill_async() -> Entry | None:
-            return await run_in_threadpool(fill)
-
-        entry = await cache.single_flight(key, version, fill_async)
+    entry = await _newest(request, key, compute, bound, media_type)
     if entry is None:
         return problem(
             404,
             "not-found",
-            f"nothing at {request.url.path}",
+            missing or f"nothing at {request.url.path}",
             headers={"X-Projection-Position": str(watch.version.position)},
         )
     headers = {k.decode(): v.decode() for k, v in entry.headers()}
     if matches(request.headers.get("if-none-match"), entry.etag):
         return Response(status_code=304, headers=headers)
     return Response(entry.body, media_type=entry.media_type, headers=headers)
+
+
+async def _newest(
+    request: Request,
+    key: str,
+    compute: Callable[[Context], dict[str, Any] | None],
+    bound: Bounds,
+    media_type: str,
+) -> Entry | None:
+    """The answer to `key` at the newest read-model version this process has answered from.
+
+    A hit is the answer at the watch's version. A miss is computed from one snapshot, which can be
+    newer than the watch (the watch hears of a projector commit a moment after it; it is advanced
+    before this answer goes out), or older: the projector committed while it was computed, and an
+    answer from the newer version may have gone out meanwhile (a dashboard asking /v1/contested and
+    /v1/places/{id} at once). That answer is computed once more, so that a process never answers
+    from an older version than one it has answered from: whichever endpoints a client asks in turn,
+    it never sees state go back (a retracted claim gone from one answer and back in the next).
+    """
+    state = request.app.state
+    watch: PositionWatch = state.position_watch
+    cache: ReadCache = state.read_cache
+    runtime: Runtime = state.runtime
+
+    def fill() -> tuple[Version, Entry | None]:
+        with runtime.db.snapshot(lock=LIVE_TABLES) as conn:
+            current = read_version(conn)
+            names = runtime.actors.index(conn)
+            body = compute(Context(conn, tables(), lambda a: _name(names, a), bound, current.position))
+        watch.advance(current)
+        return current, None if body is None else cache.put(key, current, orjson.dumps(body), media_type)
+
+    async def fill_async() -> tuple[Version, Entry | None]:
+        return await run_in_threadpool(fill)
+
+    for _ in range(2):
+        version = watch.version
+        entry = cache.get(key, version)
+        if entry is not None:
+            return entry
+        computed, entry = await cache.single_flight(key, version, fill_async)
+        if computed >= watch.version:
+            break
+    return entry
 
 
 def _declared(request: Request) -> frozenset[str]:
@@ -165,6 +210,15 @@ def _is_instant(text: str) -> bool:
     return True
 
 
+def _resolved(request: Request, ctx: Context, filters: PlaceFilters) -> PlaceFilters:
+    runtime: Runtime = request.app.state.runtime
+    return resolve_filters(ctx.conn, filters, runtime.actors, lambda: runtime.gazetteer)
+
+
+def _no_place(place_id: str) -> str:
+    return f"no place {place_id!r} is recorded; GET /v1/places lists them"
+
+
 def _name(index: Any, actor_id: str) -> str:
     actor = index.get(actor_id)
     return actor.name if actor is not None else actor_id
@@ -182,7 +236,10 @@ async def list_places(
     """The recorded places (registered, or named by a claim) with their control."""
     after = paging.decode(cursor, (str,))
     return await answer(
-        request, lambda ctx: reads.list_places(ctx, filters, after, limit), bound, min_position
+        request,
+        lambda ctx: reads.list_places(ctx, _resolved(request, ctx, filters), after, limit),
+        bound,
+        min_position,
     )
 
 
@@ -208,7 +265,11 @@ async def places_geojson(
     """The places with a location as a GeoJSON FeatureCollection (RFC 7946)."""
     after = paging.decode(cursor, (str,))
     return await answer(
-        request, lambda ctx: reads.geojson(ctx, filters, after, limit), bound, min_position, GEOJSON
+        request,
+        lambda ctx: reads.geojson(ctx, _resolved(request, ctx, filters), after, limit),
+        bound,
+        min_position,
+        GEOJSON,
     )
 
 
@@ -217,7 +278,9 @@ async def get_place(
     request: Request, place_id: str, bound: BoundsDep, min_position: MinPosition = None
 ) -> Response:
     """One place: who controls it, since when, on whose reports."""
-    return await answer(request, lambda ctx: reads.get_place(ctx, place_id), bound, min_position)
+    return await answer(
+        request, lambda ctx: reads.get_place(ctx, place_id), bound, min_position, missing=_no_place(place_id)
+    )
 
 
 @router.get(
@@ -240,7 +303,7 @@ async def place_history(
             return None
         return reads.history(ctx, place_id, after, limit)
 
-    return await answer(request, compute, Bounds(), min_position)
+    return await answer(request, compute, Bounds(), min_position, missing=_no_place(place_id))
 
 
 @router.get("/contested", responses={200: {"model": schemas.PlacePage}})
@@ -288,12 +351,14 @@ async def get_actor(
             return None
         return reads.get_actor(ctx, actor) if actor.actor_id == actor_id else None
 
-    return await answer(request, compute, bound, min_position)
+    missing = f"no actor {actor_id!r}; GET /v1/actors lists them"
+    return await answer(request, compute, bound, min_position, missing=missing)
 
 
 @router.get("/changes", responses={200: {"model": schemas.ChangesPage}})
 async def changes(
     request: Request,
+    filters: FiltersDep,
     after: Annotated[int, Query(ge=0, le=2**62, description="A log position")] = 0,
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -302,7 +367,12 @@ async def changes(
     """Place states changed after a log position, oldest change first: poll with the last one."""
     key = paging.decode(cursor, (int,))
     start = int(key[0]) if key else after
-    return await answer(request, lambda ctx: reads.changes(ctx, start, limit), Bounds(), min_position)
+    return await answer(
+        request,
+        lambda ctx: reads.changes(ctx, start, limit, _resolved(request, ctx, filters)),
+        Bounds(),
+        min_position,
+    )
 
 
 @router.get("/events", responses={200: {"model": schemas.EventPage}})
@@ -337,6 +407,20 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
     app.include_router(router)
     app.state.on_start.append(_start_follower)
+
+    @app.exception_handler(UnknownFilter)
+    async def _unknown_filter(_: Request, exc: UnknownFilter) -> Response:
+        error = {"loc": ["query", exc.param], "msg": str(exc), "type": "unknown_value"}
+        return problem(422, "unknown-filter", str(exc), errors=[{**error, "suggestions": exc.suggestions}])
+
+    @app.exception_handler(NotYetRecorded)
+    async def _not_yet(_: Request, exc: NotYetRecorded) -> Response:
+        detail = (
+            f"place {exc.place_id!r} was not yet recorded at known_at={exc.known_at} "
+            f"(it was first recorded at {exc.recorded_at.isoformat()})"
+        )
+        return problem(404, "not-yet-recorded", detail)
+
     app.state.on_stop.append(_stop_follower)
 
 
