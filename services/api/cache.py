@@ -12,10 +12,10 @@ An answer is the bytes computed from one snapshot of the read models, at that sn
 A replay's new generation makes every answer stale. The ETag is the generation and a hash of the
 bytes, so it changes only when the answer's content does (or a replay swaps the models in).
 
-A stale answer is still one consistent snapshot, labelled with its position: it is served while one
-refresh, off the event loop, computes the new one (single flight: concurrent misses of the same
-answer compute it once and wait for that result). A read that asks for a later `min_position` waits
-for an answer at least that fresh.
+A stale answer is computed anew, off the event loop, once for all the requests that miss it together
+(single flight). No answer goes out from before one this process has already given (`answered`): a
+dashboard asking two endpoints in turn never sees state go back. A read that asks for a later
+`min_position` waits for an answer at least that fresh.
 """
 
 from __future__ import annotations
@@ -25,15 +25,11 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import structlog
-
 from services.api.position import Version
-
-log = structlog.get_logger(__name__)
 
 IGNORED_PARAMS = {"min_position"}  # waiting for a position does not change the answer
 
@@ -107,6 +103,7 @@ class ReadCache:
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
         self.current = Version(0, 0)  # the version up to which changes have been noted
+        self.answered = 0  # the newest position of an answer computed (and so given) here
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._touched: dict[str, int] = {}  # place id -> position of the last change noted
         self._listings: dict[str, tuple[Listing, int]] = {}  # key -> its Listing, fresh at a position
@@ -140,16 +137,8 @@ class ReadCache:
             if entry is None:
                 return None, None
             self._entries.move_to_end(key)
-            return entry, self._fresh_until(key, entry)
-
-    def servable(self, key: str) -> tuple[Entry | None, int | None]:
-        """Like `lookup`, but a stale entry whose refresh is under way counts, at its own position:
-        the last answer stands in while the next is computed (so the hot path can serve it)."""
-        entry, position = self.lookup(key)
-        if entry is None or position is not None or key not in self._inflight:
-            return entry, position
-        same_generation = entry.version.generation == self.current.generation
-        return entry, entry.version.position if same_generation else None
+            position = self._fresh_until(key, entry)
+            return entry, position if position is not None and position >= self.answered else None
 
     def _fresh_until(self, key: str, entry: Entry) -> int | None:
         current, made = self.current, entry.version
@@ -167,11 +156,10 @@ class ReadCache:
     def put(self, key: str, version: Version, depends: Dependency, body: bytes, media_type: str) -> Entry:
         entry = Entry(version, depends, etag_for(version, media_type, body), body, media_type)
         with self._lock:
+            self.answered = max(self.answered, version.position)
             held = self._entries.get(key)
             if held is not None and held.version > version:
                 return entry  # a newer answer is cached already; this one still answers its request
-            if held is not None and held.etag == entry.etag:
-                entry = replace(entry, etag=held.etag)  # the same answer: the same ETag
             self._entries[key] = entry
             self._entries.move_to_end(key)
             self._listings.pop(key, None)
@@ -199,14 +187,3 @@ class ReadCache:
             raise
         finally:
             del self._inflight[key]
-
-    def refresh(self, key: str, compute: Compute) -> None:
-        """Start computing `key` anew in the background, unless that is under way already."""
-        if key not in self._inflight:
-            task = asyncio.get_running_loop().create_task(self.single_flight(key, compute))
-            task.add_done_callback(_log_failure)
-
-
-def _log_failure(task: asyncio.Task[Entry | None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("cache.refresh_failed", error=str(task.exception()))

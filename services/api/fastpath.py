@@ -60,8 +60,8 @@ class CachedReads:
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
 
     def _lookup(self, scope: Scope) -> tuple[Entry | None, int, str | None]:
-        """The cached answer this request may have (None: the routes answer), the position it is
-        true at, and the request's If-None-Match."""
+        """The fresh cached answer this request may have (None: the routes answer), the position
+        it is true at, and the request's If-None-Match."""
         authorization = inm = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -71,7 +71,7 @@ class CachedReads:
         query = scope["query_string"].decode("latin-1")
         if not self._authorised(authorization):
             return None, 0, None
-        entry, position = self.cache.servable(request_key(scope["path"], query))
+        entry, position = self.cache.lookup(request_key(scope["path"], query))
         if entry is None or position is None or not self._reached(query, position):
             return None, 0, None
         return entry, position, inm.decode("latin-1") if inm else None

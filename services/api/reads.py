@@ -14,12 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.api import paging, timetravel, views
+from services.api.filters import PlaceFilters
 from services.api.views import ActorName
 from services.domain.actors import Actor
 from services.domain.control import EMPTY, PlaceControl
 from services.domain.names import name_key
 from services.domain.places import Place
 from services.store import event_log
+from services.store import places as place_store
 from services.store.control_store import place_state_of
 from services.store.places import to_place
 from services.store.read_models import ReadModelTables
@@ -37,28 +39,34 @@ class Bounds:
 
 
 @dataclass(frozen=True)
-class PlaceFilters:
-    status: str | None = None
-    country: str | None = None
-    actor: str | None = None
-    q: str | None = None
-
-
-@dataclass(frozen=True)
 class Context:
     conn: sa.Connection
     tables: ReadModelTables
     actor_name: ActorName
     bounds: Bounds
+    position: int | None = None  # the read models' log position: names are read as of it
+
+
+@dataclass
+class NotYetRecorded(Exception):
+    """The place exists, but had not been recorded by the read's `known_at` (404)."""
+
+    place_id: str
+    known_at: str
+    recorded_at: datetime
 
 
 def get_place(ctx: Context, place_id: str) -> dict[str, Any] | None:
+    """One place's view; None when no such place is recorded, NotYetRecorded before it was."""
     row = ctx.conn.execute(sa.select(places).where(places.c.place_id == place_id)).first()
-    if row is None or not _known(row, ctx.bounds):
+    if row is None:
         return None
+    if not _known(row, ctx.bounds):
+        raise NotYetRecorded(place_id, ctx.bounds.known_at or "", row.created_at)
     b = ctx.bounds
     state = timetravel.state(ctx.conn, ctx.tables, place_id, b.as_of_end, b.known_at_end)
-    return views.place(to_place(row), state, ctx.actor_name, b.as_of, b.known_at)
+    [(place, _)] = _named(ctx, [(to_place(row), state)])
+    return views.place(place, state, ctx.actor_name, b.as_of, b.known_at)
 
 
 def list_places(ctx: Context, filters: PlaceFilters, cursor: list[Any] | None, limit: int) -> dict[str, Any]:
@@ -119,8 +127,9 @@ def history(ctx: Context, place_id: str, cursor: list[Any] | None, limit: int) -
     return paging.page(items, limit, lambda item: [starts[item["event_id"]], item["position"]])
 
 
-def changes(ctx: Context, after: int, limit: int) -> dict[str, Any]:
-    ps = ctx.tables.place_state
+def changes(ctx: Context, after: int, limit: int, filters: PlaceFilters | None = None) -> dict[str, Any]:
+    filters = filters or PlaceFilters()
+    ps, h = ctx.tables.place_state, ctx.tables.holdings
     query = (
         sa.select(ps, places)
         .join(places, places.c.place_id == ps.c.place_id)
@@ -128,10 +137,19 @@ def changes(ctx: Context, after: int, limit: int) -> dict[str, Any]:
         .order_by(ps.c.updated_position)
         .limit(limit + 1)
     )
-    items = []
-    for row in ctx.conn.execute(query):
-        view = views.place(to_place(row), place_state_of(row), ctx.actor_name, None, None)
-        items.append({**view, "position": row.updated_position})
+    query = _where_place(query, filters)
+    if filters.status:
+        query = query.where(ps.c.status == filters.status)
+    if filters.actor:
+        query = query.where(
+            places.c.place_id.in_(sa.select(h.c.place_id).where(h.c.actor_id == filters.actor))
+        )
+    rows = ctx.conn.execute(query).all()
+    named = _named(ctx, [(to_place(r), place_state_of(r)) for r in rows])
+    items = [
+        {**views.place(p, s, ctx.actor_name, None, None), "position": r.updated_position}
+        for (p, s), r in zip(named, rows, strict=True)
+    ]
     return paging.page(items, limit, lambda item: [item["position"]])
 
 
@@ -168,16 +186,10 @@ def _places_with_state(
     query = sa.select(places).order_by(place_id)
     if after is not None:
         query = query.where(place_id > after)
-    if filters.country:
-        query = query.where(places.c.country == filters.country.upper())
-    if filters.q:
-        pattern = f"%{name_key(filters.q)}%"
-        query = query.where(
-            places.c.place_id.in_(sa.select(place_names.c.place_id).where(place_names.c.key.like(pattern)))
-        )
+    query = _where_place(query, filters)
     b = ctx.bounds
     if b.as_of_end is None and b.known_at_end is None:
-        return _places_now(ctx, query.limit(limit) if limit is not None else query, filters)
+        return _named(ctx, _places_now(ctx, query.limit(limit) if limit is not None else query, filters))
     rows = [r for r in ctx.conn.execute(query) if _known(r, ctx.bounds)]
     states = timetravel.states(ctx.conn, ctx.tables, b.as_of_end, b.known_at_end)
     result = []
@@ -188,7 +200,29 @@ def _places_with_state(
         if filters.actor and state.share_of(filters.actor) == 0:
             continue
         result.append((to_place(row), state))
-    return result
+    return _named(ctx, result)
+
+
+def _where_place(query: sa.Select[Any], filters: PlaceFilters) -> sa.Select[Any]:
+    """`query` (of `places`) narrowed by the filters on the place itself: country, place, name search."""
+    if filters.country:
+        query = query.where(places.c.country == filters.country.upper())
+    if filters.place_ids is not None:
+        query = query.where(places.c.place_id.in_(filters.place_ids))
+    if filters.q:
+        pattern = f"%{name_key(filters.q)}%"
+        query = query.where(
+            places.c.place_id.in_(sa.select(place_names.c.place_id).where(place_names.c.key.like(pattern)))
+        )
+    return query
+
+
+def _named(ctx: Context, pairs: list[tuple[Place, PlaceControl]]) -> list[tuple[Place, PlaceControl]]:
+    """The places under the names they had at the read's version and `known_at` (renames are
+    events in the log, see services.ingest.place_names)."""
+    ids = [p.place_id for p, _ in pairs] if len(pairs) <= 500 else None  # else all: one scan
+    names = place_store.names_in_log(ctx.conn, ids, ctx.position, ctx.bounds.known_at_end)
+    return [(place_store.named(p, names), s) for p, s in pairs] if names else pairs
 
 
 def _places_now(
@@ -229,7 +263,7 @@ def _contested_now(ctx: Context, cursor: list[Any] | None, limit: int) -> list[t
                 sa.and_(ps.c.challenger_share == share, place_id > after),
             )
         )
-    return [(to_place(r), place_state_of(r)) for r in ctx.conn.execute(query)]
+    return _named(ctx, [(to_place(r), place_state_of(r)) for r in ctx.conn.execute(query)])
 
 
 def _after(cursor: list[Any] | None) -> str | None:

@@ -16,8 +16,10 @@ from starlette.concurrency import run_in_threadpool
 from services.api import paging, reads, schemas
 from services.api.cache import Dependency, Entry, Listing, ReadCache, matches, request_key
 from services.api.fastpath import CachedReads
+from services.api.filters import PlaceFilters, UnknownFilter, country_code
+from services.api.filters import resolve as resolve_filters
 from services.api.position import Follower, PositionWatch, read_version
-from services.api.reads import Bounds, Context, PlaceFilters
+from services.api.reads import Bounds, Context, NotYetRecorded
 from services.api.stream import ChangeBroadcast, place_filter
 from services.api.stream import events as stream_events
 from services.api.views import actor_name
@@ -50,8 +52,18 @@ MinPosition = Annotated[
     Query(ge=0, le=2**62, description="Wait (up to 5 s) until the read models reach this log position"),
 ]
 StatusFilter = Annotated[Literal["controlled", "contested", "partial", "unknown"] | None, Query()]
-CountryFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")]
+CountryFilter = Annotated[
+    str | None,
+    Query(min_length=1, max_length=100, description="ISO 3166-1 alpha-2 code, or the country's name"),
+]
 TextFilter = Annotated[str | None, Query(min_length=1, max_length=200)]
+ActorFilter = Annotated[
+    str | None,
+    Query(min_length=1, max_length=200, description="An actor holding a share: its id, name or alias"),
+]
+PlaceFilter = Annotated[
+    str | None, Query(min_length=1, max_length=200, description="A place: its id, name or alias")
+]
 TimeParam = Annotated[
     str | None,
     Query(
@@ -79,10 +91,15 @@ BoundsDep = Annotated[Bounds, Depends(bounds)]
 
 
 async def place_filters(
-    status: StatusFilter = None, country: CountryFilter = None, actor: TextFilter = None, q: TextFilter = None
+    status: StatusFilter = None,
+    country: CountryFilter = None,
+    actor: ActorFilter = None,
+    q: TextFilter = None,
+    place: PlaceFilter = None,
 ) -> PlaceFilters:
-    """Filters of the place lists: status, country, an actor holding a share, a name search."""
-    return PlaceFilters(status, country, actor, q)
+    """Filters of the place lists: status, country, an actor holding a share, a name search, a
+    place. Names resolve as in claims (`actor=SAA`, `country=Syria`), inside the read."""
+    return PlaceFilters(status, country, actor, q, place)
 
 
 FiltersDep = Annotated[PlaceFilters, Depends(place_filters)]
@@ -94,34 +111,49 @@ async def answer(
     bound: Bounds = Bounds(),  # noqa: B008
     min_position: int | None = None,
     media_type: str = "application/json",
+    missing: str | None = None,
     depends: Callable[[dict[str, Any]], Dependency] = lambda _: None,
 ) -> Response:
-    """Serve `compute`'s answer from cache when it is fresh enough, else compute it once.
-
-    `depends` says what the answer (given) depends on (services.api.cache); by default anything.
-    A stale answer is served while it is refreshed, unless the request asks a later `min_position`.
-    """
-    state = request.app.state
-    watch: PositionWatch = state.position_watch
-    cache: ReadCache = state.read_cache
+    """Serve `compute`'s answer from cache while it is fresh, else compute it (once for all the
+    requests that miss it together). `depends` says what the answer depends on (see
+    services.api.cache); by default, anything. `missing`: the 404's detail when there is none."""
+    watch: PositionWatch = request.app.state.position_watch
     if min_position is not None and not await watch.wait_for(min_position, MIN_POSITION_WAIT):
         return _not_reached(min_position, watch.version.position)
     _reject_blank_numbers(request)
     key = request_key(request.url.path, request.url.query, _declared(request))
     fill = _filler(request, key, compute, bound, media_type, depends)
-    entry, position = cache.lookup(key)
-    if entry is not None and position is None and entry.version.generation == cache.current.generation:
-        cache.refresh(key, fill)  # serve the stale answer (one consistent snapshot) meanwhile
-        position = entry.version.position
-    while entry is None or position is None or position < (min_position or 0):
-        entry = await cache.single_flight(key, fill)
-        if entry is None:
-            return problem(404, "not-found", f"nothing at {request.url.path}", headers=_at(watch))
-        position = entry.version.position
+    entry, position = await _newest(request.app.state.read_cache, key, fill, min_position or 0)
+    if entry is None:
+        detail = missing or f"nothing at {request.url.path}"
+        return problem(
+            404, "not-found", detail, headers={"X-Projection-Position": str(watch.version.position)}
+        )
     headers = {k.decode(): v.decode() for k, v in entry.headers(position)}
     if matches(request.headers.get("if-none-match"), entry.etag):
         return Response(status_code=304, headers=headers)
     return Response(entry.body, media_type=entry.media_type, headers=headers)
+
+
+async def _newest(
+    cache: ReadCache, key: str, fill: Callable[[], Awaitable[Entry | None]], at_least: int
+) -> tuple[Entry | None, int]:
+    """The answer to `key` and the position it is true at: never before `at_least`, nor before any
+    answer this process has given (ReadCache.lookup holds a fresh entry to that too).
+
+    A computation that joined a flight begun before a newer answer went out (a dashboard asking
+    /v1/contested and /v1/places/{id} at once while the projector commits) is computed once more,
+    so that whichever endpoints a client asks in turn, it never sees state go back.
+    """
+    entry, position = cache.lookup(key)
+    for _ in range(3):
+        if entry is not None and position is not None and position >= max(at_least, cache.answered):
+            break
+        entry = await cache.single_flight(key, fill)
+        if entry is None:
+            return None, 0
+        position = entry.version.position
+    return entry, position or 0
 
 
 def _filler(
@@ -141,7 +173,7 @@ def _filler(
         with runtime.read_db.snapshot(lock=LIVE_TABLES) as conn:
             current = read_version(conn)
             names = runtime.actors.index(conn)
-            body = compute(Context(conn, tables(), lambda a: actor_name(names, a), bound))
+            body = compute(Context(conn, tables(), lambda a: actor_name(names, a), bound, current.position))
         watch.advance(current)
         if body is None:
             return None
@@ -155,16 +187,30 @@ def _filler(
 
 def _not_reached(min_position: int, position: int) -> Response:
     detail = f"the read models have not reached position {min_position} yet"
-    return problem(
-        503,
-        "position-not-reached",
-        detail,
-        headers={"Retry-After": "1", "X-Projection-Position": str(position)},
-    )
+    headers = {"Retry-After": "1", "X-Projection-Position": str(position)}
+    return problem(503, "position-not-reached", detail, headers=headers)
 
 
-def _at(watch: PositionWatch) -> dict[str, str]:
-    return {"X-Projection-Position": str(watch.version.position)}
+def _one(place_id: str) -> Callable[[dict[str, Any]], Dependency]:
+    """An answer about one place, at any time: only a change to that place alters it."""
+    return lambda _: frozenset([place_id])
+
+
+def _listing(
+    filters: PlaceFilters, bound: Bounds, items: Callable[[dict[str, Any]], Any], key: str = "place_id"
+) -> Callable[[dict[str, Any]], Dependency]:
+    """A list of current states: altered by a change to a place it shows, or by a place changing
+    into a state its filters admit (tested without `actor` and `place`, which a read resolves in
+    its own snapshot: the list then goes stale on more changes than it must, never on fewer). A
+    name search or a time-travel list: by any change."""
+    if filters.q is not None or bound.as_of is not None or bound.known_at is not None:
+        return lambda _: None
+    try:
+        country = country_code(filters.country) if filters.country else None
+    except UnknownFilter:
+        return lambda _: None  # the read answers 422; nothing is cached
+    admits = place_filter(PlaceFilters(status=filters.status, country=country))
+    return lambda body: Listing(frozenset(item[key] for item in items(body)), admits)
 
 
 def _declared(request: Request) -> frozenset[str]:
@@ -178,31 +224,13 @@ def _declared(request: Request) -> frozenset[str]:
     return names
 
 
-def _one(place_id: str) -> Callable[[dict[str, Any]], Dependency]:
-    """An answer about one place, at any time: only a change to that place alters it."""
-    return lambda _: frozenset([place_id])
-
-
-def _listing(
-    filters: PlaceFilters, bound: Bounds, items: Callable[[dict[str, Any]], Any], key: str = "place_id"
-) -> Callable[[dict[str, Any]], Dependency]:
-    """A list of current states: altered by a change to a place it shows, or by a place changing
-    into a state its filters admit. A name search or a time-travel list: by any change."""
-    if filters.q is not None or bound.as_of is not None or bound.known_at is not None:
+def _holding(actor_id: str, bound: Bounds) -> Callable[[dict[str, Any]], Dependency]:
+    """An actor's places now: altered by a change to one of them, or by the actor taking a share
+    of another. At another time: by any change."""
+    if bound.as_of is not None or bound.known_at is not None:
         return lambda _: None
-    country = filters.country.upper() if filters.country else None
-    admits = place_filter(country, filters.status, filters.actor)
-    return lambda body: Listing(frozenset(item[key] for item in items(body)), admits)
-
-
-def _without_actor(filters: PlaceFilters) -> PlaceFilters:
-    """The filters a changed place is tested against, less the actor (given as a name or alias,
-    not matched here): a list then goes stale on more changes than it must, never on fewer."""
-    return PlaceFilters(filters.status, filters.country, None, filters.q)
-
-
-def _places_of(body: dict[str, Any]) -> Any:
-    return body["places"]
+    admits = place_filter(PlaceFilters(actor=actor_id))
+    return lambda body: Listing(frozenset(p["place_id"] for p in body["places"]), admits)
 
 
 def _reject_blank_numbers(request: Request) -> None:
@@ -228,6 +256,15 @@ def _is_instant(text: str) -> bool:
     return True
 
 
+def _resolved(request: Request, ctx: Context, filters: PlaceFilters) -> PlaceFilters:
+    runtime: Runtime = request.app.state.runtime
+    return resolve_filters(ctx.conn, filters, runtime.actors, lambda: runtime.gazetteer)
+
+
+def _no_place(place_id: str) -> str:
+    return f"no place {place_id!r} is recorded; GET /v1/places lists them"
+
+
 @router.get("/places", responses={200: {"model": schemas.PlacePage}})
 async def list_places(
     request: Request,
@@ -239,13 +276,12 @@ async def list_places(
 ) -> Response:
     """The recorded places (registered, or named by a claim) with their control."""
     after = paging.decode(cursor, (str,))
-    depends = _listing(_without_actor(filters), bound, lambda body: body["items"])
     return await answer(
         request,
-        lambda ctx: reads.list_places(ctx, filters, after, limit),
+        lambda ctx: reads.list_places(ctx, _resolved(request, ctx, filters), after, limit),
         bound,
         min_position,
-        depends=depends,
+        depends=_listing(filters, bound, lambda body: body["items"]),
     )
 
 
@@ -270,9 +306,13 @@ async def places_geojson(
 ) -> Response:
     """The places with a location as a GeoJSON FeatureCollection (RFC 7946)."""
     after = paging.decode(cursor, (str,))
-    depends = _listing(_without_actor(filters), bound, lambda body: body["features"], key="id")
     return await answer(
-        request, lambda ctx: reads.geojson(ctx, filters, after, limit), bound, min_position, GEOJSON, depends
+        request,
+        lambda ctx: reads.geojson(ctx, _resolved(request, ctx, filters), after, limit),
+        bound,
+        min_position,
+        GEOJSON,
+        depends=_listing(filters, bound, lambda body: body["features"], key="id"),
     )
 
 
@@ -282,7 +322,12 @@ async def get_place(
 ) -> Response:
     """One place: who controls it, since when, on whose reports."""
     return await answer(
-        request, lambda ctx: reads.get_place(ctx, place_id), bound, min_position, depends=_one(place_id)
+        request,
+        lambda ctx: reads.get_place(ctx, place_id),
+        bound,
+        min_position,
+        missing=_no_place(place_id),
+        depends=_one(place_id),
     )
 
 
@@ -306,7 +351,9 @@ async def place_history(
             return None
         return reads.history(ctx, place_id, after, limit)
 
-    return await answer(request, compute, Bounds(), min_position, depends=_one(place_id))
+    return await answer(
+        request, compute, Bounds(), min_position, missing=_no_place(place_id), depends=_one(place_id)
+    )
 
 
 @router.get("/contested", responses={200: {"model": schemas.PlacePage}})
@@ -319,8 +366,7 @@ async def contested(
 ) -> Response:
     """Contested places, most contested (largest second share) first."""
     after = paging.decode(cursor, (int, str))
-    contested_now = PlaceFilters(status="contested")
-    depends = _listing(contested_now, bound, lambda body: body["items"])
+    depends = _listing(PlaceFilters(status="contested"), bound, lambda body: body["items"])
     return await answer(
         request, lambda ctx: reads.contested(ctx, after, limit), bound, min_position, depends=depends
     )
@@ -358,13 +404,16 @@ async def get_actor(
             return None
         return reads.get_actor(ctx, actor) if actor.actor_id == actor_id else None
 
-    holding = PlaceFilters(actor=actor_id)
-    return await answer(request, compute, bound, min_position, depends=_listing(holding, bound, _places_of))
+    missing = f"no actor {actor_id!r}; GET /v1/actors lists them"
+    return await answer(
+        request, compute, bound, min_position, missing=missing, depends=_holding(actor_id, bound)
+    )
 
 
 @router.get("/changes", responses={200: {"model": schemas.ChangesPage}})
 async def changes(
     request: Request,
+    filters: FiltersDep,
     after: Annotated[int, Query(ge=0, le=2**62, description="A log position")] = 0,
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -373,7 +422,12 @@ async def changes(
     """Place states changed after a log position, oldest change first: poll with the last one."""
     key = paging.decode(cursor, (int,))
     start = int(key[0]) if key else after
-    return await answer(request, lambda ctx: reads.changes(ctx, start, limit), Bounds(), min_position)
+    return await answer(
+        request,
+        lambda ctx: reads.changes(ctx, start, limit, _resolved(request, ctx, filters)),
+        Bounds(),
+        min_position,
+    )
 
 
 @router.get("/events", responses={200: {"model": schemas.EventPage}})
@@ -416,20 +470,25 @@ LastEventId = Annotated[
 )
 async def stream(
     request: Request,
-    status: StatusFilter = None,
-    country: CountryFilter = None,
-    actor: TextFilter = None,
+    filters: FiltersDep,
     after: Annotated[int | None, Query(ge=0, le=2**62, description="Resume after this log position")] = None,
     last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: one `place` event per changed place state, with the filters of
-    `/v1/places`; resume with `Last-Event-ID` (or `after`), and a `replay` event when a replay
-    swaps the read models in. Without either, it starts at the read models' current position."""
+    `/v1/places` (applied to each new state; `q` is not one); resume with `Last-Event-ID` (or
+    `after`), and a `replay` event when a replay swaps the read models in. Without either, it
+    starts at the read models' current position."""
     runtime: Runtime = request.app.state.runtime
+    if filters.q is not None:
+        error = {
+            "loc": ("query", "q"),
+            "msg": "a name search is not a filter of the stream",
+            "type": "value_error",
+        }
+        raise RequestValidationError([error])
     resume = _resume_position(last_event_id, after)
-    actor_id = await run_in_threadpool(_actor_id, runtime, actor) if actor else None
-    wanted = place_filter(country.upper() if country else None, status, actor_id)
-    content = stream_events(request.app.state.change_broadcast, resume, wanted)
+    resolved = await run_in_threadpool(_resolved_now, runtime, filters)
+    content = stream_events(request.app.state.change_broadcast, resume, place_filter(resolved))
     return EventSourceResponse(content, ping=runtime.settings.stream_heartbeat)
 
 
@@ -443,13 +502,9 @@ def _resume_position(last_event_id: str | None, after: int | None) -> int | None
     return int(last_event_id)
 
 
-def _actor_id(runtime: Runtime, name: str) -> str:
+def _resolved_now(runtime: Runtime, filters: PlaceFilters) -> PlaceFilters:
     with runtime.read_db.snapshot() as conn:
-        try:
-            return runtime.actors.resolve(conn, name).actor_id
-        except Unresolved as exc:
-            error = {"loc": ("query", "actor"), "msg": str(exc), "type": "value_error"}
-            raise RequestValidationError([error]) from None
+        return resolve_filters(conn, filters, runtime.actors, lambda: runtime.gazetteer)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -460,6 +515,20 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(CachedReads, cache=cache, read_keys=keys if settings.read_api_keys else [])
     app.include_router(router)
     app.state.on_start.append(_start_follower)
+
+    @app.exception_handler(UnknownFilter)
+    async def _unknown_filter(_: Request, exc: UnknownFilter) -> Response:
+        error = {"loc": ["query", exc.param], "msg": str(exc), "type": "unknown_value"}
+        return problem(422, "unknown-filter", str(exc), errors=[{**error, "suggestions": exc.suggestions}])
+
+    @app.exception_handler(NotYetRecorded)
+    async def _not_yet(_: Request, exc: NotYetRecorded) -> Response:
+        detail = (
+            f"place {exc.place_id!r} was not yet recorded at known_at={exc.known_at} "
+            f"(it was first recorded at {exc.recorded_at.isoformat()})"
+        )
+        return problem(404, "not-yet-recorded", detail)
+
     app.state.on_stop.append(_stop_follower)
 
 

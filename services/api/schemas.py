@@ -24,6 +24,7 @@ class ControlOut(BaseModel):
 class PlaceStateOut(BaseModel):
     place_id: str
     name: str
+    aliases: list[str]
     country: str
     kind: str
     location: LocationOut | None

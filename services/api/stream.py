@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api import reads
 from services.api.cache import ReadCache
+from services.api.filters import PlaceFilters
 from services.api.position import PositionWatch, Version, read_version
 from services.api.reads import Bounds, Context
 from services.api.views import actor_name
@@ -163,7 +164,7 @@ def read_changes(runtime: Runtime, after: int, until: int | None) -> tuple[Versi
     with runtime.read_db.snapshot() as conn:
         version = read_version(conn)
         names = runtime.actors.index(conn)
-        ctx = Context(conn, tables(), lambda a: actor_name(names, a), Bounds())
+        ctx = Context(conn, tables(), lambda a: actor_name(names, a), Bounds(), version.position)
         found = list(_feed(ctx, after, until if until is not None else version.position))
     return version, found
 
@@ -207,14 +208,16 @@ def _sends(item: Item, after: int | None, wanted: Filter) -> bool:
     return wanted(item.place) and (after is None or item.position > after)
 
 
-def place_filter(country: str | None, status: str | None, actor_id: str | None) -> Filter:
-    """The filters of `/v1/places`, applied to a place's new state."""
+def place_filter(filters: PlaceFilters) -> Filter:
+    """The filters of `/v1/places` (resolved: a country code, an actor id, place ids), applied to
+    a place's new state."""
 
     def wanted(place: dict[str, Any]) -> bool:
         return (
-            (country is None or place["country"] == country)
-            and (status is None or place["status"] == status)
-            and (actor_id is None or any(h["actor_id"] == actor_id for h in place["control"]))
+            (filters.country is None or place["country"] == filters.country)
+            and (filters.status is None or place["status"] == filters.status)
+            and (filters.actor is None or any(h["actor_id"] == filters.actor for h in place["control"]))
+            and (filters.place_ids is None or place["place_id"] in filters.place_ids)
         )
 
     return wanted

@@ -25,6 +25,7 @@ def place(
     return {
         "place_id": p.place_id,
         "name": p.name,
+        "aliases": list(p.aliases),
         "country": p.country,
         "kind": p.kind,
         "location": {"lat": p.location.lat, "lon": p.location.lon} if p.location else None,

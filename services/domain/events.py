@@ -11,13 +11,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-EventType = Literal["ControlChanged", "ClaimCorrected", "ClaimRetracted"]
+EventType = Literal["ControlChanged", "ClaimCorrected", "ClaimRetracted", "PlaceNamesChanged"]
 CONTROL_CHANGED: EventType = "ControlChanged"
 CLAIM_CORRECTED: EventType = "ClaimCorrected"
 CLAIM_RETRACTED: EventType = "ClaimRetracted"
+# An operator renamed a place or gave it aliases (PATCH /v1/places/{id}). Its data holds the
+# place's names as they stand after it (`place_id`, `name`, `aliases`, `previous_name`), so the
+# latest such event of a place is its current names, and the log says when each took effect.
+PLACE_NAMES_CHANGED: EventType = "PlaceNamesChanged"
 
 # The schema version each type is written at today.
-CURRENT_VERSION: dict[str, int] = {CONTROL_CHANGED: 1, CLAIM_CORRECTED: 1, CLAIM_RETRACTED: 1}
+CURRENT_VERSION: dict[str, int] = {
+    CONTROL_CHANGED: 1,
+    CLAIM_CORRECTED: 1,
+    CLAIM_RETRACTED: 1,
+    PLACE_NAMES_CHANGED: 1,
+}
 
 # Upcasters: (type, from_version) -> function returning the data at from_version + 1.
 # Empty today; the first schema change adds one here instead of touching stored rows.

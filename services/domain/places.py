@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 PlaceKind = Literal["city", "town", "district", "crossing", "area"]
@@ -64,3 +64,13 @@ def _reverse(text: str) -> tuple[int, ...]:
 def kind_for_population(population: int | None) -> PlaceKind:
     """The kind of a gazetteer entry: a city from 100,000 people, else a town."""
     return "city" if (population or 0) >= 100_000 else "town"
+
+
+def named_as_claimed(entry: Place, claimed: str) -> Place:
+    """A gazetteer entry as the place it becomes: displayed under the name the first claim used
+    ("Abu Kamal", not GeoNames' "Ālbū Kamāl"), which is what readers of the reports know it by;
+    the gazetteer's name heads its aliases, so every spelling still resolves to it."""
+    if claimed == entry.name:
+        return entry
+    aliases = dict.fromkeys(n for n in (entry.name, *entry.aliases) if n != claimed)
+    return replace(entry, name=claimed, aliases=tuple(aliases))

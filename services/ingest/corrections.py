@@ -21,7 +21,14 @@ from services.domain.events import CLAIM_CORRECTED, CLAIM_RETRACTED, CONTROL_CHA
 from services.domain.places import Location
 from services.domain.shares import to_hundredths
 from services.gazetteer import Gazetteer
-from services.ingest.problems import AlreadyRetracted, EventNotFound, FieldError, IdConflict, Rejected
+from services.ingest.problems import (
+    AlreadyRetracted,
+    EventNotFound,
+    FieldError,
+    IdConflict,
+    Rejected,
+    unknown_place,
+)
 from services.ingest.resolution import PlaceQuery, PlaceResolver
 from services.ingest.schemas import (
     NO_NUL,
@@ -185,9 +192,7 @@ def _resolve(
             resolver.record()
             changes["place_id"], created = resolution.place.place_id, resolution.created
         except Unresolved as exc:
-            errors.append(
-                FieldError(["body", "changes", "place"], str(exc), "unknown_place", exc.suggestions)
-            )
+            errors.append(unknown_place(["body", "changes", "place"], exc))
     if body.actor is not None:
         changes["actor_id"] = actor_id(body.actor, "actor")
     if "from_actor" in fields:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.domain.errors import Unresolved
+
 
 @dataclass
 class FieldError:
@@ -59,3 +61,15 @@ class AlreadyRetracted(Exception):
     """A correction or retraction names a claim that has been retracted (409)."""
 
     event_id: str
+
+
+# What an unmatched place name in a claim can do next, beside the nearest names.
+PLACE_HINT = (
+    "to record a new place, give the claim's country and location as well, "
+    "or register it first with POST /v1/places"
+)
+
+
+def unknown_place(loc: list[str | int], exc: Unresolved) -> FieldError:
+    """The error of a claim's place name that matches nothing: the nearest names, and how to go on."""
+    return FieldError(loc, f"{exc}; {PLACE_HINT}", "unknown_place", exc.suggestions)

@@ -25,7 +25,7 @@ from services.domain.events import CONTROL_CHANGED, RecordedEvent
 from services.domain.places import Location
 from services.domain.shares import to_hundredths
 from services.gazetteer import Gazetteer
-from services.ingest.problems import FieldError, IdConflict, Rejected
+from services.ingest.problems import FieldError, IdConflict, Rejected, unknown_place
 from services.ingest.resolution import PlaceQuery, PlaceResolution, PlaceResolver
 from services.ingest.schemas import ClaimIn, ReportIn, ReportOut, parse_occurred_cached
 from services.store import event_log, requests
@@ -257,7 +257,7 @@ def _resolution_errors(
         if isinstance(exc, Unresolved)
     ]
     if isinstance(place, Unresolved):
-        errors.append(FieldError([*loc, "place"], str(place), "unknown_place", place.suggestions))
+        errors.append(unknown_place([*loc, "place"], place))
     return errors
 
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from services.domain.errors import Unresolved
 from services.domain.names import name_key, nearest_names, slugify
-from services.domain.places import Location, Place, choose_place
+from services.domain.places import Location, Place, choose_place, named_as_claimed
 from services.gazetteer import Gazetteer
 from services.store import places as place_store
 from services.store.dialects import lock_registry
@@ -77,8 +77,9 @@ class PlaceResolver:
             return PlaceResolution(chosen, created=False)
         chosen = choose_place(self.gazetteer.lookup(query.name), query.country, query.location)
         if chosen is not None:
-            self._stage(chosen, "gazetteer")  # the entry joins the recorded places
-            return PlaceResolution(chosen, created=False)
+            place = named_as_claimed(chosen, query.name)
+            self._stage(place, "gazetteer")  # the entry joins the recorded places
+            return PlaceResolution(place, created=False)
         if query.country is not None and query.location is not None:
             return self._create(query, key)
         raise Unresolved("place", query.name, self._suggestions(query))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 
+from services.ingest import place_names
 from services.ingest.corrections import (
     Amended,
     AmendmentOut,
@@ -127,6 +128,7 @@ def _stop_writer(app: FastAPI, runtime: Runtime) -> None:
 def install(app: FastAPI) -> None:
     """Add the write routes, their report writer, and the translation of write-side errors."""
     app.include_router(router)
+    place_names.install(app)
     app.state.on_start.append(_start_writer)
     app.state.on_stop.insert(0, _stop_writer)
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Strin
 
 from services.domain.errors import InvalidTime
 from services.domain.occurred import OccurredAt, parse_occurred
-from services.domain.places import PlaceKind
+from services.domain.places import Location, PlaceKind
 
 # No NUL characters: PostgreSQL text cannot hold them, and no report needs one.
 NO_NUL = r"^[^\x00]*$"
@@ -107,6 +107,10 @@ class PlaceIn(Strict):
     location: LocationIn | None = None
     population: StrictInt | None = Field(default=None, ge=0, le=100_000_000)
     place_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,199}$")] | None = None
+
+
+def location_out(location: Location | None) -> LocationIn | None:
+    return LocationIn(lat=location.lat, lon=location.lon) if location is not None else None
 
 
 class PlaceOut(BaseModel):

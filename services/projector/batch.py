@@ -19,7 +19,13 @@ from typing import Protocol
 from services.domain.claims import apply_changes, claim_from_event
 from services.domain.control import EMPTY, PlaceControl, apply_claim, validate_claim
 from services.domain.errors import DomainError
-from services.domain.events import CLAIM_CORRECTED, CLAIM_RETRACTED, CONTROL_CHANGED, RecordedEvent
+from services.domain.events import (
+    CLAIM_CORRECTED,
+    CLAIM_RETRACTED,
+    CONTROL_CHANGED,
+    PLACE_NAMES_CHANGED,
+    RecordedEvent,
+)
 from services.projector.events import changes_of, correction_entry, retraction_entry
 from services.store.control_rows import (
     BatchChanges,
@@ -101,6 +107,8 @@ class _Batch:
                 places.add(event.data["place_id"])
             elif event.type == CLAIM_CORRECTED and "place_id" in event.data["changes"]:
                 places.add(event.data["changes"]["place_id"])
+            elif event.type == PLACE_NAMES_CHANGED:
+                places.add(event.stream_id)
         stored = self.loader.place_states(places)
         self.states = {p: s.state for p, s in stored.items()}
         self.stored_places = set(stored)
@@ -116,6 +124,8 @@ class _Batch:
             self._correct(self._target(event), event)
         elif event.type == CLAIM_RETRACTED:
             self._retract(self._target(event), event)
+        elif event.type == PLACE_NAMES_CHANGED:
+            self._renamed(event)
         else:
             raise ValueError(f"unknown event type {event.type}")
 
@@ -157,6 +167,12 @@ class _Batch:
         record.state_after = None
         self._mark_changed(record)
         self._mark(record.claim.place_id, record.claim.order_key, event.position)
+
+    def _renamed(self, event: RecordedEvent) -> None:
+        # Control is unchanged; a place that has a state is listed as changed at this position,
+        # so /v1/changes pollers see its new name. (The names themselves are read from the log.)
+        if event.stream_id in self.states:
+            self.updated[event.stream_id] = event.position
 
     def _mark(self, place: str, key: Key, position: int) -> None:
         self.updated[place] = position

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from services.domain.events import PLACE_NAMES_CHANGED, upgrade
 from services.domain.names import name_key
 from services.domain.places import Location, Place
 from services.store.dialects import Query, fetch, insert_ignoring_conflicts
-from services.store.schema import place_names, places
+from services.store.schema import events, place_names, places
 
 _FIND_PG = (
     "SELECT n.key, p.place_id, p.name, p.country, p.kind, p.lat, p.lon, p.population, p.aliases"
@@ -51,6 +53,12 @@ def _by_key(pairs: Iterable[tuple[str, Place]]) -> dict[str, list[Place]]:
     for key, place in pairs:
         found[key].append(place)
     return found
+
+
+def recorded_names(conn: sa.Connection) -> list[str]:
+    """Every name and alias of every recorded place (for "did you mean" answers)."""
+    rows = conn.execute(sa.select(places.c.name, places.c.aliases))
+    return [n for r in rows for n in (r.name, *(r.aliases or ()))]
 
 
 def get(conn: sa.Connection, place_id: str) -> Place | None:
@@ -113,6 +121,55 @@ def add_attributes(conn: sa.Connection, place_id: str, attributes: dict[str, Any
 
 def attributes_of(conn: sa.Connection, place_id: str) -> dict[str, Any] | None:
     return conn.execute(sa.select(places.c.attributes).where(places.c.place_id == place_id)).scalar()
+
+
+def add_keys(conn: sa.Connection, place_id: str, names: Iterable[str]) -> None:
+    """Let `names` resolve to the place (keys it has already are skipped)."""
+    keys = sorted({k for k in (name_key(n) for n in names) if k})
+    insert_ignoring_conflicts(conn, place_names, [{"key": k, "place_id": place_id} for k in keys])
+
+
+@dataclass(frozen=True)
+class PlaceNames:
+    """A place's names as its latest PlaceNamesChanged event set them, and that event's position."""
+
+    name: str
+    aliases: tuple[str, ...]
+    position: int
+
+
+def names_in_log(
+    conn: sa.Connection,
+    place_ids: Iterable[str] | None = None,
+    upto: int | None = None,
+    recorded_before: datetime | None = None,
+) -> dict[str, PlaceNames]:
+    """The names operators gave places (PATCH /v1/places/{id}), as the log holds them up to position
+    `upto` and as recorded before `recorded_before`: a read answers with the names of its own
+    read-model version and transaction time. Places never renamed are absent."""
+    query = sa.select(events.c.stream_id, events.c.position, events.c.schema_version, events.c.data).where(
+        events.c.type == PLACE_NAMES_CHANGED
+    )
+    if place_ids is not None:
+        wanted = sorted(set(place_ids))
+        if not wanted:
+            return {}
+        query = query.where(events.c.stream_id.in_(wanted))
+    if upto is not None:
+        query = query.where(events.c.position <= upto)
+    if recorded_before is not None:
+        query = query.where(events.c.recorded_at < recorded_before)
+    found = {}
+    for row in conn.execute(query.order_by(events.c.position)):  # the latest of each place wins
+        data = upgrade(PLACE_NAMES_CHANGED, row.schema_version, row.data)
+        found[row.stream_id] = PlaceNames(data["name"], tuple(data["aliases"]), row.position)
+    return found
+
+
+def named(place: Place, names: dict[str, PlaceNames]) -> Place:
+    """`place` under the names `names` gives it (as recorded, when it has none there)."""
+    given = names.get(place.place_id)
+    return place if given is None else replace(place, name=given.name, aliases=given.aliases)
 
 
 def to_place(row: Any) -> Place:

@@ -35,6 +35,14 @@ events = sa.Table(
     sa.Index("ix_events_request_id", "request_id"),
     sa.Index("ix_events_target_event_id", "target_event_id"),
     sa.Index("ix_events_recorded_at", "recorded_at"),
+    # Only the PlaceNamesChanged events: the names a read looks up (migration 0005).
+    sa.Index(
+        "ix_events_place_names",
+        "stream_id",
+        "position",
+        postgresql_where=sa.text("type = 'PlaceNamesChanged'"),
+        sqlite_where=sa.text("type = 'PlaceNamesChanged'"),
+    ),
 )
 
 # One row per client request id (a report's `id`, a correction's or retraction's `id`): the

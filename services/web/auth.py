@@ -53,18 +53,19 @@ def _unauthorized(detail: str) -> HTTPException:
 BEARER = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer KEY")
 
 
-def require(role: Role) -> Callable[..., Awaitable[None]]:
-    """A dependency admitting requests whose key grants `role`.
+def require(role: Role, *others: Role) -> Callable[..., Awaitable[None]]:
+    """A dependency admitting requests whose key grants `role` (or one of `others`).
 
     `async` although it never waits: FastAPI runs a plain `def` dependency in its thread pool, and
     two thread hops per request cost more than the whole check (a fifth of a report's CPU).
     """
+    wanted: set[Role] = {role, *others}
 
     async def check(request: Request) -> None:
         settings: Settings = request.app.state.runtime.settings
         if role == "read" and not settings.read_api_keys:
             return  # reads are open when READ_API_KEYS is unset
-        keys = settings.ingest_api_keys if role == "ingest" else settings.admin_api_keys
+        keys = [k for r in wanted for k in _write_keys(settings, r)]
         if role != "read" and not keys and settings.open_writes:
             return
         token = _bearer(request)
@@ -73,8 +74,8 @@ def require(role: Role) -> Callable[..., Awaitable[None]]:
         granted = roles_of(token, settings)
         if not granted:
             raise _unauthorized("the API key is not valid")
-        if role != "read" and role not in granted:
-            raise HTTPException(403, f"this route needs an {role} key")
+        if role != "read" and not granted & wanted:
+            raise HTTPException(403, f"this route needs an {' or '.join(sorted(wanted))} key")
 
     if role == "read":
         return check
@@ -83,3 +84,9 @@ def require(role: Role) -> Callable[..., Awaitable[None]]:
         await check(request)
 
     return check_declared
+
+
+def _write_keys(settings: Settings, role: Role) -> list[str]:
+    if role == "read":
+        return []
+    return settings.ingest_api_keys if role == "ingest" else settings.admin_api_keys

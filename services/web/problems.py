@@ -129,11 +129,22 @@ def _allowed(app: FastAPI, path: str) -> list[str]:
     return sorted(methods)
 
 
+_TIME = "a date such as 2017, 2017-11 or 2017-11-09, or a timestamp such as 2017-11-09T12:00:00Z"
+_POSITION = "a log position: a whole number from 0"
+# Query parameters whose errors read better as one sentence than as the validator's words (a
+# pattern error would otherwise show the regular expression itself).
+PARAMETER_HINTS = {
+    "as_of": f"as_of must be {_TIME}",
+    "known_at": f"known_at must be {_TIME}",
+    "min_position": f"min_position must be {_POSITION} (the `position` a write answered with)",
+    "after": f"after must be {_POSITION}",
+    "limit": "limit must be a whole number from 1 to 1000",
+}
+
+
 def _plain_error(error: Any) -> dict[str, Any]:
     # Pydantic errors may carry the offending input (up to a megabyte) and exception objects;
     # answer with where, what and why only.
-    return {
-        "loc": list(error.get("loc", ())),
-        "msg": str(error.get("msg", "")),
-        "type": error.get("type", ""),
-    }
+    loc = list(error.get("loc", ()))
+    hint = PARAMETER_HINTS.get(loc[1]) if len(loc) == 2 and loc[0] == "query" else None
+    return {"loc": loc, "msg": hint or str(error.get("msg", "")), "type": error.get("type", "")}

