@@ -100,10 +100,17 @@ def _create_engine(url: str, pool_size: int) -> Engine:
     )
 
 
+def create_folder_for(url: str) -> None:
+    """Create the folder of a SQLite file (`./var/` on a fresh clone): SQLite creates the file,
+    never its folder. Nothing to do for PostgreSQL or an in-memory database."""
+    if url.startswith("sqlite"):
+        database = sa.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def _create_sqlite_engine(url: str) -> Engine:
-    database = sa.make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    create_folder_for(url)
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **JSON_CODEC)
 
     @event.listens_for(engine, "connect")

@@ -18,6 +18,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from services.store.database import create_folder_for
+
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATION_LOCK = 7340031999999  # advisory lock key: frontline's migrations
 
@@ -38,6 +40,7 @@ def current_revision(conn: sa.Connection) -> str | None:
 
 def upgrade(url: str) -> None:
     """Migrate the database at `url` to head; a no-op when it is there already."""
+    create_folder_for(url)
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with _migration_lock(engine, url) as conn:
