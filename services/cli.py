@@ -166,6 +166,7 @@ def replay() -> None:
     settings = load_settings()
     announce_database(settings)
     check_ready(settings.model_copy(update={"redis_url": None}))
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from services.projector.replay import batch_size_for, run_replay
@@ -185,7 +186,10 @@ def replay() -> None:
         TextColumn("events"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns) as progress:
+    from services.logs import quieted
+
+    # The bar tells the progress; a warning still prints above it, not through it.
+    with quieted("services.projector"), Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task("replay", total=None)
         run_replay(
             db,

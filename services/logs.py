@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import structlog
 
@@ -94,6 +96,21 @@ def configure(level: str = "INFO", fmt: str = "auto", dev: bool = False) -> None
         logging.getLogger(name).propagate = True
     for name in CHATTY:
         logging.getLogger(name).setLevel(logging.NOTSET if level == "DEBUG" else logging.WARNING)
+
+
+@contextmanager
+def quieted(*names: str, level: int = logging.WARNING) -> Iterator[None]:
+    """Hold the INFO lines of the `names` loggers back for a while (a progress bar says the same),
+    letting warnings and errors through."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(level, logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, levels, strict=True):
+            logger.setLevel(old)
 
 
 def configure_once(level: str = "INFO", fmt: str = "auto", dev: bool = False) -> None:
