@@ -99,8 +99,8 @@ def migrate() -> None:
 
     before, after = upgrade(settings.database_url)
     load(settings.gazetteer_countries, settings.cache_dir)
-    done = f"at {after} already" if before == after else f"migrated from {before or 'empty'} to {after}"
-    typer.echo(f"database {done} (head); gazetteer cached")
+    done = "already at head" if before == after else f"migrated from {before or 'empty'} to head"
+    typer.echo(f"database {done} ({after}); gazetteer cached")
 
 
 @app.command()
