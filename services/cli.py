@@ -7,6 +7,7 @@ bad setting); its traceback is shown with `--debug` or LOG_LEVEL=DEBUG.
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
