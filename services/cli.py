@@ -1,7 +1,13 @@
-"""The `frontline` command: one entrypoint per process kind, each wiring itself here."""
+"""The `frontline` command: one entrypoint per process kind, each wiring itself here.
+
+A failure a user can fix (a database or Redis that does not answer, a database not migrated, a
+bad setting) ends a command with a line or two from services.failures and exit code 1 (2 for a
+bad setting); its traceback is shown with `--debug` or LOG_LEVEL=DEBUG.
+"""
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +17,34 @@ from pydantic import ValidationError
 
 from services.config import Settings
 
-app = typer.Typer(help="Frontline: who controls which place, from news reports.", no_args_is_help=True)
+app = typer.Typer(
+    help="Frontline: who controls which place, from news reports.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals hold settings: keys and passwords
+)
+_debug = False
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of a failure.")] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def main() -> None:
+    """The installed `frontline` command."""
+    from services.failures import explain
+
+    try:
+        app()
+    except Exception as exc:
+        message = explain(exc)
+        if message is None or _debug:
+            raise
+        typer.echo(message, err=True)
+        sys.exit(1)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -25,8 +58,31 @@ def load_settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from None
     from services import logs
 
-    logs.configure(settings.log_level, settings.log_format)
+    global _debug
+    _debug = _debug or settings.log_level == "DEBUG"
+    logs.configure(settings.log_level, settings.log_format, dev=settings.dev_mode)
     return settings
+
+
+def announce_database(settings: Settings) -> None:
+    """Say which database a command is about to act on (stderr; the password hidden), so that a
+    replay of ./var/frontline.db meant for PostgreSQL cannot pass unnoticed."""
+    from services.store.locations import display
+
+    given = "DATABASE_URL" in {name.upper() for name in settings.model_fields_set}
+    origin = "DATABASE_URL" if given else "the default: DATABASE_URL is not set"
+    typer.echo(f"database: {display(settings.database_url)} ({origin})", err=True)
+
+
+def check_ready(settings: Settings) -> None:
+    """Fail now, in words, when the database (or Redis) a command needs is down or not migrated."""
+    from services.store.migrations import check_migrated
+
+    check_migrated(settings.database_url)
+    if settings.redis_url:
+        from services.doorbell import check_reachable
+
+        check_reachable(settings.redis_url)
 
 
 Host = Annotated[str | None, typer.Option(help="Interface to listen on (HOST).")]
@@ -38,12 +94,14 @@ Workers = Annotated[int, typer.Option(help="Server processes (each reads the sam
 def migrate() -> None:
     """Migrate the database to the newest schema and build the gazetteer cache."""
     settings = load_settings()
+    announce_database(settings)
     from services.gazetteer import load
     from services.store.migrations import upgrade
 
-    upgrade(settings.database_url)
+    before, after = upgrade(settings.database_url)
     load(settings.gazetteer_countries, settings.cache_dir)
-    typer.echo("database at head; gazetteer cached")
+    done = "already at head" if before == after else f"migrated from {before or 'empty'} to head"
+    typer.echo(f"database {done} ({after}); gazetteer cached")
 
 
 @app.command()
@@ -56,6 +114,7 @@ def serve(
 ) -> None:
     """Serve the read API, the write API and the projector in one process."""
     settings = load_settings(host=host, port=port, dev_mode=dev or None)
+    check_ready(settings)
     from services.combined import create_app
 
     _run(create_app(settings), settings)
@@ -65,6 +124,7 @@ def serve(
 def ingest_api(host: Host = None, port: Port = None, workers: Workers = 1) -> None:
     """Serve the write API only (reports, corrections, places, actors)."""
     settings = load_settings(host=host, port=port)
+    check_ready(settings)
     _run("services.ingest.app:create_app", settings, workers)
 
 
@@ -72,6 +132,7 @@ def ingest_api(host: Host = None, port: Port = None, workers: Workers = 1) -> No
 def read_api(host: Host = None, port: Port = None, workers: Workers = 1) -> None:
     """Serve the read API only (state, contested, actors, time travel, changes, GeoJSON)."""
     settings = load_settings(host=host, port=port)
+    check_ready(settings)
     _run("services.api.app:create_app", settings, workers)
 
 
@@ -87,21 +148,26 @@ def worker(
     from rq import Queue
     from rq.serializers import JSONSerializer
 
-    from services.doorbell import redis_connection
+    from services.doorbell import redis_connection, translated
     from services.projector import process
     from services.projector.worker import ProjectorWorker
 
+    check_ready(settings)
     process.configure(settings)
     connection = redis_connection(settings.redis_url)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     projector = ProjectorWorker([queue], connection=connection, serializer=JSONSerializer)
-    projector.work(burst=burst, logging_level=settings.log_level)
+    with translated(settings.redis_url):
+        projector.work(burst=burst, logging_level=settings.log_level)
 
 
 @app.command()
 def replay() -> None:
     """Rebuild every read model from the log beside the live ones, then swap them in."""
     settings = load_settings()
+    announce_database(settings)
+    check_ready(settings.model_copy(update={"redis_url": None}))
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from services.projector.replay import batch_size_for, run_replay
@@ -121,7 +187,10 @@ def replay() -> None:
         TextColumn("events"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns) as progress:
+    from services.logs import quieted
+
+    # The bar tells the progress; a warning still prints above it, not through it.
+    with quieted("services.projector"), Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task("replay", total=None)
         run_replay(
             db,
@@ -136,6 +205,8 @@ def replay() -> None:
 def verify() -> None:
     """Rebuild into scratch tables and compare them row for row with the live read models."""
     settings = load_settings()
+    announce_database(settings)
+    check_ready(settings.model_copy(update={"redis_url": None}))
     from services.projector.rebuild import verify as compare_with_rebuild
     from services.store.database import Database
 
@@ -178,6 +249,8 @@ def import_reports(
     Exit status: 0 all went in, 1 some lines rejected (the rest went in), 2 unreadable input,
     3 the database stopped answering."""
     settings = load_settings()
+    announce_database(settings)
+    check_ready(settings.model_copy(update={"redis_url": None}))
     from services.import_file import run
 
     reject = unknown_actors is UnknownActors.reject
@@ -186,23 +259,21 @@ def import_reports(
 
 @app.command()
 def demo(
-    url: Annotated[str, typer.Option(help="Base URL of a running Frontline.")] = "",
+    url: Annotated[
+        str, typer.Option(help="Base URL of a running Frontline (default: http://127.0.0.1:$PORT).")
+    ] = "",
     key: Annotated[
         str | None, typer.Option(help="Ingest key (default: the first of INGEST_API_KEYS).")
     ] = None,
 ) -> None:
-    """POST the claims of the seed article to a running Frontline."""
-    import httpx
-
-    from services.demo import SEED_REPORT
+    """POST the claims of the seed article to a running Frontline (`make run`), and summarise."""
+    from services import demo as seed
 
     settings = load_settings()
-    base = url or f"http://127.0.0.1:{settings.port}"
+    base = (url or f"http://127.0.0.1:{settings.port}").rstrip("/")
     token = key or (settings.ingest_api_keys[0] if settings.ingest_api_keys else None)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = httpx.post(f"{base}/v1/reports", json=SEED_REPORT, headers=headers, timeout=30)
-    typer.echo(f"{response.status_code} {response.text}")
-    raise typer.Exit(0 if response.status_code in (200, 201) else 1)
+    for line in seed.run(base, token):
+        typer.echo(line)
 
 
 def _run(asgi_app: Any, settings: Settings, workers: int = 1) -> None:
@@ -224,4 +295,4 @@ def _run(asgi_app: Any, settings: Settings, workers: int = 1) -> None:
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -5,12 +5,14 @@ REDIS_URL: projection goes through RQ, and a `frontline worker` child process ru
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import threading
 
 from fastapi import FastAPI
 
+from services import logs
 from services.api import page as map_page
 from services.api import routes as read_routes
 from services.config import Settings
@@ -53,8 +55,12 @@ def _start_projection(app: FastAPI, runtime: Runtime) -> None:
             _replay_in_thread(runtime, replay_id)
         )
     else:
-        # A child process rather than a thread: an RQ worker owns its process's signals.
-        app.state.projector = subprocess.Popen([sys.executable, "-m", "services.cli", "worker"])
+        # A child process rather than a thread: an RQ worker owns its process's signals. Its log
+        # lines look like the server's (readable under `make run`, JSON in a container).
+        log_format = logs.resolve_format(runtime.settings.log_format, runtime.settings.dev_mode)
+        app.state.projector = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "worker"], env={**os.environ, "LOG_FORMAT": log_format}
+        )
 
 
 def _replay_in_thread(runtime: Runtime, replay_id: str) -> threading.Thread:

@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     read_api_keys: KeyList = []
     gazetteer_countries: KeyList = ["IQ", "SY"]
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_format: Literal["json", "console"] = "json"
+    # auto: readable lines on a terminal (and under `make run`), JSON lines otherwise (containers).
+    log_format: Literal["json", "console", "auto"] = "auto"
     cache_dir: Path = Path("./var/cache")
     queue_name: str = "frontline"
     # Dev mode (`make run`): writes are accepted without a key when no keys are configured and the

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import redis
 import structlog
@@ -77,6 +80,48 @@ class NoDoorbell:
 
     def ring(self) -> None:
         return None
+
+
+class QueueUnavailable(Exception):
+    """Redis cannot be reached (or refused us): `where` is its host:port, never its password."""
+
+    def __init__(self, reason: str, where: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.where = where
+
+
+@contextmanager
+def translated(url: str) -> Iterator[None]:
+    """Redis's connection errors become QueueUnavailable, naming the server and the cause."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError) as exc:
+        raise QueueUnavailable(_reason(exc), _where(url)) from exc
+
+
+def check_reachable(url: str) -> None:
+    """Raise QueueUnavailable unless the Redis at `url` answers a PING."""
+    connection = redis_connection(url)
+    try:
+        with translated(url):
+            connection.ping()
+    finally:
+        connection.close()
+
+
+def _reason(exc: redis.RedisError) -> str:
+    # redis-py says "Error 111 connecting to 127.0.0.1:6390. Connection refused."
+    text = str(exc).strip().rstrip(".")
+    cause = text.rsplit(". ", 1)[-1] if text.startswith("Error ") else text
+    return cause[:1].lower() + cause[1:] if cause[1:2].islower() else cause
+
+
+def _where(url: str) -> str:
+    parsed = urlsplit(url)
+    if parsed.scheme == "unix":
+        return parsed.path
+    return f"{parsed.hostname or 'localhost'}:{parsed.port or 6379}"
 
 
 def redis_connection(url: str) -> redis.Redis:

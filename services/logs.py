@@ -1,5 +1,8 @@
 """Structured logs (structlog): JSON lines in production, readable lines on a terminal.
 
+LOG_FORMAT=auto (the default) picks readable lines when stderr is a terminal or in dev mode
+(`make run`), JSON lines otherwise: a container has no terminal.
+
 Every line carries what is bound in structlog's contextvars: the request id while a request is
 served (services/web/request_ids.py), the job id while an RQ job runs (services/projector/worker.py).
 Lines of the standard library (uvicorn, rq, alembic) go through the same renderer and get them too.
@@ -9,12 +12,18 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import structlog
 
 # Loggers that install handlers of their own (uvicorn's config, `rq worker`'s colour handlers):
 # emptied and sent up to the root, so that each line is rendered once, the same way.
 FOREIGN = ("uvicorn", "uvicorn.error", "uvicorn.access", "rq", "rq.worker", "rq.job", "rq.scheduler")
+# Loggers that talk about their own machinery at INFO (alembic's "setup plugin ..." on every
+# command, httpx's line per request in `frontline demo`): heard only at DEBUG. `frontline migrate`
+# says itself what it migrated.
+CHATTY = ("alembic", "httpx", "httpcore")
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -32,13 +41,20 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 _handler: logging.Handler | None = None
 
 
-def configure(level: str = "INFO", fmt: str = "json") -> None:
+def resolve_format(fmt: str, dev: bool = False) -> str:
+    """`auto` made definite: console on a terminal or in dev mode, else JSON."""
+    if fmt != "auto":
+        return fmt
+    return "console" if dev or sys.stderr.isatty() else "json"
+
+
+def configure(level: str = "INFO", fmt: str = "auto", dev: bool = False) -> None:
     """Route structlog and the standard library through one renderer (at most one handler of ours
     on the root logger, whatever other handlers, a test runner's say, are there)."""
     global _handler
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
-        if fmt == "json"
+        if resolve_format(fmt, dev) == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     shared: list[structlog.types.Processor] = [
@@ -78,10 +94,27 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     for name in FOREIGN:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.NOTSET if level == "DEBUG" else logging.WARNING)
 
 
-def configure_once(level: str = "INFO", fmt: str = "json") -> None:
+@contextmanager
+def quieted(*names: str, level: int = logging.WARNING) -> Iterator[None]:
+    """Hold the INFO lines of the `names` loggers back for a while (a progress bar says the same),
+    letting warnings and errors through."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(level, logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, levels, strict=True):
+            logger.setLevel(old)
+
+
+def configure_once(level: str = "INFO", fmt: str = "auto", dev: bool = False) -> None:
     """Configure logging unless this process already has (the CLI does it before anything else;
     a process started by `uvicorn --factory` or a server's worker subprocess has not)."""
     if _handler is None:
-        configure(level, fmt)
+        configure(level, fmt, dev)

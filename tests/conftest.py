@@ -2,7 +2,8 @@
 
 Integration tests use the real PostgreSQL and Redis named by TEST_DATABASE_URL / TEST_REDIS_URL
 (default: the local servers). Each test session works in a schema of its own, created here and
-dropped at the end, and a queue of its own; under CI=true an unreachable server fails the run
+dropped at the end, and a Redis queue of its own, whose keys are deleted after it (the suite never
+flushes a Redis database); under CI=true an unreachable server fails the run
 instead of skipping it.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.support import databases
+from tests.support import databases, redis_keys
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -44,14 +45,17 @@ def postgres_server() -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url() -> Iterator[str]:
+    """The test Redis. What the session's RQ workers leave there is removed at its end."""
     import redis
 
     try:
         redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2).ping()
     except Exception as exc:
         _unavailable("Redis", exc)
-    return TEST_REDIS_URL
+    before = redis_keys.throttles_present(TEST_REDIS_URL)
+    yield TEST_REDIS_URL
+    redis_keys.delete_throttles(TEST_REDIS_URL, keep=before)
 
 
 @pytest.fixture(scope="session")
@@ -85,5 +89,8 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def queue_name() -> str:
-    return f"frontline-test-{uuid.uuid4().hex[:10]}"
+def queue_name(redis_url: str) -> Iterator[str]:
+    """A queue of this test's own, whose keys (jobs, registries, workers) go when it ends."""
+    name = f"frontline-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    redis_keys.delete_queue_keys(redis_url, name)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from services.store.errors import StoreUnavailable
+from services.store.driver_errors import translate
 
 
 class Database:
@@ -43,7 +43,7 @@ class Database:
         On SQLite it begins IMMEDIATE: writers queue for the database lock up front instead of
         failing when a read transaction tries to upgrade.
         """
-        with _translated(), self.engine.connect() as conn, conn.begin():
+        with translated(self.url), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
@@ -54,7 +54,7 @@ class Database:
         swaps the read-model tables under an exclusive lock, and a reader that locked them first
         waits for the swap rather than pairing an old snapshot with the new tables.
         """
-        with _translated(), self.engine.connect() as conn:
+        with translated(self.url), self.engine.connect() as conn:
             if self.is_postgres:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             else:
@@ -70,13 +70,16 @@ class Database:
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
+def translated(url: str) -> Iterator[None]:
+    """Driver errors about reaching the database at `url`, or a table it lacks, become store
+    errors (StoreUnavailable, NotMigrated); any other error passes unchanged."""
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        if exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError):
-            raise StoreUnavailable(str(exc.orig).strip() or "database unavailable") from exc
-        raise
+        error = translate(exc, url)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def _dump_json(value: Any) -> str:
@@ -100,10 +103,17 @@ def _create_engine(url: str, pool_size: int) -> Engine:
     )
 
 
+def create_folder_for(url: str) -> None:
+    """Create the folder of a SQLite file (`./var/` on a fresh clone): SQLite creates the file,
+    never its folder. Nothing to do for PostgreSQL or an in-memory database."""
+    if url.startswith("sqlite"):
+        database = sa.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def _create_sqlite_engine(url: str) -> Engine:
-    database = sa.make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    create_folder_for(url)
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **JSON_CODEC)
 
     @event.listens_for(engine, "connect")

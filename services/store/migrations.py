@@ -18,6 +18,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from services.store import locations
+from services.store.database import create_folder_for, translated
+from services.store.errors import NotMigrated
+
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATION_LOCK = 7340031999999  # advisory lock key: frontline's migrations
 
@@ -36,17 +40,44 @@ def current_revision(conn: sa.Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(url: str) -> None:
-    """Migrate the database at `url` to head; a no-op when it is there already."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+def upgrade(url: str) -> tuple[str | None, str | None]:
+    """Migrate the database at `url` to head; a no-op when it is there already. Returns the
+    revisions before and after. Raises StoreUnavailable when the database cannot be reached."""
+    create_folder_for(url)
+    engine = _engine(url)
     try:
-        with _migration_lock(engine, url) as conn:
+        with translated(url), _migration_lock(engine, url) as conn:
+            before = current_revision(conn)
             config = alembic_config()
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
             conn.commit()
+            return before, current_revision(conn)
     finally:
         engine.dispose()
+
+
+def check_migrated(url: str) -> None:
+    """Raise StoreUnavailable when the database at `url` cannot be reached, NotMigrated when it
+    has never been migrated. A missing SQLite file is not created (connecting would create it)."""
+    if url.startswith("sqlite"):
+        database = sa.make_url(url).database
+        if database and database != ":memory:" and not Path(database).exists():
+            raise NotMigrated("alembic_version", backend="SQLite", where=locations.where(url))
+    engine = _engine(url)
+    try:
+        with translated(url), engine.connect() as conn:
+            revision = current_revision(conn)
+    finally:
+        engine.dispose()
+    if revision is None:
+        raise NotMigrated("alembic_version", backend=locations.backend(url), where=locations.where(url))
+
+
+def _engine(url: str) -> sa.Engine:
+    # A server that does not answer fails the command in seconds, not after the OS's TCP timeout.
+    connect_args = {} if url.startswith("sqlite") else {"connect_timeout": 10}
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
 
 
 @contextmanager

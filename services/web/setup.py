@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 from services import logs
 from services.config import Settings
 from services.doorbell import Doorbell
-from services.web import metrics, problems, readiness
+from services.web import docs, metrics, problems, readiness
 from services.web.limits import BodyLimit, NoNul
 from services.web.request_ids import RequestIds
 from services.web.runtime import Runtime
@@ -69,7 +69,7 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        logs.configure_once(settings.log_level, settings.log_format)  # under `uvicorn --factory`
+        logs.configure_once(settings.log_level, settings.log_format, settings.dev_mode)  # uvicorn --factory
         owned = runtime is None
         rt = runtime or Runtime.start(settings, doorbell)
         app.state.runtime = rt
@@ -89,7 +89,14 @@ def build_app(
     # FastAPI's native OpenTelemetry is off: metrics are Prometheus's (services.web.metrics) and
     # logs structlog's, and left on it looks up the global providers on every request, a tenth of
     # what a cached read costs.
-    app = ServiceApp(title=title, version="0.1.0", lifespan=lifespan, telemetry=NO_TELEMETRY)
+    app = ServiceApp(
+        title=title,
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry=NO_TELEMETRY,
+        docs_url=None,  # served by services.web.docs, from local files
+        redoc_url=None,
+    )
     app.state.on_start = []
     app.state.on_stop = []
     app.add_middleware(BodyLimit)
@@ -104,4 +111,5 @@ def build_app(
         return {"status": "ok"}
 
     readiness.install(app)
+    docs.install(app)
     return app

@@ -30,7 +30,9 @@ def test_serve_dev_on_sqlite_with_the_demo(tmp_path: Path, cache_dir: Path) -> N
             [*cli, "demo", "--url", base], env=env, capture_output=True, text=True, timeout=60
         )
         assert demo.returncode == 0, demo.stdout + demo.stderr
-        position = int(demo.stdout.split('"position":')[1].split(",")[0])
+        assert demo.stdout.startswith("stored: the seed article, 7 claims about 6 places")
+        assert "contested: " in demo.stdout  # the demo waited for the projection, then read
+        position = int(demo.stdout.split("log position ")[1].split(")")[0])
         contested = httpx.get(f"{base}/v1/contested", params={"min_position": position}, timeout=10)
         assert contested.status_code == 200
         assert [p["place_id"] for p in contested.json()["items"]] == ["albu-kamal-sy"]

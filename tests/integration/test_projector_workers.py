@@ -17,6 +17,7 @@ from services.store import event_log
 from services.store.database import Database
 from services.store.read_models import PROJECTION, tables
 from tests.support.events import claim_corrected, claim_retracted, control_changed
+from tests.support.servers import ThrowawayRedis
 from tests.support.workers import caught_up, start_worker, stop, wait_until, worker_env, workers
 
 ACTORS = ["saa", "is", "sdf", "isf"]
@@ -131,23 +132,33 @@ def test_kill_minus_nine_mid_batch_converges(
     db.dispose()
 
 
-def test_a_flushed_redis_costs_seconds_not_data(
-    fresh_pg_url: str, redis_url: str, queue_name: str, cache_dir: Path
-) -> None:
+def test_a_flushed_redis_costs_seconds_not_data(fresh_pg_url: str, cache_dir: Path) -> None:
+    """Redis loses everything (FLUSHALL: every queue, job and worker key). The test flushes a
+    redis-server of its own on a free port: the shared one serves other tests and users."""
+    own = ThrowawayRedis()
+    own.start()
     db = Database(fresh_pg_url)
-    doorbell = QueueDoorbell(redis_connection(redis_url), queue_name, PROJECTION, 120)
-    env = worker_env(fresh_pg_url, redis_url, queue_name, cache_dir)
-    rnd = random.Random(3)
-    with workers(1, env):
-        with db.transaction() as conn:
-            event_log.append(conn, random_claims(rnd, 50, ["a", "b"]))
-        doorbell.ring()
-        wait_until(lambda: caught_up(db), 30, "the first catch-up")
-        redis.Redis.from_url(redis_url).flushdb()  # every queue, job and worker key is gone
-        with db.transaction() as conn:
-            event_log.append(conn, random_claims(rnd, 50, ["a", "b"]))
-        # No ring: the doorbell was lost with Redis's data. The reconciler must notice.
-        took = wait_until(lambda: caught_up(db), 30, "the reconciler to catch up after FLUSHDB")
-    assert took < 10
-    assert_equals_a_full_replay(db)
-    db.dispose()
+    try:
+        queue = "frontline-flushed"
+        doorbell = QueueDoorbell(redis_connection(own.url), queue, PROJECTION, 120)
+        env = worker_env(fresh_pg_url, own.url, queue, cache_dir)
+        rnd = random.Random(3)
+        with workers(1, env):
+            with db.transaction() as conn:
+                event_log.append(conn, random_claims(rnd, 50, ["a", "b"]))
+            doorbell.ring()
+            wait_until(lambda: caught_up(db), 30, "the first catch-up")
+            client = redis.Redis.from_url(own.url)
+            assert client.exists(f"rq:workers:{queue}")  # the worker is registered, as RQ keeps it
+            client.flushall()
+            assert client.dbsize() == 0
+            with db.transaction() as conn:
+                event_log.append(conn, random_claims(rnd, 50, ["a", "b"]))
+            # No ring: the doorbell was lost with Redis's data. The reconciler must notice.
+            took = wait_until(lambda: caught_up(db), 30, "the reconciler to catch up after FLUSHALL")
+            client.close()
+        assert took < 10
+        assert_equals_a_full_replay(db)
+    finally:
+        db.dispose()
+        own.stop()

@@ -1,0 +1,27 @@
+"""What `frontline migrate` prints in a fresh folder: the database it acts on and what it did, and
+none of Alembic's own INFO lines; the SQLite file's folder (./var/) is created on the way."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "services.cli"]
+
+
+def test_migrate_in_a_fresh_folder(tmp_path: Path, cache_dir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_URL", "_API_KEYS"))}
+    env.update(CACHE_DIR=str(cache_dir), LOG_LEVEL="INFO", LOG_FORMAT="auto")
+    done = [
+        subprocess.run([*CLI, "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        for _ in range(2)
+    ]
+    database = tmp_path / "var" / "frontline.db"
+    shown = f"database: SQLite file {database} (the default: DATABASE_URL is not set)"
+    assert [d.returncode for d in done] == [0, 0], done[0].stderr
+    assert [d.stderr.splitlines() for d in done] == [[shown], [shown]]  # no "setup plugin alembic…"
+    assert done[0].stdout.startswith("database migrated from empty to head (")
+    assert done[1].stdout.startswith("database already at head (")
+    assert database.exists()
