@@ -28,7 +28,10 @@ SCENARIOS: dict[str, str] = {
     "projector": "bench.projector",
     "api": "bench.api",
     "replay": "bench.replay",
+    "stream": "bench.stream",
+    "live": "bench.live",
     "acled": "bench.acled",
+    "replica": "bench.replica",
 }
 
 

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
             raise ConfigurationError.wrapping(exc) from None
 
     database_url: str = "sqlite:///./var/frontline.db"
+    # A PostgreSQL hot standby of DATABASE_URL for the read API (and the stream); ingest and the
+    # projector always use the primary. Its position is polled every READ_POLL_INTERVAL seconds
+    # (LISTEN/NOTIFY does not cross physical replication).
+    read_database_url: str | None = None
+    read_poll_interval: float = Field(default=0.05, gt=0, le=60)
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -74,6 +79,9 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=20_000, ge=1, le=100_000)
     # Seconds a catch-up job may run (it stops itself at half of it; the reconciler rings again).
     job_timeout: int = Field(default=120, ge=10)
+    # Seconds between heartbeats on `GET /v1/stream`: proxies close a connection that stays silent
+    # (commonly after 30-60 s), so an idle stream sends a comment well inside that.
+    stream_heartbeat: float = Field(default=15.0, gt=0, le=300)
     # The PostgreSQL role the services connect as, when it is not the one that migrates: migration
     # 0004 grants it what the services need and revokes UPDATE, DELETE and TRUNCATE on `events`.
     # Read by `frontline migrate` (and `alembic upgrade`); unset, the migration changes no grants.
@@ -106,6 +114,16 @@ class Settings(BaseSettings):
         if not value.startswith(("postgresql+psycopg://", "sqlite://")):
             raise ValueError("expected a postgresql:// or sqlite:/// URL")
         return value
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _check_read_database_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        normalised = cls._normalise_database_url(value)
+        if not normalised.startswith("postgresql"):
+            raise ValueError("expected a postgresql:// URL (a hot standby of DATABASE_URL)")
+        return normalised
 
     @field_validator("redis_url")
     @classmethod

@@ -1,10 +1,21 @@
-"""Answers cached by read-model version: polling is cheap, and unchanged answers are 304s.
+"""Answers cached by what they depend on: polling is cheap, and unchanged answers are 304s.
 
-An answer depends only on the request (path and query) and on what the read models hold, their
-(generation, position). So the serialised bytes are kept under (request, version); a dashboard
-polling an unchanged model gets them without a query, or a 304 when its ETag matches, and the first
-poll after the projector moves computes the new answer once (concurrent identical requests wait
-for that one computation).
+An answer is the bytes computed from one snapshot of the read models, at that snapshot's version
+(generation, position). It stays *fresh* while nothing it depends on has changed since:
+- an answer about one place (`/v1/places/{id}`, its history, at any `as_of`/`known_at`) until that
+  place is touched again: the change feed (`services.api.stream`) tells the cache which places each
+  projection step touched, so a poller of an untouched place keeps its entry while writes flow
+  elsewhere;
+- a list of current states (contested, places by status or country, an actor's places) until a
+  place it shows changes, or a place changes into a state the list admits;
+- any other answer (name searches, time travel over lists, changes) until the read models move.
+A replay's new generation makes every answer stale. The ETag is the generation and a hash of the
+bytes, so it changes only when the answer's content does (or a replay swaps the models in).
+
+A stale answer is computed anew, off the event loop, once for all the requests that miss it together
+(single flight). No answer goes out from before one this process has already given (`answered`): a
+dashboard asking two endpoints in turn never sees state go back. A read that asks for a later
+`min_position` waits for an answer at least that fresh.
 """
 
 from __future__ import annotations
@@ -13,14 +24,13 @@ import asyncio
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from services.api.position import Version
 
-T = TypeVar("T")
 IGNORED_PARAMS = {"min_position"}  # waiting for a position does not change the answer
 
 
@@ -37,23 +47,42 @@ def request_key(path: str, query_string: str, declared: frozenset[str] | None = 
 
 
 @dataclass(frozen=True)
+class Listing:
+    """What a list of current states depends on: the places it shows, and the new states that
+    would join it (the list's filter, applied to a changed place)."""
+
+    members: frozenset[str]
+    admits: Callable[[dict[str, Any]], bool]
+
+    def altered_by(self, place: dict[str, Any]) -> bool:
+        return place["place_id"] in self.members or self.admits(place)
+
+
+# The places an answer depends on; a Listing; or None: any change may alter it.
+Dependency = frozenset[str] | Listing | None
+Touch = tuple[int, dict[str, Any]]  # a change: its log position and the place's new state
+
+
+@dataclass(frozen=True)
 class Entry:
-    version: Version
+    version: Version  # of the snapshot it was computed from
+    depends: Dependency
     etag: str
     body: bytes
     media_type: str
 
-    def headers(self) -> list[tuple[bytes, bytes]]:
+    def headers(self, position: int) -> list[tuple[bytes, bytes]]:
+        """`position`: the latest log position the answer is known to be true at."""
         return [
             (b"etag", self.etag.encode()),
             (b"cache-control", b"no-cache"),
-            (b"x-projection-position", str(self.version.position).encode()),
+            (b"x-projection-position", str(position).encode()),
         ]
 
 
-def etag_for(key: str, version: Version) -> str:
-    digest = hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
-    return f'"g{version.generation}.p{version.position}.{digest}"'
+def etag_for(version: Version, media_type: str, body: bytes) -> str:
+    digest = hashlib.blake2b(body, digest_size=9, person=media_type.encode()[:16]).hexdigest()
+    return f'"g{version.generation}.{digest}"'
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:
@@ -65,42 +94,89 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     )
 
 
+Compute = Callable[[], Awaitable["Entry | None"]]
+
+
 class ReadCache:
-    """A bounded LRU of answers by request key, each valid for one read-model version."""
+    """A bounded LRU of answers by request key, each fresh until what it depends on changes."""
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
+        self.current = Version(0, 0)  # the version up to which changes have been noted
+        self.answered = 0  # the newest position of an answer computed (and so given) here
         self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._touched: dict[str, int] = {}  # place id -> position of the last change noted
+        self._listings: dict[str, tuple[Listing, int]] = {}  # key -> its Listing, fresh at a position
         self._lock = threading.Lock()
-        self._inflight: dict[tuple[str, Version], asyncio.Future[object]] = {}
+        self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
 
-    def get(self, key: str, version: Version) -> Entry | None:
+    def note_changes(self, version: Version, touched: Sequence[Touch]) -> None:
+        """The read models reached `version`; `touched` are the changes on the way there."""
+        with self._lock:
+            if version.generation != self.current.generation:
+                self._touched.clear()  # every entry of the old generation is stale anyway
+                self._listings.clear()
+            for position, place in touched:
+                place_id = place["place_id"]
+                self._touched[place_id] = max(position, self._touched.get(place_id, 0))
+            self._review_listings(version, touched)
+            self.current = max(self.current, version)
+
+    def _review_listings(self, version: Version, touched: Sequence[Touch]) -> None:
+        """A list stays fresh through `version` unless one of the changes alters it."""
+        for key, (listing, fresh_at) in list(self._listings.items()):
+            if any(p > fresh_at and listing.altered_by(place) for p, place in touched):
+                del self._listings[key]
+            else:
+                self._listings[key] = (listing, max(fresh_at, version.position))
+
+    def lookup(self, key: str) -> tuple[Entry | None, int | None]:
+        """The entry for `key` and, when it is fresh, the position it is known true at (else None)."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry.version != version:
-                return None
+            if entry is None:
+                return None, None
             self._entries.move_to_end(key)
-            return entry
+            position = self._fresh_until(key, entry)
+            return entry, position if position is not None and position >= self.answered else None
 
-    def put(self, key: str, version: Version, body: bytes, media_type: str) -> Entry:
-        entry = Entry(version, etag_for(key, version), body, media_type)
+    def _fresh_until(self, key: str, entry: Entry) -> int | None:
+        current, made = self.current, entry.version
+        if made.generation != current.generation:
+            return None
+        if isinstance(entry.depends, Listing):
+            listed = self._listings.get(key)
+            return None if listed is None else listed[1]
+        if entry.depends is None:
+            return made.position if made.position >= current.position else None
+        if any(self._touched.get(place, 0) > made.position for place in entry.depends):
+            return None
+        return max(made.position, current.position)
+
+    def put(self, key: str, version: Version, depends: Dependency, body: bytes, media_type: str) -> Entry:
+        entry = Entry(version, depends, etag_for(version, media_type, body), body, media_type)
         with self._lock:
-            current = self._entries.get(key)
-            if current is None or current.version <= version:
-                self._entries[key] = entry
-                self._entries.move_to_end(key)
-                while len(self._entries) > self.capacity:
-                    self._entries.popitem(last=False)
+            self.answered = max(self.answered, version.position)
+            held = self._entries.get(key)
+            if held is not None and held.version > version:
+                return entry  # a newer answer is cached already; this one still answers its request
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            self._listings.pop(key, None)
+            if isinstance(depends, Listing):
+                self._listings[key] = (depends, version.position)
+            while len(self._entries) > self.capacity:
+                evicted, _ = self._entries.popitem(last=False)
+                self._listings.pop(evicted, None)
         return entry
 
-    async def single_flight(self, key: str, version: Version, compute: Callable[[], Awaitable[T]]) -> T:
-        """Run `compute` once for concurrent identical requests at the same version."""
-        flight = (key, version)
-        running = self._inflight.get(flight)
+    async def single_flight(self, key: str, compute: Compute) -> Entry | None:
+        """Run `compute` once for concurrent misses of `key`: the others wait for its result."""
+        running = self._inflight.get(key)
         if running is not None:
-            return await asyncio.shield(running)  # type: ignore[arg-type]  # the same compute's T
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._inflight[flight] = future
+            return await asyncio.shield(running)
+        future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
         try:
             entry = await compute()
             future.set_result(entry)
@@ -110,4 +186,4 @@ class ReadCache:
             future.exception()  # retrieved: waiters re-raise it, nobody else must
             raise
         finally:
-            del self._inflight[flight]
+            del self._inflight[key]

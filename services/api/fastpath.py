@@ -15,7 +15,6 @@ import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.api.cache import Entry, ReadCache, matches, request_key
-from services.api.position import PositionWatch
 
 log = structlog.get_logger(__name__)
 
@@ -25,12 +24,9 @@ CACHED_PREFIXES = ("/v1/places", "/v1/contested", "/v1/actors", "/v1/changes")
 class CachedReads:
     OUTSIDE_FRAMEWORK = True  # served before FastAPI's own middleware (see services.web.setup)
 
-    def __init__(
-        self, app: ASGIApp, cache: ReadCache, watch: PositionWatch, read_keys: Sequence[str]
-    ) -> None:
+    def __init__(self, app: ASGIApp, cache: ReadCache, read_keys: Sequence[str]) -> None:
         self.app = app
         self.cache = cache
-        self.watch = watch
         self.keys = [k.encode() for k in read_keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -42,7 +38,7 @@ class CachedReads:
             await self.app(scope, receive, send)
             return
         try:
-            entry, inm = self._lookup(scope)
+            entry, position, inm = self._lookup(scope)
         except Exception:
             # This layer sits outside the framework's error handling: a fault here must not turn
             # a read the routes can answer into a bare 500. Log it and let the routes answer.
@@ -52,19 +48,20 @@ class CachedReads:
             await self.app(scope, receive, send)
             return
         if matches(inm, entry.etag):
-            await send({"type": "http.response.start", "status": 304, "headers": entry.headers()})
+            await send({"type": "http.response.start", "status": 304, "headers": entry.headers(position)})
             await send({"type": "http.response.body", "body": b""})
             return
         response_headers = [
-            *entry.headers(),
+            *entry.headers(position),
             (b"content-type", entry.media_type.encode()),
             (b"content-length", str(len(entry.body)).encode()),
         ]
         await send({"type": "http.response.start", "status": 200, "headers": response_headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
 
-    def _lookup(self, scope: Scope) -> tuple[Entry | None, str | None]:
-        """The cached answer this request may have (None: the routes answer), and its If-None-Match."""
+    def _lookup(self, scope: Scope) -> tuple[Entry | None, int, str | None]:
+        """The fresh cached answer this request may have (None: the routes answer), the position
+        it is true at, and the request's If-None-Match."""
         authorization = inm = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -72,11 +69,12 @@ class CachedReads:
             elif name == b"if-none-match":
                 inm = value
         query = scope["query_string"].decode("latin-1")
-        version = self.watch.version
-        if not (self._authorised(authorization) and self._reached(query, version.position)):
-            return None, None
-        entry = self.cache.get(request_key(scope["path"], query), version)
-        return entry, inm.decode("latin-1") if inm else None
+        if not self._authorised(authorization):
+            return None, 0, None
+        entry, position = self.cache.lookup(request_key(scope["path"], query))
+        if entry is None or position is None or not self._reached(query, position):
+            return None, 0, None
+        return entry, position, inm.decode("latin-1") if inm else None
 
     def _authorised(self, header: bytes | None) -> bool:
         if not self.keys:

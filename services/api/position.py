@@ -69,6 +69,18 @@ class PositionWatch:
                 await asyncio.wait_for(event.wait(), remaining)
         return True
 
+    async def wait_changed(self, seen: Version, timeout: float) -> Version:
+        """Wait until the version differs from `seen` (a new position or a replay's generation),
+        at most `timeout` seconds; the version then."""
+        event = asyncio.Event()
+        with self._lock:
+            if self._version != seen:
+                return self._version
+            self._waiters.append((asyncio.get_running_loop(), event))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        return self._version
+
 
 def read_version(conn: sa.Connection) -> Version:
     checkpoint = checkpoints.read(conn, PROJECTION)
@@ -76,12 +88,14 @@ def read_version(conn: sa.Connection) -> Version:
 
 
 class Follower:
-    """Keeps a PositionWatch current: LISTEN on PostgreSQL, polling on both backends."""
+    """Keeps a PositionWatch current: LISTEN on PostgreSQL, polling on both backends (and only
+    polling on a hot standby, which hears no NOTIFY)."""
 
-    def __init__(self, db: Database, watch: PositionWatch, poll_interval: float) -> None:
+    def __init__(self, db: Database, watch: PositionWatch, poll_interval: float, listen: bool = True) -> None:
         self.db = db
         self.watch = watch
         self.poll_interval = poll_interval
+        self.listen = listen and db.is_postgres
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="position-follower", daemon=True)
 
@@ -102,7 +116,7 @@ class Follower:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self.db.is_postgres:
+            if self.listen:
                 self._listen()
             else:
                 self._stop.wait(self.poll_interval)

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api import paging, reads, schemas
-from services.api.cache import Entry, ReadCache, matches, request_key
+from services.api.cache import Dependency, Entry, Listing, ReadCache, matches, request_key
 from services.api.fastpath import CachedReads
-from services.api.filters import PlaceFilters, UnknownFilter
+from services.api.filters import PlaceFilters, UnknownFilter, country_code
 from services.api.filters import resolve as resolve_filters
-from services.api.position import Follower, PositionWatch, Version, read_version
+from services.api.position import Follower, PositionWatch, read_version
 from services.api.reads import Bounds, Context, NotYetRecorded
+from services.api.stream import ChangeBroadcast, place_filter
+from services.api.stream import events as stream_events
+from services.api.views import actor_name
 from services.config import Settings
 from services.domain.errors import InvalidTime, Unresolved
 from services.domain.occurred import upper_bound
@@ -108,72 +112,105 @@ async def answer(
     min_position: int | None = None,
     media_type: str = "application/json",
     missing: str | None = None,
+    depends: Callable[[dict[str, Any]], Dependency] = lambda _: None,
 ) -> Response:
-    """Serve `compute`'s answer for the current read-model version, from cache when possible."""
-    state = request.app.state
-    watch: PositionWatch = state.position_watch
+    """Serve `compute`'s answer from cache while it is fresh, else compute it (once for all the
+    requests that miss it together). `depends` says what the answer depends on (see
+    services.api.cache); by default, anything. `missing`: the 404's detail when there is none."""
+    watch: PositionWatch = request.app.state.position_watch
     if min_position is not None and not await watch.wait_for(min_position, MIN_POSITION_WAIT):
-        detail = f"the read models have not reached position {min_position} yet"
-        headers = {"Retry-After": "1", "X-Projection-Position": str(watch.version.position)}
-        return problem(503, "position-not-reached", detail, headers=headers)
+        return _not_reached(min_position, watch.version.position)
     _reject_blank_numbers(request)
     key = request_key(request.url.path, request.url.query, _declared(request))
-    entry = await _newest(request, key, compute, bound, media_type)
+    fill = _filler(request, key, compute, bound, media_type, depends)
+    entry, position = await _newest(request.app.state.read_cache, key, fill, min_position or 0)
     if entry is None:
+        detail = missing or f"nothing at {request.url.path}"
         return problem(
-            404,
-            "not-found",
-            missing or f"nothing at {request.url.path}",
-            headers={"X-Projection-Position": str(watch.version.position)},
+            404, "not-found", detail, headers={"X-Projection-Position": str(watch.version.position)}
         )
-    headers = {k.decode(): v.decode() for k, v in entry.headers()}
+    headers = {k.decode(): v.decode() for k, v in entry.headers(position)}
     if matches(request.headers.get("if-none-match"), entry.etag):
         return Response(status_code=304, headers=headers)
     return Response(entry.body, media_type=entry.media_type, headers=headers)
 
 
 async def _newest(
+    cache: ReadCache, key: str, fill: Callable[[], Awaitable[Entry | None]], at_least: int
+) -> tuple[Entry | None, int]:
+    """The answer to `key` and the position it is true at: never before `at_least`, nor before any
+    answer this process has given (ReadCache.lookup holds a fresh entry to that too).
+
+    A computation that joined a flight begun before a newer answer went out (a dashboard asking
+    /v1/contested and /v1/places/{id} at once while the projector commits) is computed once more,
+    so that whichever endpoints a client asks in turn, it never sees state go back.
+    """
+    entry, position = cache.lookup(key)
+    for _ in range(3):
+        if entry is not None and position is not None and position >= max(at_least, cache.answered):
+            break
+        entry = await cache.single_flight(key, fill)
+        if entry is None:
+            return None, 0
+        position = entry.version.position
+    return entry, position or 0
+
+
+def _filler(
     request: Request,
     key: str,
     compute: Callable[[Context], dict[str, Any] | None],
     bound: Bounds,
     media_type: str,
-) -> Entry | None:
-    """The answer to `key` at the newest read-model version this process has answered from.
+    depends: Callable[[dict[str, Any]], Dependency],
+) -> Callable[[], Awaitable[Entry | None]]:
+    """The computation of one answer, in the thread pool, from one snapshot, into the cache."""
+    runtime: Runtime = request.app.state.runtime
+    watch: PositionWatch = request.app.state.position_watch
+    cache: ReadCache = request.app.state.read_cache
 
-    A hit is the answer at the watch's version. A miss is computed from one snapshot, which can be
-    newer than the watch (the watch hears of a projector commit a moment after it; it is advanced
-    before this answer goes out), or older: the projector committed while it was computed, and an
-    answer from the newer version may have gone out meanwhile (a dashboard asking /v1/contested and
-    /v1/places/{id} at once). That answer is computed once more, so that a process never answers
-    from an older version than one it has answered from: whichever endpoints a client asks in turn,
-    it never sees state go back (a retracted claim gone from one answer and back in the next).
-    """
-    state = request.app.state
-    watch: PositionWatch = state.position_watch
-    cache: ReadCache = state.read_cache
-    runtime: Runtime = state.runtime
-
-    def fill() -> tuple[Version, Entry | None]:
-        with runtime.db.snapshot(lock=LIVE_TABLES) as conn:
+    def fill() -> Entry | None:
+        with runtime.read_db.snapshot(lock=LIVE_TABLES) as conn:
             current = read_version(conn)
             names = runtime.actors.index(conn)
-            body = compute(Context(conn, tables(), lambda a: _name(names, a), bound, current.position))
+            body = compute(Context(conn, tables(), lambda a: actor_name(names, a), bound, current.position))
         watch.advance(current)
-        return current, None if body is None else cache.put(key, current, orjson.dumps(body), media_type)
+        if body is None:
+            return None
+        return cache.put(key, current, depends(body), orjson.dumps(body), media_type)
 
-    async def fill_async() -> tuple[Version, Entry | None]:
+    async def fill_async() -> Entry | None:
         return await run_in_threadpool(fill)
 
-    for _ in range(2):
-        version = watch.version
-        entry = cache.get(key, version)
-        if entry is not None:
-            return entry
-        computed, entry = await cache.single_flight(key, version, fill_async)
-        if computed >= watch.version:
-            break
-    return entry
+    return fill_async
+
+
+def _not_reached(min_position: int, position: int) -> Response:
+    detail = f"the read models have not reached position {min_position} yet"
+    headers = {"Retry-After": "1", "X-Projection-Position": str(position)}
+    return problem(503, "position-not-reached", detail, headers=headers)
+
+
+def _one(place_id: str) -> Callable[[dict[str, Any]], Dependency]:
+    """An answer about one place, at any time: only a change to that place alters it."""
+    return lambda _: frozenset([place_id])
+
+
+def _listing(
+    filters: PlaceFilters, bound: Bounds, items: Callable[[dict[str, Any]], Any], key: str = "place_id"
+) -> Callable[[dict[str, Any]], Dependency]:
+    """A list of current states: altered by a change to a place it shows, or by a place changing
+    into a state its filters admit (tested without `actor` and `place`, which a read resolves in
+    its own snapshot: the list then goes stale on more changes than it must, never on fewer). A
+    name search or a time-travel list: by any change."""
+    if filters.q is not None or bound.as_of is not None or bound.known_at is not None:
+        return lambda _: None
+    try:
+        country = country_code(filters.country) if filters.country else None
+    except UnknownFilter:
+        return lambda _: None  # the read answers 422; nothing is cached
+    admits = place_filter(PlaceFilters(status=filters.status, country=country))
+    return lambda body: Listing(frozenset(item[key] for item in items(body)), admits)
 
 
 def _declared(request: Request) -> frozenset[str]:
@@ -185,6 +222,15 @@ def _declared(request: Request) -> frozenset[str]:
         names = frozenset(_query_params(route.dependant))
         route._frontline_params = names
     return names
+
+
+def _holding(actor_id: str, bound: Bounds) -> Callable[[dict[str, Any]], Dependency]:
+    """An actor's places now: altered by a change to one of them, or by the actor taking a share
+    of another. At another time: by any change."""
+    if bound.as_of is not None or bound.known_at is not None:
+        return lambda _: None
+    admits = place_filter(PlaceFilters(actor=actor_id))
+    return lambda body: Listing(frozenset(p["place_id"] for p in body["places"]), admits)
 
 
 def _reject_blank_numbers(request: Request) -> None:
@@ -219,11 +265,6 @@ def _no_place(place_id: str) -> str:
     return f"no place {place_id!r} is recorded; GET /v1/places lists them"
 
 
-def _name(index: Any, actor_id: str) -> str:
-    actor = index.get(actor_id)
-    return actor.name if actor is not None else actor_id
-
-
 @router.get("/places", responses={200: {"model": schemas.PlacePage}})
 async def list_places(
     request: Request,
@@ -240,6 +281,7 @@ async def list_places(
         lambda ctx: reads.list_places(ctx, _resolved(request, ctx, filters), after, limit),
         bound,
         min_position,
+        depends=_listing(filters, bound, lambda body: body["items"]),
     )
 
 
@@ -270,6 +312,7 @@ async def places_geojson(
         bound,
         min_position,
         GEOJSON,
+        depends=_listing(filters, bound, lambda body: body["features"], key="id"),
     )
 
 
@@ -279,7 +322,12 @@ async def get_place(
 ) -> Response:
     """One place: who controls it, since when, on whose reports."""
     return await answer(
-        request, lambda ctx: reads.get_place(ctx, place_id), bound, min_position, missing=_no_place(place_id)
+        request,
+        lambda ctx: reads.get_place(ctx, place_id),
+        bound,
+        min_position,
+        missing=_no_place(place_id),
+        depends=_one(place_id),
     )
 
 
@@ -303,7 +351,9 @@ async def place_history(
             return None
         return reads.history(ctx, place_id, after, limit)
 
-    return await answer(request, compute, Bounds(), min_position, missing=_no_place(place_id))
+    return await answer(
+        request, compute, Bounds(), min_position, missing=_no_place(place_id), depends=_one(place_id)
+    )
 
 
 @router.get("/contested", responses={200: {"model": schemas.PlacePage}})
@@ -316,7 +366,10 @@ async def contested(
 ) -> Response:
     """Contested places, most contested (largest second share) first."""
     after = paging.decode(cursor, (int, str))
-    return await answer(request, lambda ctx: reads.contested(ctx, after, limit), bound, min_position)
+    depends = _listing(PlaceFilters(status="contested"), bound, lambda body: body["items"])
+    return await answer(
+        request, lambda ctx: reads.contested(ctx, after, limit), bound, min_position, depends=depends
+    )
 
 
 @router.get("/actors", responses={200: {"model": schemas.ActorPage}})
@@ -352,7 +405,9 @@ async def get_actor(
         return reads.get_actor(ctx, actor) if actor.actor_id == actor_id else None
 
     missing = f"no actor {actor_id!r}; GET /v1/actors lists them"
-    return await answer(request, compute, bound, min_position, missing=missing)
+    return await answer(
+        request, compute, bound, min_position, missing=missing, depends=_holding(actor_id, bound)
+    )
 
 
 @router.get("/changes", responses={200: {"model": schemas.ChangesPage}})
@@ -389,7 +444,7 @@ async def events(
     runtime: Runtime = request.app.state.runtime
 
     def read() -> bytes:
-        with runtime.db.snapshot() as conn:
+        with runtime.read_db.snapshot() as conn:
             return orjson.dumps(reads.events(conn, start, limit))
 
     body = await run_in_threadpool(read)
@@ -397,14 +452,67 @@ async def events(
     return Response(body, media_type="application/json", headers={"X-Projection-Position": str(position)})
 
 
+class EventStream(Response):
+    """Declares the Server-Sent Events media type in OpenAPI (the route streams itself)."""
+
+    media_type = "text/event-stream"
+
+
+LastEventId = Annotated[
+    str | None, Header(max_length=40, description="The `id:` of the last event received (resumes after it)")
+]
+
+
+@router.get(
+    "/stream",
+    response_class=EventStream,
+    responses={200: {"description": "`place` events (id: log position; data: the place), `replay` events"}},
+)
+async def stream(
+    request: Request,
+    filters: FiltersDep,
+    after: Annotated[int | None, Query(ge=0, le=2**62, description="Resume after this log position")] = None,
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """Server-Sent Events: one `place` event per changed place state, with the filters of
+    `/v1/places` (applied to each new state; `q` is not one); resume with `Last-Event-ID` (or
+    `after`), and a `replay` event when a replay swaps the read models in. Without either, it
+    starts at the read models' current position."""
+    runtime: Runtime = request.app.state.runtime
+    if filters.q is not None:
+        error = {
+            "loc": ("query", "q"),
+            "msg": "a name search is not a filter of the stream",
+            "type": "value_error",
+        }
+        raise RequestValidationError([error])
+    resume = _resume_position(last_event_id, after)
+    resolved = await run_in_threadpool(_resolved_now, runtime, filters)
+    content = stream_events(request.app.state.change_broadcast, resume, place_filter(resolved))
+    return EventSourceResponse(content, ping=runtime.settings.stream_heartbeat)
+
+
+def _resume_position(last_event_id: str | None, after: int | None) -> int | None:
+    """`Last-Event-ID` (sent by a reconnecting EventSource) wins over `after`."""
+    if last_event_id is None or last_event_id == "":
+        return after
+    if not last_event_id.isascii() or not last_event_id.isdigit():
+        error = {"loc": ("header", "last-event-id"), "msg": "must be a log position", "type": "int_parsing"}
+        raise RequestValidationError([error])
+    return int(last_event_id)
+
+
+def _resolved_now(runtime: Runtime, filters: PlaceFilters) -> PlaceFilters:
+    with runtime.read_db.snapshot() as conn:
+        return resolve_filters(conn, filters, runtime.actors, lambda: runtime.gazetteer)
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the read routes, the version watch and the answer cache (with its fast path)."""
     watch, cache = PositionWatch(), ReadCache()
     app.state.position_watch, app.state.read_cache = watch, cache
     keys = [*settings.read_api_keys, *settings.ingest_api_keys, *settings.admin_api_keys]
-    app.add_middleware(
-        CachedReads, cache=cache, watch=watch, read_keys=keys if settings.read_api_keys else []
-    )
+    app.add_middleware(CachedReads, cache=cache, read_keys=keys if settings.read_api_keys else [])
     app.include_router(router)
     app.state.on_start.append(_start_follower)
 
@@ -425,10 +533,18 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 
 def _start_follower(app: FastAPI, runtime: Runtime) -> None:
-    follower = Follower(runtime.db, app.state.position_watch, poll_interval=1.0)
+    if runtime.replica is None:  # LISTEN on the database, with a slow poll behind it
+        follower = Follower(runtime.db, app.state.position_watch, poll_interval=1.0)
+    else:  # a standby hears no NOTIFY: its own replayed checkpoint is polled
+        interval = runtime.settings.read_poll_interval
+        follower = Follower(runtime.replica, app.state.position_watch, poll_interval=interval, listen=False)
     follower.start()
     app.state.follower = follower
+    broadcast = ChangeBroadcast(runtime, app.state.position_watch, app.state.read_cache)
+    broadcast.start()
+    app.state.change_broadcast = broadcast
 
 
 def _stop_follower(app: FastAPI, runtime: Runtime) -> None:
+    app.state.change_broadcast.stop()
     app.state.follower.stop()

@@ -24,6 +24,7 @@ class Runtime:
     redis: Any = None
     _gazetteer: Gazetteer | None = None
     actors: ActorDirectory = field(default_factory=ActorDirectory)
+    replica: Database | None = None  # READ_DATABASE_URL: a hot standby the read routes use
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -32,15 +33,25 @@ class Runtime:
             self._gazetteer = load_gazetteer(self.settings.gazetteer_countries, self.settings.cache_dir)
         return self._gazetteer
 
+    @property
+    def read_db(self) -> Database:
+        """Where reads of the read models go: the replica when one is configured."""
+        return self.replica or self.db
+
     @classmethod
     def start(cls, settings: Settings, doorbell: Doorbell | None = None) -> Runtime:
         db = Database(settings.database_url)
         connection = redis_connection(settings.redis_url) if settings.redis_url else None
         if doorbell is None and connection is not None:
             doorbell = QueueDoorbell(connection, settings.queue_name, PROJECTION, settings.job_timeout)
-        return cls(settings=settings, db=db, doorbell=doorbell or NoDoorbell(), redis=connection)
+        replica = Database(settings.read_database_url) if settings.read_database_url else None
+        return cls(
+            settings=settings, db=db, doorbell=doorbell or NoDoorbell(), redis=connection, replica=replica
+        )
 
     def close(self) -> None:
         self.db.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
         if self.redis is not None:
             self.redis.close()

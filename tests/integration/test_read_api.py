@@ -87,7 +87,14 @@ def test_every_read_of_state_carries_etag_and_position_and_304s(client: TestClie
     assert again.status_code == 304
     assert again.headers["etag"] == etag
     assert again.content == b""
-    later = post(client, {"place": "Tadmur", "actor": "SAA", "occurred_at": "2017-03-02"})
+    # A write that leaves the contested list as it was: still a 304, at the new position.
+    post(client, {"place": "Manbij", "actor": "SDF", "occurred_at": "2017-03-01"})
+    elsewhere = post(client, {"place": "Tadmur", "actor": "SAA", "occurred_at": "2017-03-02"})
+    same = client.get("/v1/contested", params={"min_position": elsewhere}, headers={"If-None-Match": etag})
+    assert (same.status_code, same.headers["etag"]) == (304, etag)
+    assert int(same.headers["x-projection-position"]) >= elsewhere
+    # One that changes it: a new answer and a new ETag.
+    later = post(client, {"place": "Manbij", "actor": "IS", "share": 30, "occurred_at": "2017-03-03"})
     moved = client.get("/v1/contested", params={"min_position": later}, headers={"If-None-Match": etag})
     assert moved.status_code == 200
     assert moved.headers["etag"] != etag

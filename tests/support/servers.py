@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
+import sqlalchemy as sa
 
 from tests.support.apps import free_port
 
@@ -99,3 +100,29 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 20) -> None
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not start")
         time.sleep(0.05)
+
+
+class ThrowawayStandby(ThrowawayPostgres):
+    """A streaming hot standby of a ThrowawayPostgres, made with pg_basebackup, on its own port."""
+
+    def __init__(self, primary: ThrowawayPostgres) -> None:
+        super().__init__(primary.bin_dir)
+        self.primary = primary
+
+    def init(self) -> None:
+        source = f"host=127.0.0.1 port={self.primary.port} user=postgres"
+        self._run("pg_basebackup", "-d", source, "-D", str(self.data), "-R", "-X", "stream", "-c", "fast")
+
+    def pause_replay(self) -> None:
+        self._sql("SELECT pg_wal_replay_pause()")
+
+    def resume_replay(self) -> None:
+        self._sql("SELECT pg_wal_replay_resume()")
+
+    def _sql(self, statement: str) -> None:
+        engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text(statement))
+        finally:
+            engine.dispose()

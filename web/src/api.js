@@ -3,6 +3,15 @@ import { askForKey, currentKey, forgetKey } from "./keyform.js";
 
 const answers = new Map(); // url -> { etag, body, generation }, oldest first
 const KEPT = 300;
+let reached = 0; // the latest log position the page has heard of: reads are at least that fresh
+
+/**
+ * Every later read waits (server-side, `min_position`) until the read models reach `position`:
+ * having heard of a change from the stream, the page must not be answered from before it.
+ */
+export function atLeast(position) {
+  if (Number.isFinite(position)) reached = Math.max(reached, position);
+}
 
 /** The read model generation inside one of this API's ETags ("g1.p42.…"), or null. */
 export function generationOf(etag) {
@@ -27,11 +36,12 @@ export async function get(path, params = {}) {
   const target = url(path, params);
   for (;;) {
     const kept = answers.get(target);
+    const asked = reached ? url(path, { ...params, min_position: reached }) : target;
     const headers = { Accept: "application/json" };
     if (kept) headers["If-None-Match"] = kept.etag;
     const key = currentKey();
     if (key) headers.Authorization = `Bearer ${key}`;
-    const response = await fetch(target, { headers, cache: "no-store" });
+    const response = await fetch(asked, { headers, cache: "no-store" });
     if (response.status === 401) {
       if (key) forgetKey();
       await askForKey(key ? "That key was not accepted." : "");

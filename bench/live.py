@@ -1,0 +1,171 @@
+"""Scenario `live`: dashboards polling while feeds write, beside the same polls with no writes.
+
+On a database holding bench.corpus's log (2,000 places) folded into the read models, the production
+shape (ingest-api, read-api on one uvicorn worker, a `frontline worker` on a Redis queue of its own):
+`GET /v1/contested` and `GET /v1/places/{id}` under wrk -t2 -c32, with no writes, then while 20 and
+200 reports a second arrive, each claiming a random other place (a share from the corpus's mix, so
+the contested list does change now and then). The polled place is never written: its pollers, with
+If-None-Match, must get only 304s. The limit of each run is the same run with no writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import uuid
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import orjson
+
+from bench import corpus, wrk_runner
+from bench.common import (
+    BIN,
+    RESULTS,
+    BenchEnv,
+    Check,
+    Figure,
+    ScenarioResult,
+    background,
+    console,
+    free_port,
+    fresh_database,
+    frontline_env,
+    migrate,
+    server,
+)
+from bench.projector import sqlalchemy_url
+from bench.stream import KEY, REDIS_URL, _address, _forget_queue, post_reports
+from services.projector import runner
+from services.store.database import Database
+
+DB = "bench_live"
+EVENTS = 20_000
+POLLED = corpus.HOT_PLACE  # never written during the runs
+PATHS = {"contested": "/v1/contested", "place": f"/v1/places/{POLLED}"}
+RATES = (0.0, 20.0, 200.0)
+THREADS, CONNECTIONS = 2, 32
+
+
+def step(message: str, *args: object) -> None:
+    console.log(f"[bold]live[/] {message % args}")
+
+
+def run(env: BenchEnv) -> ScenarioResult:
+    result = ScenarioResult("live")
+    names = _prepare(env)
+    queue = f"bench-{env.run_id}-live"
+    process_env = frontline_env(env.pg, DB, INGEST_API_KEYS=KEY, REDIS_URL=REDIS_URL, QUEUE_NAME=queue)
+    base = RESULTS / f"live-{env.run_id}"
+    with ExitStack() as stack:
+        stack.callback(_forget_queue, queue)
+        running = {}
+        for kind in ("ingest-api", "read-api"):
+            port = free_port()
+            args = [str(BIN / "frontline"), kind, "--port", str(port)]
+            log = base.with_suffix(f".{kind}.log")
+            running[kind] = stack.enter_context(server(args, process_env, port, log))
+        stack.enter_context(
+            background([str(BIN / "frontline"), "worker"], process_env, base.with_suffix(".worker.log"))
+        )
+        read, ingest = running["read-api"].base_url, _address(running["ingest-api"].base_url)
+        runs = {
+            (kind, rate): _poll(env, read, path, ingest, rate, names)
+            for kind, path in PATHS.items()
+            for rate in RATES
+        }
+        untouched = _untouched_304s(env, read, ingest, names)
+    _figures(result, runs, untouched)
+    return result
+
+
+def _prepare(env: BenchEnv) -> list[str]:
+    """The corpus, folded; the names of the places the writers may claim (all but the polled one)."""
+    events = 5_000 if env.quick else EVENTS
+    fresh_database(env.pg, DB)
+    migrate(env.pg, DB)
+    written = corpus.write(env.pg, DB, events)
+    db = Database(sqlalchemy_url(env.pg, DB), pool_size=2)
+    try:
+        runner.catch_up(db, batch_size=20_000)
+    finally:
+        db.dispose()
+    step("corpus: %s", written.describe())
+    with env.pg.connect(DB) as conn:
+        rows = conn.execute("SELECT name FROM places WHERE place_id <> %s", (POLLED,)).fetchall()
+    return [row[0] for row in rows]
+
+
+def _claims(names: list[str], seed: int) -> Any:
+    rng = random.Random(seed)
+
+    def make(n: int) -> bytes:
+        actor, other = rng.sample(corpus.ACTORS, 2)
+        claim = {"place": rng.choice(names), "actor": actor, "share": rng.choice(corpus.SHARES),
+                 "from_actor": other, "occurred_at": f"2020-{1 + n % 12:02d}-{1 + n % 28:02d}"}  # fmt: skip
+        return orjson.dumps({"id": uuid.uuid4().hex, "source": {"name": "bench"}, "claims": [claim]})
+
+    return make
+
+
+def _writing(ingest: tuple[str, int], rate: float, seconds: float, names: list[str]) -> threading.Thread:
+    count = int(rate * seconds)
+    thread = threading.Thread(
+        target=lambda: asyncio.run(post_reports(ingest, count, rate, _claims(names, int(rate)))), daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _poll(
+    env: BenchEnv, read: str, path: str, ingest: tuple[str, int], rate: float, names: list[str]
+) -> wrk_runner.WrkRun:
+    seconds = env.seconds(15)
+    writer = _writing(ingest, rate, seconds + 2, names) if rate else None
+    httpx.get(read + path, timeout=30)  # fill the cache
+    done = wrk_runner.run_untracked(
+        read, "get.lua", {"BENCH_PATH": path}, seconds=seconds, threads=THREADS, connections=CONNECTIONS
+    )
+    if writer is not None:
+        writer.join()
+    step("%s at %g reports/s: %.0f req/s, p99 %.1f ms", path, rate, done.requests / done.seconds, done.p99_ms)
+    return done
+
+
+def _untouched_304s(env: BenchEnv, read: str, ingest: tuple[str, int], names: list[str]) -> wrk_runner.WrkRun:
+    etag = httpx.get(read + PATHS["place"], timeout=30).headers["etag"]
+    seconds = env.seconds(15)
+    writer = _writing(ingest, 200.0, seconds + 2, names)
+    done = wrk_runner.run(
+        read, "get.lua", [], {"BENCH_PATH": PATHS["place"], "BENCH_ETAG": etag},
+        seconds=seconds, threads=THREADS, connections=CONNECTIONS,
+    )  # fmt: skip
+    writer.join()
+    return done
+
+
+def _figures(
+    result: ScenarioResult, runs: dict[tuple[str, float], wrk_runner.WrkRun], untouched: wrk_runner.WrkRun
+) -> None:
+    for kind in PATHS:
+        idle = runs[(kind, 0.0)]
+        idle_rate = idle.requests / idle.seconds
+        result.figures.append(Figure(f"{kind}: req/s, no writes", idle_rate, "req/s"))
+        result.figures.append(Figure(f"{kind}: p99, no writes", idle.p99_ms, "ms", target=10, ceiling=True))
+        for rate in RATES[1:]:
+            loaded = runs[(kind, rate)]
+            result.figures += [
+                Figure(f"{kind}: req/s, {rate:g} reports/s", loaded.requests / loaded.seconds, "req/s",
+                       limit=idle_rate, target=0.8, note="limit: the same run with no writes"),
+                Figure(f"{kind}: p99, {rate:g} reports/s", loaded.p99_ms, "ms", limit=idle.p99_ms,
+                       target=10, ceiling=True),
+            ]  # fmt: skip
+    total = sum(untouched.statuses.values())
+    share = untouched.statuses.get(304, 0) / total if total else 0.0
+    result.figures.append(Figure("304s to pollers of an untouched place, 200 reports/s", share * 100, "%"))
+    result.checks.append(
+        Check("an untouched place is always a 304", share == 1.0, f"statuses {untouched.statuses}")
+    )
+    result.details = {f"{k}@{r:g}": v.as_dict() for (k, r), v in runs.items()}

@@ -1,0 +1,207 @@
+"""Scenario `stream`: many subscribers of `GET /v1/stream` on one read-API process while reports arrive.
+
+The production shape (ingest-api, read-api, one `frontline worker` on a Redis queue of its own). The
+subscribers are raw asyncio connections in this process, each reading `id:` lines and noting when
+each position arrived. Reports come at a steady rate, each claiming a new place, so each is exactly
+one change that every subscriber must get. Figures:
+- delivery latency, from a POST's answer to the change reaching a subscriber (all subscribers'
+  deliveries), beside the same run with one subscriber (the scenario without the load);
+- the read API's resident memory per idle subscriber.
+Checks: every subscriber got every change, in log order, none twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+import orjson
+import redis
+
+from bench.common import (
+    BIN,
+    RESULTS,
+    BenchEnv,
+    Check,
+    Figure,
+    ScenarioResult,
+    background,
+    free_port,
+    fresh_database,
+    frontline_env,
+    migrate,
+    server,
+)
+from bench.paced import Connection, post_request
+
+KEY = "bench-stream-key"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+SUBSCRIBERS = 1000
+RATE = 20.0  # reports a second
+EVENT_ID = re.compile(rb"^id: (\d+)", re.MULTILINE)  # read in bulk: the client shares the machine
+
+
+class Subscriber:
+    """One SSE connection: the positions it got and when (time.monotonic())."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[int, float]] = []
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self, host: str, port: int, ready: asyncio.Event) -> None:
+        reader, self.writer = await asyncio.open_connection(host, port)
+        self.writer.write(f"GET /v1/stream HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        await self.writer.drain()
+        await reader.readuntil(b"\r\n\r\n")
+        ready.set()
+        pending = b""  # a line cut by the end of a read
+        while data := await reader.read(65536):
+            now = time.monotonic()
+            complete, _, pending = (pending + data).rpartition(b"\n")
+            self.got += [(int(found), now) for found in EVENT_ID.findall(complete)]
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def report(n: int) -> bytes:
+    place = {
+        "place": f"Stream Bench {uuid.uuid4().hex[:8]}",
+        "country": "SY",
+        "location": {"lat": 35.0, "lon": 40.0},
+    }
+    claim = {**place, "actor": "SAA", "share": 100, "occurred_at": f"2017-11-{1 + n % 28:02d}"}
+    return orjson.dumps({"id": uuid.uuid4().hex, "source": {"name": "bench"}, "claims": [claim]})
+
+
+async def post_reports(
+    ingest: tuple[str, int], count: int, rate: float, make: Callable[[int], bytes] = report
+) -> dict[int, float]:
+    """POST `count` reports (`make(n)`) at `rate` a second; each answer's position and when it came."""
+    idle: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(8):  # one exchange at a time on each
+        idle.put_nowait(Connection(*ingest))
+    answered: dict[int, float] = {}
+
+    async def one(n: int) -> None:
+        headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+        raw = post_request(*ingest, "/v1/reports", headers, make(n))
+        connection = await idle.get()
+        try:
+            status, body = await connection.exchange(raw)
+        finally:
+            idle.put_nowait(connection)
+        if status == 201:
+            answered[int(orjson.loads(body)["position"])] = time.monotonic()
+
+    start, tasks = time.monotonic(), []
+    for n in range(count):
+        await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
+        tasks.append(asyncio.create_task(one(n)))
+    await asyncio.gather(*tasks)
+    while not idle.empty():
+        idle.get_nowait().close()
+    return answered
+
+
+async def measure(
+    read: tuple[str, int], ingest: tuple[str, int], pid: int, subscribers: int, seconds: float
+) -> tuple[list[Subscriber], dict[int, float], float]:
+    subs = [Subscriber() for _ in range(subscribers)]
+    before = rss_kib(pid)
+    readies = [asyncio.Event() for _ in subs]
+    readers = [asyncio.create_task(s.open(*read, ready)) for s, ready in zip(subs, readies, strict=True)]
+    await asyncio.gather(*(r.wait() for r in readies))
+    await asyncio.sleep(2)
+    idle_kib = (rss_kib(pid) - before) / subscribers
+    answered = await post_reports(ingest, int(seconds * RATE), RATE)
+    await asyncio.sleep(3)  # the last deliveries
+    for s in subs:
+        s.close()
+    for r in readers:
+        r.cancel()
+    return subs, answered, idle_kib
+
+
+def _address(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
+
+
+def run(env: BenchEnv) -> ScenarioResult:
+    result = ScenarioResult("stream")
+    dbname = "bench_stream"
+    fresh_database(env.pg, dbname)
+    migrate(env.pg, dbname)
+    queue = f"bench-{env.run_id}-stream"
+    process_env = frontline_env(env.pg, dbname, INGEST_API_KEYS=KEY, REDIS_URL=REDIS_URL, QUEUE_NAME=queue)
+    base = RESULTS / f"stream-{env.run_id}"
+    seconds = env.seconds(30)
+    subscribers = 100 if env.quick else SUBSCRIBERS
+    with ExitStack() as stack:
+        stack.callback(_forget_queue, queue)
+        running = {}
+        for kind in ("ingest-api", "read-api"):
+            port = free_port()
+            args = [str(BIN / "frontline"), kind, "--port", str(port)]
+            running[kind] = stack.enter_context(
+                server(args, process_env, port, base.with_suffix(f".{kind}.log"))
+            )
+        stack.enter_context(
+            background([str(BIN / "frontline"), "worker"], process_env, base.with_suffix(".worker.log"))
+        )
+        read, ingest = _address(running["read-api"].base_url), _address(running["ingest-api"].base_url)
+        pid = running["read-api"].session
+        alone, alone_answered, _ = asyncio.run(measure(read, ingest, pid, 1, seconds))
+        subs, answered, idle_kib = asyncio.run(measure(read, ingest, pid, subscribers, seconds))
+    baseline = _latencies(alone, alone_answered)
+    latencies = _latencies(subs, answered)
+    label = f"{subscribers} subscribers, {RATE:g} reports/s"
+    alone_note = "limit: the same with one subscriber"
+    result.figures += [
+        Figure(f"delivery p50, {label}", percentile(latencies, 0.5), "ms",
+               limit=percentile(baseline, 0.5), note=alone_note),
+        Figure(f"delivery p99, {label}", percentile(latencies, 0.99), "ms",
+               limit=percentile(baseline, 0.99), target=250, ceiling=True, note=alone_note),
+        Figure("read-API memory per idle subscriber", idle_kib, "KiB"),
+    ]  # fmt: skip
+    result.checks.append(_everyone_got_everything(subs, answered))
+    result.details = {"subscribers": subscribers, "reports": len(answered), "seconds": seconds}
+    return result
+
+
+def _latencies(subs: list[Subscriber], answered: dict[int, float]) -> list[float]:
+    return [(at - answered[pos]) * 1000 for s in subs for pos, at in s.got if pos in answered]
+
+
+def _everyone_got_everything(subs: list[Subscriber], answered: dict[int, float]) -> Check:
+    expected = sorted(answered)
+    wrong = sum(1 for s in subs if [pos for pos, _ in s.got] != expected)
+    detail = (
+        f"{len(subs) - wrong} of {len(subs)} subscribers got all {len(expected)} changes in order, none twice"
+    )
+    return Check("every subscriber gets every change", wrong == 0 and bool(expected), detail)
+
+
+def _forget_queue(queue: str) -> None:
+    connection = redis.Redis.from_url(REDIS_URL)
+    for key in connection.scan_iter(match=f"*{queue}*"):
+        connection.delete(key)

@@ -1,0 +1,100 @@
+"""The answer cache: what stays fresh across a version step, ETags from content, single flight."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from services.api.cache import Entry, Listing, ReadCache
+from services.api.position import Version
+
+PLACE = frozenset(["rawah-iq"])
+
+
+def touch(place_id: str, position: int, status: str = "controlled") -> tuple[int, dict[str, Any]]:
+    return position, {"place_id": place_id, "status": status}
+
+
+def cache_at(version: Version) -> ReadCache:
+    cache = ReadCache()
+    cache.note_changes(version, ())
+    return cache
+
+
+def test_an_answer_about_one_place_stays_fresh_while_other_places_change() -> None:
+    cache = cache_at(Version(1, 10))
+    cache.put("/v1/places/rawah-iq?", Version(1, 10), PLACE, b"{}", "application/json")
+    cache.note_changes(Version(1, 12), [touch("mosul-iq", 11), touch("ar-raqqah-sy", 12)])
+    entry, position = cache.lookup("/v1/places/rawah-iq?")
+    assert entry is not None and position == 12  # known true at the new position
+    cache.note_changes(Version(1, 13), [touch("rawah-iq", 13)])
+    assert cache.lookup("/v1/places/rawah-iq?")[1] is None
+
+
+def test_a_list_is_stale_after_any_step_and_a_replay_stales_everything() -> None:
+    cache = cache_at(Version(1, 10))
+    cache.put("/v1/contested?", Version(1, 10), None, b"[]", "application/json")
+    cache.put("/v1/places/rawah-iq?", Version(1, 10), PLACE, b"{}", "application/json")
+    assert cache.lookup("/v1/contested?")[1] == 10
+    cache.note_changes(Version(1, 11), [touch("mosul-iq", 11)])
+    assert cache.lookup("/v1/contested?")[1] is None
+    cache.note_changes(Version(2, 11), ())
+    assert cache.lookup("/v1/places/rawah-iq?")[1] is None
+
+
+def test_an_answer_computed_ahead_of_the_noted_changes_stays_fresh_through_them() -> None:
+    cache = cache_at(Version(1, 10))
+    cache.put("/v1/places/rawah-iq?", Version(1, 15), PLACE, b"{}", "application/json")
+    cache.note_changes(Version(1, 15), [touch("rawah-iq", 14)])  # already in the answer
+    assert cache.lookup("/v1/places/rawah-iq?")[1] == 15
+
+
+def test_the_etag_follows_the_content_and_the_generation() -> None:
+    cache = cache_at(Version(1, 10))
+    first = cache.put("/v1/contested?", Version(1, 10), None, b"[1]", "application/json")
+    same = cache.put("/v1/contested?", Version(1, 11), None, b"[1]", "application/json")
+    other = cache.put("/v1/contested?", Version(1, 12), None, b"[2]", "application/json")
+    replayed = cache.put("/v1/contested?", Version(2, 12), None, b"[2]", "application/json")
+    assert first.etag == same.etag != other.etag != replayed.etag
+    assert len({first.etag, other.etag, replayed.etag}) == 3
+
+
+def test_concurrent_misses_compute_once() -> None:
+    cache = cache_at(Version(1, 10))
+    computed = 0
+
+    async def compute() -> Entry | None:
+        nonlocal computed
+        computed += 1
+        await asyncio.sleep(0.05)  # the others arrive while it runs
+        return cache.put("/v1/contested?", Version(1, 10), None, b"[]", "application/json")
+
+    async def many() -> list[Entry | None]:
+        return await asyncio.gather(*(cache.single_flight("/v1/contested?", compute) for _ in range(50)))
+
+    answers = asyncio.run(many())
+    assert computed == 1
+    assert len({id(a) for a in answers}) == 1
+
+
+def test_a_list_stays_fresh_until_a_change_alters_it() -> None:
+    cache = cache_at(Version(1, 10))
+    contested = Listing(frozenset(["albu-kamal-sy"]), lambda place: place["status"] == "contested")
+    cache.put("/v1/contested?", Version(1, 10), contested, b"[]", "application/json")
+    cache.note_changes(Version(1, 11), [touch("mosul-iq", 11)])  # controlled: not for this list
+    assert cache.lookup("/v1/contested?")[1] == 11
+    cache.note_changes(Version(1, 12), [touch("albu-kamal-sy", 12)])  # one it shows
+    assert cache.lookup("/v1/contested?")[1] is None
+    cache.put("/v1/contested?", Version(1, 12), contested, b"[]", "application/json")
+    cache.note_changes(Version(1, 13), [touch("rawah-iq", 13, "contested")])  # one joining it
+    assert cache.lookup("/v1/contested?")[1] is None
+
+
+def test_no_answer_goes_out_from_before_one_already_given() -> None:
+    cache = cache_at(Version(1, 10))
+    cache.put("/v1/contested?", Version(1, 10), None, b"[]", "application/json")
+    assert cache.lookup("/v1/contested?")[1] == 10
+    # Another answer was computed from a newer snapshot, before the change feed said what moved.
+    cache.put("/v1/places/rawah-iq?", Version(1, 12), PLACE, b"{}", "application/json")
+    assert cache.lookup("/v1/contested?")[1] is None
+    assert cache.lookup("/v1/places/rawah-iq?")[1] == 12
