@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=20_000, ge=1, le=100_000)
     # Seconds a catch-up job may run (it stops itself at half of it; the reconciler rings again).
     job_timeout: int = Field(default=120, ge=10)
+    # Seconds a client may take to send a request's body, from its headers on (then 408).
+    body_timeout: float = Field(default=10.0, gt=0, le=3600)
     # The PostgreSQL role the services connect as, when it is not the one that migrates: migration
     # 0004 grants it what the services need and revokes UPDATE, DELETE and TRUNCATE on `events`.
     # Read by `frontline migrate` (and `alembic upgrade`); unset, the migration changes no grants.

@@ -159,6 +159,19 @@ def _known(row: Any, bounds: Bounds) -> bool:
     return bounds.known_at_end is None or row.created_at < bounds.known_at_end
 
 
+def _named_like(q: str) -> sa.Select[tuple[str]]:
+    """The ids of places a name or alias of which contains `q`'s key.
+
+    A `q` with nothing to match on (`%`, `_`, `-`, an article alone) matches nothing rather than
+    everything, and LIKE's wildcards are escaped in case a key ever holds one.
+    """
+    key = name_key(q)
+    if not key:
+        return sa.select(place_names.c.place_id).where(sa.false())
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return sa.select(place_names.c.place_id).where(place_names.c.key.like(f"%{escaped}%", escape="\\"))
+
+
 def _places_with_state(
     ctx: Context, filters: PlaceFilters, after: str | None = None, limit: int | None = None
 ) -> list[tuple[Place, PlaceControl]]:
@@ -171,10 +184,7 @@ def _places_with_state(
     if filters.country:
         query = query.where(places.c.country == filters.country.upper())
     if filters.q:
-        pattern = f"%{name_key(filters.q)}%"
-        query = query.where(
-            places.c.place_id.in_(sa.select(place_names.c.place_id).where(place_names.c.key.like(pattern)))
-        )
+        query = query.where(places.c.place_id.in_(_named_like(filters.q)))
     b = ctx.bounds
     if b.as_of_end is None and b.known_at_end is None:
         return _places_now(ctx, query.limit(limit) if limit is not None else query, filters)

@@ -18,7 +18,7 @@ from services.doorbell import enqueue_replay
 from services.store import checkpoints, event_log, replays
 from services.store.replays import Replay
 from services.store.schema import events
-from services.web.auth import require
+from services.web.auth import BEARER, authenticated_route
 from services.web.deps import RuntimeDep
 from services.web.problems import problem_responses
 from services.web.runtime import Runtime
@@ -28,7 +28,8 @@ ReplayRunner = Callable[[str], None]
 router = APIRouter(
     prefix="/v1/admin",
     tags=["admin"],
-    dependencies=[Depends(require("admin"))],
+    dependencies=[Depends(BEARER)],
+    route_class=authenticated_route("admin"),
     responses=problem_responses(400, 401, 403, 503),
 )
 

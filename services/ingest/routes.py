@@ -23,7 +23,7 @@ from services.ingest.registry import register_actor, register_place
 from services.ingest.reports import Submission, body_hash
 from services.ingest.schemas import ActorIn, ActorOut, PlaceIn, PlaceOut, ReportIn, ReportOut
 from services.ingest.writer import ReportWriter, WriterBusy
-from services.web.auth import require
+from services.web.auth import BEARER, authenticated_route
 from services.web.deps import RuntimeDep, require_json
 from services.web.problems import problem, problem_responses
 from services.web.runtime import Runtime
@@ -33,7 +33,9 @@ WRITE_ERRORS = (400, 401, 403, 409, 413, 415, 422, 503)
 router = APIRouter(
     prefix="/v1",
     tags=["write"],
-    dependencies=[Depends(require("ingest")), Depends(require_json)],
+    # The key is checked before the body is read (the route class); BEARER declares it in OpenAPI.
+    dependencies=[Depends(BEARER), Depends(require_json)],
+    route_class=authenticated_route("ingest"),
     responses=problem_responses(*WRITE_ERRORS),
 )
 

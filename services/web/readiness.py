@@ -84,7 +84,7 @@ def database_reason(exc: Exception) -> str:
         return "missing"
     if "authentication failed" in text or "no pg_hba.conf entry" in text or "permission denied" in text:
         return "refused"
-    if isinstance(exc, StoreUnavailable) or isinstance(exc, sa.exc.OperationalError):
+    if isinstance(exc, (StoreUnavailable, sa.exc.OperationalError)):
         return "unreachable"
     return "error"
 

@@ -92,7 +92,7 @@ def build_app(
     app = ServiceApp(title=title, version="0.1.0", lifespan=lifespan, telemetry=NO_TELEMETRY)
     app.state.on_start = []
     app.state.on_stop = []
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, timeout=settings.body_timeout)
     app.add_middleware(NoNul)
     app.add_middleware(RequestIds)
     problems.install(app)
