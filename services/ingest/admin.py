@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
 from services.doorbell import enqueue_replay
-from services.store import checkpoints, event_log, replays
+from services.store import checkpoints, event_log, replay_runners, replays
 from services.store.replays import Replay
 from services.store.schema import events
 from services.web.auth import BEARER, authenticated_route
@@ -75,6 +75,7 @@ def start_replay(request: Request, runtime: RuntimeDep) -> ReplayStarted:
     runner: ReplayRunner | None = getattr(request.app.state, "replay_runner", None)
     if runner is None:
         raise HTTPException(503, "no projector is configured to run replays (set REDIS_URL)")
+    replay_runners.fail_abandoned(runtime.db)  # a replay whose runner died blocks no other
     with runtime.db.transaction() as conn:
         running = replays.active(conn)
         replay = running or replays.create(conn)
@@ -86,6 +87,7 @@ def start_replay(request: Request, runtime: RuntimeDep) -> ReplayStarted:
 @router.get("/replays/{replay_id}", responses=problem_responses(404))
 def get_replay(replay_id: str, runtime: RuntimeDep) -> ReplayOut:
     """A replay's status, and the events processed out of the total so far."""
+    replay_runners.fail_abandoned(runtime.db)
     with runtime.db.snapshot() as conn:
         replay = replays.get(conn, replay_id)
     if replay is None:

@@ -19,7 +19,7 @@ import structlog
 
 from services.projector import rebuild
 from services.projector.runner import fold_within, project_next_batch
-from services.store import checkpoints, event_log, replays
+from services.store import checkpoints, event_log, replay_runners, replays
 from services.store.database import Database
 from services.store.read_models import PROJECTION, ReadModelTables, tables
 
@@ -45,9 +45,26 @@ def batch_size_for(configured: int) -> int:
 def run_replay(
     db: Database, replay_id: str, batch_size: int = MIN_BATCH, progress: Progress | None = None
 ) -> None:
-    """Rebuild into a new set of tables, keeping the replay record current; swap when caught up."""
-    suffix = f"__r{replay_id[:10]}"
-    _mark(db, replay_id, status="running", started_at=datetime.now(UTC))
+    """Rebuild into a new set of tables, keeping the replay record current; swap when caught up.
+
+    Only a `queued` replay is run (a job run again after its replay was failed does nothing), and
+    its runner lock is held throughout: should this process die, the next replay finds it free
+    and fails this one (see store/replay_runners.py).
+    """
+    with replay_runners.holding(db, replay_id):
+        if not _claim(db, replay_id):
+            log.warning("replay.not_queued", replay_id=replay_id)
+            return
+        _run(db, replay_id, batch_size, progress)
+
+
+def _claim(db: Database, replay_id: str) -> bool:
+    with db.transaction() as conn:
+        return replays.claim(conn, replay_id, datetime.now(UTC))
+
+
+def _run(db: Database, replay_id: str, batch_size: int, progress: Progress | None) -> None:
+    suffix = replay_runners.scratch_suffix(replay_id)
     try:
         drop_retired(db)  # what a swap interrupted after its commit left behind, if anything
         built = rebuild.create(db, suffix)
