@@ -27,8 +27,9 @@ from pathlib import Path
 import sqlalchemy as sa
 import structlog
 
+from services.store import read_model_sets
 from services.store.database import Database
-from services.store.read_models import PROJECTION, replays, tables
+from services.store.read_models import PROJECTION, replays
 
 log = structlog.get_logger(__name__)
 
@@ -84,7 +85,7 @@ def _fail_if_abandoned(db: Database, replay_id: str) -> bool:
 def drop_scratch(db: Database, replay_id: str) -> None:
     """Drop the tables and the checkpoint a replay built (nothing, if it built none)."""
     with db.transaction() as conn:
-        tables(scratch_suffix(replay_id)).metadata.drop_all(conn)
+        read_model_sets.drop(conn, scratch_suffix(replay_id))
         conn.execute(
             sa.text("DELETE FROM projections WHERE name = :name"), {"name": scratch_checkpoint(replay_id)}
         )
