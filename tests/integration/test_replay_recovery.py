@@ -16,13 +16,14 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from services.combined import create_app
+from services.ingest.app import create_app as create_ingest_app
 from services.store import event_log, replays
 from services.store.database import Database
 from services.store.replays import Replay
 from tests.integration.test_cli import environment, run
 from tests.support.apps import ADMIN, settings_for
 from tests.support.events import control_changed
-from tests.support.workers import wait_until
+from tests.support.workers import stop, wait_until, worker_env, workers
 
 PLACES = ["rawah-iq", "albu-kamal-sy", "ar-raqqah-sy", "mosul-iq"]
 ACTORS = ["islamic-state", "syrian-arab-army", "iraqi-security-forces"]
@@ -32,6 +33,11 @@ EVENTS = 80  # 16 slowed batches of 5: a few seconds of replay to kill it in
 @pytest.fixture(params=["postgres", "sqlite"])
 def database_url(request: pytest.FixtureRequest) -> str:
     url = str(request.getfixturevalue("fresh_pg_url" if request.param == "postgres" else "fresh_sqlite_url"))
+    return seeded(url)
+
+
+def seeded(url: str) -> str:
+    """`url`, its log holding EVENTS claims."""
     db = Database(url)
     with db.transaction() as conn:
         event_log.append(
@@ -99,6 +105,34 @@ def test_a_killed_replay_gives_way_to_the_next_from_the_admin_api(
         assert client.get(status, headers=ADMIN).json()["processed"] == EVENTS
     assert time.monotonic() - killed_at < 10
     _assert_failed_and_cleaned(database_url, killed_replay.replay_id)
+
+
+@pytest.mark.redis
+def test_a_replay_whose_worker_was_killed_gives_way_to_the_next(
+    fresh_pg_url: str, redis_url: str, queue_name: str, cache_dir: Path
+) -> None:
+    url = seeded(fresh_pg_url)
+    env = worker_env(url, redis_url, queue_name, cache_dir)
+    slow_worker = subprocess.Popen([sys.executable, "-m", "tests.support.slow_replay", "worker"], env=env)
+    settings = settings_for(url, cache_dir, redis_url=redis_url, queue_name=queue_name)
+    db = Database(url)
+    try:
+        with TestClient(create_ingest_app(settings)) as client:
+            first = client.post("/v1/admin/replay", headers=ADMIN).json()["replay_id"]
+            wait_until(lambda: _processed(db) >= 10, 60, "the worker to fold the replay's first batches")
+            stop(slow_worker, kill=True)
+            killed_at = time.monotonic()
+            with workers(1, env):
+                started = client.post("/v1/admin/replay", headers=ADMIN)
+                assert started.status_code == 202 and started.json()["replay_id"] != first
+                second = f"/v1/admin/replays/{started.json()['replay_id']}"
+                wait_until(lambda: client.get(second, headers=ADMIN).json()["status"] == "done", 10, "replay")
+            assert time.monotonic() - killed_at < 10
+            assert client.get(f"/v1/admin/replays/{first}", headers=ADMIN).json()["status"] == "failed"
+    finally:
+        stop(slow_worker, kill=True)
+        db.dispose()
+    _assert_failed_and_cleaned(url, first)
 
 
 def test_a_live_runner_is_not_taken_for_dead(database_url: str, cache_dir: Path) -> None:

@@ -1,8 +1,10 @@
-"""`frontline replay`, slowed down so that a test can kill it mid-replay: small batches, each one
-waiting a moment first. Run as `python -m tests.support.slow_replay` (the CLI's environment)."""
+"""`frontline replay` (or `worker`, whose replays then run so), slowed down so that a test can kill
+it mid-replay: small batches, each one waiting a moment first. Run as
+`python -m tests.support.slow_replay [worker]`, in the CLI's environment."""
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -23,4 +25,4 @@ def _slow_batch(*args: Any, **kwargs: Any) -> Any:
 if __name__ == "__main__":
     replay.project_next_batch = _slow_batch
     replay.batch_size_for = lambda configured: BATCH
-    cli.app(["replay"])
+    cli.app(sys.argv[1:] or ["replay"])
