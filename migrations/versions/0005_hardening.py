@@ -48,8 +48,9 @@ depends_on = None
 # The read models as this revision knows them (a migration must not follow later code).
 READ_MODELS = ("rm_place_state", "rm_holdings", "rm_claims", "rm_claim_places")
 ADD_ONLY = ("events", "requests", "places", "place_names", "actors")
-# A replay's build (`__r` + 10 hex), `frontline verify`'s (`__verify` + 8), a retired set (`__old` + 8).
-SUFFIX = r"^__(r[0-9a-f]{1,10}|verify[0-9a-f]{8}|old[0-9a-f]{8})$"
+# What a set's suffix may be: a replay's build (`__r` + 10 hex), `frontline verify`'s (`__verify` +
+# 8), a retired set (`__old` + 8), a test's scratch set: two underscores, then a short identifier.
+SUFFIX = r"^__[a-z][a-z0-9_]{0,30}$"
 
 TRIGGERS = """
 CREATE OR REPLACE FUNCTION {s}.events_sequence() RETURNS trigger

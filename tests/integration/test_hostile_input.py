@@ -119,7 +119,8 @@ def test_a_claim_and_a_correction_creating_a_long_named_place_are_recorded(clien
     correction = {"event_id": created["event_id"], "changes": {"place": moved_to, **where}, "reason": "r"}
     corrected = post(client, "/v1/corrections", correction)
     assert corrected["place_created"] and all(len(p) <= 200 for p in corrected["place_ids"])
-    state = place_at(client, corrected["place_ids"][-1], corrected["position"])
+    [moved_id] = set(corrected["place_ids"]) - {created["place_id"]}
+    state = place_at(client, moved_id, corrected["position"])
     assert state["name"] == moved_to and state["control"][0]["actor_id"] == "syrian-democratic-forces"
 
 
