@@ -19,7 +19,8 @@ owner inserted. Now:
    go back to the owner; the role keeps SELECT, INSERT, UPDATE, DELETE on them.
 3. What the services do with each table, and all the role keeps:
    events, requests (idempotency), places, place_names, actors: SELECT, INSERT (records are
-   only ever added; a rename is an event). projections: SELECT, INSERT, UPDATE, DELETE: the
+   only ever added; a rename is an event), and UPDATE of `places.attributes` where that column
+   exists (an import adds a source's attributes to a place). projections: SELECT, INSERT, UPDATE, DELETE: the
    projector advances its checkpoint (UPDATE, and SELECT ... FOR UPDATE to serialise batches),
    a replay adds and deletes the checkpoint of the set it builds. replays: SELECT, INSERT,
    UPDATE. alembic_version: SELECT (for /readyz). The position sequence: USAGE (the trigger
@@ -204,6 +205,10 @@ def upgrade() -> None:
     if role is not None:
         for statement in _least_privilege(schema, role):
             op.execute(statement)
+        if _has_column(bind, "places", "attributes"):
+            # An import keeps a source's attributes on the places it records (migration
+            # 0005_place_attributes): that column, and only it, may change.
+            op.execute(f"GRANT UPDATE (attributes) ON places TO {role}")
 
 
 def downgrade() -> None:
@@ -249,6 +254,10 @@ def _least_privilege(schema: str, role: str) -> list[str]:
         f"REVOKE TRUNCATE ON projections FROM {role}",
         f"REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA {schema} FROM {role}",
     ]
+
+
+def _has_column(bind: sa.Connection, table: str, column: str) -> bool:
+    return any(c["name"] == column for c in sa.inspect(bind).get_columns(table))
 
 
 def _quoted(bind: sa.Connection, role: str | None) -> tuple[str, str | None]:
