@@ -171,10 +171,12 @@ def replay() -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from services.projector.replay import batch_size_for, run_replay
-    from services.store import replays
+    from services.store import replay_runners, replays
     from services.store.database import Database
 
     db = Database(settings.database_url)
+    for abandoned in replay_runners.fail_abandoned(db):
+        typer.echo(f"replay {abandoned} had lost its runner: marked failed", err=True)
     with db.transaction() as conn:
         if (running := replays.active(conn)) is not None:
             typer.echo(f"replay {running.replay_id} is already {running.status}", err=True)

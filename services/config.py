@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # Seconds between heartbeats on `GET /v1/stream`: proxies close a connection that stays silent
     # (commonly after 30-60 s), so an idle stream sends a comment well inside that.
     stream_heartbeat: float = Field(default=15.0, gt=0, le=300)
+    # Seconds a client may take to send a request's body, from its headers on (then 408).
+    body_timeout: float = Field(default=10.0, gt=0, le=3600)
     # The PostgreSQL role the services connect as, when it is not the one that migrates: migration
     # 0004 grants it what the services need and revokes UPDATE, DELETE and TRUNCATE on `events`.
     # Read by `frontline migrate` (and `alembic upgrade`); unset, the migration changes no grants.

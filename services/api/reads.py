@@ -177,6 +177,19 @@ def _known(row: Any, bounds: Bounds) -> bool:
     return bounds.known_at_end is None or row.created_at < bounds.known_at_end
 
 
+def _named_like(q: str) -> sa.Select[tuple[str]]:
+    """The ids of places a name or alias of which contains `q`'s key.
+
+    A `q` with nothing to match on (`%`, `_`, `-`, an article alone) matches nothing rather than
+    everything, and LIKE's wildcards are escaped in case a key ever holds one.
+    """
+    key = name_key(q)
+    if not key:
+        return sa.select(place_names.c.place_id).where(sa.false())
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return sa.select(place_names.c.place_id).where(place_names.c.key.like(f"%{escaped}%", escape="\\"))
+
+
 def _places_with_state(
     ctx: Context, filters: PlaceFilters, after: str | None = None, limit: int | None = None
 ) -> list[tuple[Place, PlaceControl]]:
@@ -210,10 +223,7 @@ def _where_place(query: sa.Select[Any], filters: PlaceFilters) -> sa.Select[Any]
     if filters.place_ids is not None:
         query = query.where(places.c.place_id.in_(filters.place_ids))
     if filters.q:
-        pattern = f"%{name_key(filters.q)}%"
-        query = query.where(
-            places.c.place_id.in_(sa.select(place_names.c.place_id).where(place_names.c.key.like(pattern)))
-        )
+        query = query.where(places.c.place_id.in_(_named_like(filters.q)))
     return query
 
 

@@ -25,6 +25,15 @@ _ARTICLES = frozenset(
 _JOINERS = re.compile(r"[\u0027\u2018\u2019\u02bb\u02bc\u02be\u02bf\u0060\u00b4]")
 _SEPARATORS = re.compile(r"[^\w]+|_")
 
+# What the registries hold (migration 0001): ids of up to 200 characters, name keys of up to 500.
+# Names may be 500 characters, and Unicode normalisation can lengthen them (one character of
+# NFKD may become eighteen), so derived ids and keys are cut to fit, deterministically.
+ID_MAX = 200
+KEY_MAX = 500
+# A slug leaves room for what a place id adds to it: "-sy" and, when taken, "-2", "-3", ...
+SLUG_MAX = ID_MAX - 20
+_DIGEST = 12
+
 
 def name_key(name: str) -> str:
     """The matching key of a name; two names with the same key name the same thing."""
@@ -32,19 +41,32 @@ def name_key(name: str) -> str:
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
     text = _JOINERS.sub("", text)
     words = [w for w in _SEPARATORS.split(text) if w and w not in _ARTICLES]
-    return "".join(words)
+    return fitted("".join(words), KEY_MAX, "")
+
+
+def fitted(text: str, limit: int, joiner: str = "-") -> str:
+    """`text` when it has at most `limit` characters, else its head and a digest of the whole.
+
+    The same text always gives the same result, and two long texts that differ anywhere give
+    different ones (up to the digest's 48 bits), so ids and keys stay stable and distinct.
+    """
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:_DIGEST]
+    return f"{text[: limit - _DIGEST - len(joiner)].rstrip('-')}{joiner}{digest}"
 
 
 def slugify(name: str) -> str:
     """A stable, URL-safe slug: lower-case ASCII words joined by hyphens.
 
-    A name with no Latin letter or digit (say, in Arabic script) gets a slug from its hash.
+    A name with no Latin letter or digit (say, in Arabic script) gets a slug from its hash; a
+    slug longer than SLUG_MAX is cut, with a hash of the whole (see `fitted`).
     """
     text = unicodedata.normalize("NFKD", name)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
     text = _JOINERS.sub("", text)
     words = [w for w in re.split(r"[^a-z0-9]+", text.encode("ascii", "ignore").decode()) if w]
-    return "-".join(words) or "n-" + hashlib.sha256(name.encode()).hexdigest()[:10]
+    return fitted("-".join(words), SLUG_MAX) or "n-" + hashlib.sha256(name.encode()).hexdigest()[:10]
 
 
 def nearest_names(name: str, candidates: Iterable[str], limit: int = 5) -> list[str]:

@@ -31,7 +31,17 @@ class OccurredAt:
     start: datetime  # timezone-aware, UTC
 
     def end(self) -> datetime:
-        """The exclusive end of the period (a timestamp is a period of one microsecond)."""
+        """The exclusive end of the period (a timestamp is a period of one microsecond).
+
+        The last period a datetime can hold (9999, 9999-12-31, ...) ends at `datetime.max`, the
+        one microsecond short of its true end no read can tell apart.
+        """
+        try:
+            return self._end()
+        except (ValueError, OverflowError):
+            return datetime.max.replace(tzinfo=UTC)
+
+    def _end(self) -> datetime:
         s = self.start
         if self.precision == "year":
             return s.replace(year=s.year + 1)
@@ -70,14 +80,23 @@ def _parse_timestamp(text: str) -> OccurredAt:
     if "T" not in text and " " not in text:
         raise ValueError("expected YYYY, YYYY-MM, YYYY-MM-DD or a full timestamp")
     parsed = datetime.fromisoformat(text)
-    instant = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is None:
+        instant = parsed.replace(tzinfo=UTC)
+    else:
+        try:
+            instant = parsed.astimezone(UTC)
+        except OverflowError:
+            # Say why, rather than "date value out of range": the time exists, but in UTC it
+            # falls before year 1 (or after 9999), which no ISO 8601 four-digit year can write.
+            raise ValueError("in UTC it falls outside the years 0001 to 9999") from None
     return OccurredAt(format_timestamp(instant), "timestamp", instant)
 
 
 def format_timestamp(instant: datetime) -> str:
-    """ISO 8601 in UTC with a `Z`, microseconds only when present."""
-    spec = "%Y-%m-%dT%H:%M:%S.%fZ" if instant.microsecond else "%Y-%m-%dT%H:%M:%SZ"
-    return instant.astimezone(UTC).strftime(spec)
+    """ISO 8601 in UTC with a `Z`, microseconds only when present; the year always has four
+    digits (`0999-06-01T00:00:00Z`: strftime's `%Y` would write `999`, which no parser reads back)."""
+    utc = instant.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds") + "Z"
 
 
 def from_parts(text: str, start: datetime) -> OccurredAt:

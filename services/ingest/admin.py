@@ -15,10 +15,10 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
 from services.doorbell import enqueue_replay
-from services.store import checkpoints, event_log, replays
+from services.store import checkpoints, event_log, replay_runners, replays
 from services.store.replays import Replay
 from services.store.schema import events
-from services.web.auth import require
+from services.web.auth import BEARER, authenticated_route
 from services.web.deps import RuntimeDep
 from services.web.problems import problem_responses
 from services.web.runtime import Runtime
@@ -28,7 +28,8 @@ ReplayRunner = Callable[[str], None]
 router = APIRouter(
     prefix="/v1/admin",
     tags=["admin"],
-    dependencies=[Depends(require("admin"))],
+    dependencies=[Depends(BEARER)],
+    route_class=authenticated_route("admin"),
     responses=problem_responses(400, 401, 403, 503),
 )
 
@@ -74,6 +75,7 @@ def start_replay(request: Request, runtime: RuntimeDep) -> ReplayStarted:
     runner: ReplayRunner | None = getattr(request.app.state, "replay_runner", None)
     if runner is None:
         raise HTTPException(503, "no projector is configured to run replays (set REDIS_URL)")
+    replay_runners.fail_abandoned(runtime.db)  # a replay whose runner died blocks no other
     with runtime.db.transaction() as conn:
         running = replays.active(conn)
         replay = running or replays.create(conn)
@@ -85,6 +87,7 @@ def start_replay(request: Request, runtime: RuntimeDep) -> ReplayStarted:
 @router.get("/replays/{replay_id}", responses=problem_responses(404))
 def get_replay(replay_id: str, runtime: RuntimeDep) -> ReplayOut:
     """A replay's status, and the events processed out of the total so far."""
+    replay_runners.fail_abandoned(runtime.db)
     with runtime.db.snapshot() as conn:
         replay = replays.get(conn, replay_id)
     if replay is None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from services.domain.claims import Claim, apply_changes, claim_from_event, typed_changes
 from services.domain.control import validate_claim
@@ -21,6 +22,7 @@ from services.domain.events import CLAIM_CORRECTED, CLAIM_RETRACTED, CONTROL_CHA
 from services.domain.places import Location
 from services.domain.shares import to_hundredths
 from services.gazetteer import Gazetteer
+from services.ingest import examples
 from services.ingest.problems import (
     AlreadyRetracted,
     EventNotFound,
@@ -53,15 +55,17 @@ EventId = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=
 class ChangesIn(Strict):
     """The claim fields a correction replaces; at least one. `from_actor` and `note` may be null."""
 
-    place: Text | None = None
+    # Optional, but never null: the document says so (SkipJsonSchema), and `_something` refuses
+    # a null with its reason. Fuzzers then send nulls only to check they are refused.
+    place: Text | SkipJsonSchema[None] = None
     country: Country | None = None
     location: LocationIn | None = None
-    actor: Text | None = None
-    share: Percent | None = None
+    actor: Text | SkipJsonSchema[None] = None
+    share: Percent | SkipJsonSchema[None] = None
     from_actor: Text | None = None
-    occurred_at: Text | None = None
+    occurred_at: Text | SkipJsonSchema[None] = None
     note: Note | None = None
-    supporting_actors: list[Text] | None = Field(default=None, max_length=50)
+    supporting_actors: Annotated[list[Text], Field(max_length=50)] | SkipJsonSchema[None] = None
 
     _occurred = field_validator("occurred_at")(lambda v: checked_occurred_at(v) if v is not None else None)
 
@@ -82,6 +86,8 @@ class ChangesIn(Strict):
 
 
 class CorrectionIn(Strict):
+    model_config = ConfigDict(json_schema_extra=examples.listed(examples.CORRECTIONS))
+
     id: Text | None = None
     event_id: EventId
     changes: ChangesIn
@@ -90,6 +96,8 @@ class CorrectionIn(Strict):
 
 
 class RetractionIn(Strict):
+    model_config = ConfigDict(json_schema_extra=examples.listed(examples.RETRACTIONS))
+
     id: Text | None = None
     event_id: EventId
     reason: Text

@@ -27,7 +27,7 @@ from services.store import event_log
 from services.store import places as place_store
 from services.store.dialects import lock_registry
 from services.store.event_log import NewEvent
-from services.web.auth import require
+from services.web.auth import BEARER, authenticated_route
 from services.web.deps import RuntimeDep, require_json
 from services.web.problems import problem, problem_responses
 
@@ -114,8 +114,10 @@ PlaceId = Annotated[str, Path(max_length=200, description="The place's id")]
 router = APIRouter(
     prefix="/v1",
     tags=["write"],
-    dependencies=[Depends(require("ingest", "admin")), Depends(require_json)],
-    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
+    # The key is checked before the body is read (the route class); BEARER declares it in OpenAPI.
+    dependencies=[Depends(BEARER), Depends(require_json)],
+    route_class=authenticated_route("ingest", "admin"),
+    responses=problem_responses(400, 401, 403, 404, 408, 409, 413, 415, 422, 503),
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 
-from services.ingest import place_names
+from services.ingest import examples, place_names
 from services.ingest.corrections import (
     Amended,
     AmendmentOut,
@@ -24,17 +24,19 @@ from services.ingest.registry import register_actor, register_place
 from services.ingest.reports import Submission, body_hash
 from services.ingest.schemas import ActorIn, ActorOut, PlaceIn, PlaceOut, ReportIn, ReportOut
 from services.ingest.writer import ReportWriter, WriterBusy
-from services.web.auth import require
+from services.web.auth import BEARER, authenticated_route
 from services.web.deps import RuntimeDep, require_json
 from services.web.problems import problem, problem_responses
 from services.web.runtime import Runtime
 
-WRITE_ERRORS = (400, 401, 403, 409, 413, 415, 422, 503)
+WRITE_ERRORS = (400, 401, 403, 408, 409, 413, 415, 422, 503)
 
 router = APIRouter(
     prefix="/v1",
     tags=["write"],
-    dependencies=[Depends(require("ingest")), Depends(require_json)],
+    # The key is checked before the body is read (the route class); BEARER declares it in OpenAPI.
+    dependencies=[Depends(BEARER), Depends(require_json)],
+    route_class=authenticated_route("ingest"),
     responses=problem_responses(*WRITE_ERRORS),
 )
 
@@ -42,7 +44,10 @@ router = APIRouter(
 @router.post(
     "/reports",
     status_code=201,
-    responses={200: {"model": ReportOut, "description": "Already recorded: the first answer"}},
+    responses={
+        200: {"model": ReportOut, "description": "Already recorded: the first answer"},
+        201: {"links": examples.AFTER_REPORT},
+    },
 )
 async def post_report(report: ReportIn, request: Request, response: Response) -> ReportOut:
     """Record a report: all of its claims as events, or none of them. Answered once durable."""
@@ -58,6 +63,7 @@ async def post_report(report: ReportIn, request: Request, response: Response) ->
     status_code=201,
     responses={
         200: {"model": AmendmentOut, "description": "Already recorded: the first answer"},
+        201: {"links": examples.AFTER_AMENDMENT},
         **problem_responses(404),
     },
 )
@@ -73,6 +79,7 @@ def post_correction(body: CorrectionIn, response: Response, runtime: RuntimeDep)
     status_code=201,
     responses={
         200: {"model": AmendmentOut, "description": "Already recorded: the first answer"},
+        201: {"links": examples.AFTER_AMENDMENT},
         **problem_responses(404),
     },
 )

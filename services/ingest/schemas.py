@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Strin
 from services.domain.errors import InvalidTime
 from services.domain.occurred import OccurredAt, parse_occurred
 from services.domain.places import Location, PlaceKind
+from services.ingest import examples
 
 # No NUL characters: PostgreSQL text cannot hold them, and no report needs one.
 NO_NUL = r"^[^\x00]*$"
@@ -80,6 +81,8 @@ class ClaimIn(Strict):
 
 
 class ReportIn(Strict):
+    model_config = ConfigDict(json_schema_extra=examples.listed(examples.REPORTS))
+
     id: Text
     source: SourceIn
     claims: list[ClaimIn] = Field(min_length=1, max_length=1000)
@@ -100,6 +103,8 @@ class ReportOut(BaseModel):
 
 
 class PlaceIn(Strict):
+    model_config = ConfigDict(json_schema_extra=examples.listed(examples.PLACES))
+
     name: Text
     country: Country
     aliases: list[Text] = Field(default_factory=list, max_length=100)
@@ -124,6 +129,8 @@ class PlaceOut(BaseModel):
 
 
 class ActorIn(Strict):
+    model_config = ConfigDict(json_schema_extra=examples.listed(examples.ACTORS))
+
     name: Text
     aliases: list[Text] = Field(default_factory=list, max_length=100)
     actor_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,199}$")] | None = None

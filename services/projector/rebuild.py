@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from services.projector.runner import CatchUp, catch_up, fold_within
-from services.store import checkpoints, event_log
+from services.store import checkpoints, event_log, read_model_sets
 from services.store.database import Database
 from services.store.read_models import PROJECTION, ReadModelTables, tables
 
@@ -25,16 +25,13 @@ def build_name(suffix: str) -> str:
 
 def create(db: Database, suffix: str) -> ReadModelTables:
     """An empty set of read-model tables under `suffix` (dropping a leftover one)."""
-    built = tables(suffix)
     with db.transaction() as conn:
-        built.metadata.drop_all(conn)
-        built.metadata.create_all(conn)
-    return built
+        return read_model_sets.create(conn, suffix)
 
 
 def drop(db: Database, suffix: str) -> None:
     with db.transaction() as conn:
-        tables(suffix).metadata.drop_all(conn)
+        read_model_sets.drop(conn, suffix)
         conn.execute(sa.text("DELETE FROM projections WHERE name = :name"), {"name": build_name(suffix)})
 
 

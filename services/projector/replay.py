@@ -9,7 +9,6 @@ renames it into place, bumps the projection's generation and drops the old set.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,13 +18,11 @@ import structlog
 
 from services.projector import rebuild
 from services.projector.runner import fold_within, project_next_batch
-from services.store import checkpoints, event_log, replays
+from services.store import checkpoints, event_log, read_model_sets, replay_runners, replays
 from services.store.database import Database
 from services.store.read_models import PROJECTION, ReadModelTables, tables
 
 log = structlog.get_logger(__name__)
-
-RETIRED = re.compile(r"__old[0-9a-f]{8}$")
 
 Progress = Callable[[int, int], None]
 
@@ -45,9 +42,26 @@ def batch_size_for(configured: int) -> int:
 def run_replay(
     db: Database, replay_id: str, batch_size: int = MIN_BATCH, progress: Progress | None = None
 ) -> None:
-    """Rebuild into a new set of tables, keeping the replay record current; swap when caught up."""
-    suffix = f"__r{replay_id[:10]}"
-    _mark(db, replay_id, status="running", started_at=datetime.now(UTC))
+    """Rebuild into a new set of tables, keeping the replay record current; swap when caught up.
+
+    Only a `queued` replay is run (a job run again after its replay was failed does nothing), and
+    its runner lock is held throughout: should this process die, the next replay finds it free
+    and fails this one (see store/replay_runners.py).
+    """
+    with replay_runners.holding(db, replay_id):
+        if not _claim(db, replay_id):
+            log.warning("replay.not_queued", replay_id=replay_id)
+            return
+        _run(db, replay_id, batch_size, progress)
+
+
+def _claim(db: Database, replay_id: str) -> bool:
+    with db.transaction() as conn:
+        return replays.claim(conn, replay_id, datetime.now(UTC))
+
+
+def _run(db: Database, replay_id: str, batch_size: int, progress: Progress | None) -> None:
+    suffix = replay_runners.scratch_suffix(replay_id)
     try:
         drop_retired(db)  # what a swap interrupted after its commit left behind, if anything
         built = rebuild.create(db, suffix)
@@ -99,12 +113,9 @@ def swap(db: Database, suffix: str, batch_size: int) -> int:
         head = event_log.last_position(conn)
         folded = fold_within(conn, rebuild.build_name(suffix), built, batch_size, upto=head)
         position = checkpoints.read(conn, rebuild.build_name(suffix)).position  # type: ignore[union-attr]
-        retired = f"__old{uuid.uuid4().hex[:8]}"  # see RETIRED
+        retired = f"__old{uuid.uuid4().hex[:8]}"  # see read_model_sets.RETIRED
         _lock_exclusively(conn, live)
-        for old, new in zip(live.all, built.all, strict=True):
-            _rename(conn, old.name, f"{old.name}{retired}")
-            _rename(conn, new.name, old.name)
-        _canonical_index_names(conn, live, built, retired)
+        read_model_sets.swap(conn, suffix, retired)
         conn.execute(
             sa.text(
                 "UPDATE projections SET position = :position, generation = generation + 1, "
@@ -122,9 +133,8 @@ def swap(db: Database, suffix: str, batch_size: int) -> int:
 def drop_retired(db: Database) -> None:
     """Drop every read-model table a swap retired (`<name>__old<hex>`)."""
     with db.transaction() as conn:
-        for name in sa.inspect(conn).get_table_names():
-            if RETIRED.search(name):
-                conn.execute(sa.text(f'DROP TABLE IF EXISTS "{name}"'))
+        for retired in read_model_sets.retired_suffixes(conn):
+            read_model_sets.drop(conn, retired)
 
 
 def _lock_exclusively(conn: sa.Connection, live: ReadModelTables) -> None:
@@ -133,38 +143,6 @@ def _lock_exclusively(conn: sa.Connection, live: ReadModelTables) -> None:
     if conn.dialect.name == "postgresql":
         names = ", ".join(f'"{t.name}"' for t in live.all)
         conn.execute(sa.text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
-
-
-def _rename(conn: sa.Connection, old: str, new: str) -> None:
-    conn.execute(sa.text(f'ALTER TABLE "{old}" RENAME TO "{new}"'))
-
-
-def _canonical_index_names(
-    conn: sa.Connection, live: ReadModelTables, built: ReadModelTables, retired: str
-) -> None:
-    """Give the swapped-in indexes and keys the live set's names (PostgreSQL can rename them), after
-    moving the retired set's out of the way (it is dropped only after the swap commits)."""
-    if conn.dialect.name != "postgresql":
-        return  # SQLite cannot rename an index; the suffixed names are harmless there
-    for old in live.all:
-        for index in old.indexes:
-            conn.execute(sa.text(f'ALTER INDEX "{index.name}" RENAME TO "{index.name}{retired}"'))
-        conn.execute(
-            sa.text(
-                f'ALTER TABLE "{old.name}{retired}" '
-                f'RENAME CONSTRAINT "{old.name}_pkey" TO "{old.name}_pkey{retired}"'
-            )
-        )
-    for old, new in zip(live.all, built.all, strict=True):
-        for live_index, built_index in zip(
-            sorted(old.indexes, key=lambda i: str(i.name)),
-            sorted(new.indexes, key=lambda i: str(i.name)),
-            strict=True,
-        ):
-            conn.execute(sa.text(f'ALTER INDEX "{built_index.name}" RENAME TO "{live_index.name}"'))
-        conn.execute(
-            sa.text(f'ALTER TABLE "{old.name}" RENAME CONSTRAINT "{new.name}_pkey" TO "{old.name}_pkey"')
-        )
 
 
 def _remaining(db: Database, position: int) -> int:

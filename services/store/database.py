@@ -92,7 +92,7 @@ JSON_CODEC: dict[str, Any] = {"json_serializer": _dump_json, "json_deserializer"
 def _create_engine(url: str, pool_size: int) -> Engine:
     if url.startswith("sqlite"):
         return _create_sqlite_engine(url)
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         **JSON_CODEC,
         pool_size=pool_size,
@@ -101,6 +101,17 @@ def _create_engine(url: str, pool_size: int) -> Engine:
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
     )
+
+    @event.listens_for(engine, "connect")
+    def _in_utc(dbapi_conn: Any, _record: Any) -> None:
+        # Times load in the session's zone: west of UTC, 0001-01-01T00:00Z would load as year 0,
+        # which Python cannot hold. In UTC every time the services store loads as it was written.
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        dbapi_conn.execute("SET TIME ZONE 'UTC'")
+        dbapi_conn.autocommit = autocommit
+
+    return engine
 
 
 def create_folder_for(url: str) -> None:

@@ -54,6 +54,16 @@ def active(conn: sa.Connection) -> Replay | None:
     return _replay(row) if row else None
 
 
+def claim(conn: sa.Connection, replay_id: str, now: datetime) -> bool:
+    """Mark a queued replay `running`; False when it is not queued (run, failed or unknown)."""
+    claimed = conn.execute(
+        replays.update()
+        .where(replays.c.replay_id == replay_id, replays.c.status == "queued")
+        .values(status="running", started_at=now)
+    )
+    return bool(claimed.rowcount)
+
+
 def update(conn: sa.Connection, replay_id: str, **fields: Any) -> None:
     conn.execute(replays.update().where(replays.c.replay_id == replay_id).values(**fields))
 

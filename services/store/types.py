@@ -29,7 +29,9 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
             return None
         value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         if dialect.name == "sqlite":
-            return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+            # isoformat, not strftime: `%Y` drops the zero padding of years before 1000, and the
+            # text would neither sort nor parse back.
+            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:

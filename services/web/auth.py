@@ -8,10 +8,11 @@ request, except writes in dev mode on loopback (`make run`), which are open and 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Literal
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 
 from services.config import Settings
@@ -59,6 +60,40 @@ def require(role: Role, *others: Role) -> Callable[..., Awaitable[None]]:
     `async` although it never waits: FastAPI runs a plain `def` dependency in its thread pool, and
     two thread hops per request cost more than the whole check (a fifth of a report's CPU).
     """
+    check = _checker(role, *others)
+    if role == "read":
+        return check
+
+    async def check_declared(request: Request, _scheme: Annotated[object, Depends(BEARER)] = None) -> None:
+        await check(request)
+
+    return check_declared
+
+
+def authenticated_route(role: Role, *others: Role) -> type[APIRoute]:
+    """A route class that admits a request whose key grants `role` (or one of `others`) before
+    its body is read.
+
+    FastAPI reads and parses the body before it solves a route's dependencies, so a dependency
+    would answer a keyless request with malformed JSON 400 (and make it wait for, and parse, the
+    whole body) instead of 401. The check is the one `require` makes.
+    """
+    check = _checker(role, *others)
+
+    class AuthenticatedRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def checked(request: Request) -> Response:
+                await check(request)
+                return await handler(request)
+
+            return checked
+
+    return AuthenticatedRoute
+
+
+def _checker(role: Role, *others: Role) -> Callable[[Request], Awaitable[None]]:
     wanted: set[Role] = {role, *others}
 
     async def check(request: Request) -> None:
@@ -77,13 +112,7 @@ def require(role: Role, *others: Role) -> Callable[..., Awaitable[None]]:
         if role != "read" and not granted & wanted:
             raise HTTPException(403, f"this route needs an {' or '.join(sorted(wanted))} key")
 
-    if role == "read":
-        return check
-
-    async def check_declared(request: Request, _scheme: Annotated[object, Depends(BEARER)] = None) -> None:
-        await check(request)
-
-    return check_declared
+    return check
 
 
 def _write_keys(settings: Settings, role: Role) -> list[str]:

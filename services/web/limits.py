@@ -1,6 +1,9 @@
-"""Request body limits, enforced while the body streams in (chunked bodies included)."""
+"""Request body limits, enforced while the body streams in (chunked bodies included): its size,
+and the time a client may take to send it."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -8,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.web.problems import problem
 
 MAX_BODY = 1024 * 1024  # 1 MiB
+BODY_TIMEOUT = 10.0  # seconds from the request's headers to the end of its body
 
 
 class _TooLarge(HTTPException):
@@ -17,12 +21,25 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"the request body exceeds {limit} bytes")
 
 
-class BodyLimit:
-    """Answer 413 as soon as a body is known to exceed `limit` bytes, by header or by count."""
+class _TooSlow(HTTPException):
+    def __init__(self, timeout: float) -> None:
+        detail = f"the request body did not arrive within {timeout:g} s"
+        super().__init__(408, detail, headers={"Connection": "close"})
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+
+class BodyLimit:
+    """Answer 413 as soon as a body is known to exceed `limit` bytes, by header or by count, and
+    408 when it has not all arrived `timeout` seconds after the headers.
+
+    Without the time bound a client sending a byte a minute holds a connection (and the request's
+    resources) for as long as it likes. Once the body is complete, waiting on `receive` means
+    waiting for the client to disconnect (a stream does), which is not bounded here.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY, timeout: float = BODY_TIMEOUT) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,14 +51,23 @@ class BodyLimit:
             return
         received = 0
         started = False
+        complete = False
+        deadline = asyncio.get_running_loop().time() + self.timeout
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise _TooSlow(self.timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
                     raise _TooLarge(self.limit)
+                complete = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -55,6 +81,11 @@ class BodyLimit:
             if started:
                 raise
             await self._reject(scope, receive, send)
+        except _TooSlow as exc:
+            if started:
+                raise
+            slow = problem(408, "request-timeout", str(exc.detail), headers=dict(exc.headers or {}))
+            await slow(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"the request body exceeds {self.limit} bytes"

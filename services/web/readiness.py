@@ -1,7 +1,9 @@
 """Readiness: can this process serve? The database answers, its schema is the one this code was
 written for, it keeps commits durable, and Redis answers (when one is configured).
 
-Each check returns what is wrong in a few words, or nothing; `/readyz` answers 503 naming them.
+Each check returns what is wrong as a short reason class (`database: unreachable`), or nothing;
+`/readyz` answers 503 naming them. The endpoint is open, so the driver's own words (host, port,
+database and role names) go to the log only.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ from functools import cache
 import orjson
 import redis
 import sqlalchemy as sa
+import structlog
 from fastapi import FastAPI, Request, Response
 
 from services.store.database import Database
 from services.store.errors import StoreUnavailable
-from services.store.migrations import head_revision
+from services.store.migrations import head_revision, known_revisions
 from services.web.problems import problem, problem_responses
 from services.web.runtime import Runtime
+
+log = structlog.get_logger(__name__)
 
 STATEMENT_TIMEOUT_MS = 2000  # a probe must answer while the prober still waits
 
@@ -26,13 +31,19 @@ STATEMENT_TIMEOUT_MS = 2000  # a probe must answer while the prober still waits
 @dataclass(frozen=True)
 class Failure:
     check: str  # database | migrations | durability | redis
-    reason: str
+    reason: str  # a short class, safe to show anyone: unreachable, missing, behind, ...
+    details: str = ""  # what the driver said: for the log only
 
 
 @cache
 def expected_revision() -> str | None:
     # The migration scripts ship with the code: read them once per process.
     return head_revision()
+
+
+@cache
+def _known() -> frozenset[str]:
+    return known_revisions()
 
 
 def failures(runtime: Runtime) -> list[Failure]:
@@ -50,15 +61,32 @@ def database_failures(db: Database) -> list[Failure]:
             revision = _revision(conn)
             durability = durability_problem(*_durability_settings(conn))
     except (StoreUnavailable, sa.exc.SQLAlchemyError) as exc:
-        return [Failure("database", _short(exc))]
+        return [Failure("database", database_reason(exc), _short(exc))]
     found = []
     if revision != expected_revision():
         found.append(
-            Failure("migrations", f"the schema is at {revision}, the code needs {expected_revision()}")
+            Failure(
+                "migrations",
+                "behind" if revision is None or revision in _known() else "ahead",
+                f"the schema is at {revision}, the code needs {expected_revision()}",
+            )
         )
     if durability:
         found.append(Failure("durability", durability))
     return found
+
+
+def database_reason(exc: Exception) -> str:
+    """The class of a database failure: `missing` (no such database), `refused` (the server would
+    not let us in), `unreachable` (no answer), else `error`."""
+    text = _short(exc)
+    if "does not exist" in text and "database" in text:
+        return "missing"
+    if "authentication failed" in text or "no pg_hba.conf entry" in text or "permission denied" in text:
+        return "refused"
+    if isinstance(exc, (StoreUnavailable, sa.exc.OperationalError)):
+        return "unreachable"
+    return "error"
 
 
 def durability_problem(fsync: str, synchronous_commit: str) -> str | None:
@@ -99,7 +127,7 @@ def redis_failures(connection: redis.Redis) -> list[Failure]:
     try:
         connection.ping()
     except redis.RedisError as exc:
-        return [Failure("redis", _short(exc))]
+        return [Failure("redis", "unreachable", _short(exc))]
     return []
 
 
@@ -118,6 +146,8 @@ def install(app: FastAPI) -> None:
         found = failures(request.app.state.runtime)
         if not found:
             return Response(orjson.dumps({"status": "ready"}), media_type="application/json")
+        for failure in found:
+            log.warning("readyz.failed", check=failure.check, reason=failure.reason, error=failure.details)
         detail = "not ready: " + "; ".join(f"{f.check}: {f.reason}" for f in found)
         errors = [{"check": f.check, "msg": f.reason} for f in found]
         return problem(503, "not-ready", detail, errors=errors, headers={"Retry-After": "5"})

@@ -99,7 +99,7 @@ def build_app(
     )
     app.state.on_start = []
     app.state.on_stop = []
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, timeout=settings.body_timeout)
     app.add_middleware(NoNul)
     app.add_middleware(RequestIds)
     problems.install(app)

@@ -130,3 +130,93 @@ def test_an_app_role_that_does_not_exist_is_named(
     ):
         upgrade(url)
     assert "DATABASE_APP_ROLE" in str(caught.value) and "no_such_role_here" in str(caught.value)
+
+
+# Migration 0005: nothing the app role creates can steer the log's trigger, and it keeps only
+# what the services use.
+
+PLANTED = """
+CREATE FUNCTION {schema}.nextval(text) RETURNS bigint LANGUAGE sql AS 'SELECT 424242::bigint'
+"""
+
+
+def _schema_of(url: str) -> str:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+    engine.dispose()
+    return str(schema)
+
+
+def _plant(url: str, schema: str) -> str:
+    """Create the planted nextval in `schema` (committed), or say why not."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(PLANTED.format(schema=schema)))
+    except sa.exc.ProgrammingError as exc:
+        return str(exc.orig).splitlines()[0]
+    finally:
+        engine.dispose()
+    return "accepted"
+
+
+def _append_positions(url: str, search_path: str, count: int = 2) -> list[int]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"SET LOCAL search_path = {search_path}"))
+        recorded = event_log.append(
+            conn, [control_changed("rawah-iq", "islamic-state", 100, "2017") for _ in range(count)]
+        )
+    engine.dispose()
+    return [event.position for event in recorded]
+
+
+def test_the_app_role_cannot_create_in_the_logs_schema(migrated_for: str) -> None:
+    schema = _schema_of(migrated_for)
+    for statement in (
+        PLANTED.format(schema=schema),
+        PLANTED.format(schema="public"),
+        f"CREATE TABLE {schema}.rm_place_state__r0123456789 (x integer)",
+    ):
+        assert refusal(migrated_for, statement).startswith("permission denied for schema"), statement
+
+
+def test_a_function_planted_where_the_role_can_create_is_never_called_by_the_trigger(
+    migrated_for: str, app_role: str
+) -> None:
+    schema = _schema_of(migrated_for)
+    plant = f"ft_plant_{uuid.uuid4().hex[:8]}"
+    owner_url = sa.make_url(migrated_for).set(username="postgres").render_as_string(hide_password=False)
+    owner = sa.create_engine(owner_url, poolclass=sa.pool.NullPool)
+    with owner.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {plant} AUTHORIZATION {app_role}"))
+    try:
+        _plant(migrated_for, schema)  # refused since 0005; before, it steered every position
+        assert _plant(migrated_for, plant) == "accepted"  # its own schema
+        first = _append_positions(migrated_for, f"{plant}, {schema}")  # as the app role
+        then = _append_positions(owner_url, f"{plant}, {schema}, public")  # as the owner, a superuser
+        positions = first + then
+        assert 424242 not in positions
+        assert positions == list(range(positions[0], positions[0] + len(positions)))
+    finally:
+        with owner.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {plant} CASCADE"))
+        owner.dispose()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE requests SET body_hash = 'x'",
+        "DELETE FROM requests",
+        "UPDATE places SET name = 'x'",
+        "DELETE FROM place_names",
+        "UPDATE actors SET name = 'x'",
+        "DELETE FROM replays",
+        "SELECT setval('events_position_seq', 1)",
+        "TRUNCATE projections",
+    ],
+)
+def test_the_app_role_keeps_only_what_the_services_use(migrated_for: str, statement: str) -> None:
+    assert refusal(migrated_for, statement).startswith("permission denied for"), statement

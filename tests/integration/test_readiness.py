@@ -104,7 +104,28 @@ def test_a_schema_behind_head_is_not_ready(postgres_server: str, cache_dir: Path
         with TestClient(create_app(settings_for(url, cache_dir))) as client:
             status, body = readyz(client)
             assert status == 503 and [e["check"] for e in body["errors"]] == ["migrations"]
-            assert "0002" in body["detail"]
+            assert body["detail"] == "not ready: migrations: behind"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [({"port": 1}, "unreachable"), ({"database": "frontline_no_such_db"}, "missing")],
+    ids=["bad-port", "missing-database"],
+)
+def test_readyz_names_the_component_and_a_reason_class_never_the_address(
+    pg_url: str, cache_dir: Path, change: dict[str, Any], reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sa.make_url(pg_url).set(**change).render_as_string(hide_password=False)
+    with TestClient(create_app(settings_for(url, cache_dir))) as client:
+        status, body = readyz(client)
+    assert status == 503
+    assert body["detail"] == f"not ready: database: {reason}"
+    assert body["errors"] == [{"check": "database", "msg": reason}]
+    text = str(body)
+    for secret in ("127.0.0.1", "port", "frontline_no_such_db", "postgres", "5432", '"1"'):
+        assert secret not in text, secret
+    logged = capsys.readouterr()
+    assert "readyz.failed" in logged.out + logged.err  # the details go to the log
 
 
 def test_commits_that_are_not_durable_are_not_ready(postgres_server: str, cache_dir: Path) -> None:

@@ -45,3 +45,28 @@ def test_impossible_or_malformed_dates_are_refused(text: str) -> None:
 )
 def test_a_period_bound_means_the_end_of_the_period(bound: str, end: datetime) -> None:
     assert upper_bound(bound) == end
+
+
+@pytest.mark.parametrize(
+    ("given", "text"),
+    [
+        ("0999-06-01T00:00:00Z", "0999-06-01T00:00:00Z"),
+        ("0001-01-01T00:00:00-12:00", "0001-01-01T12:00:00Z"),
+        ("0042-03-04T05:06:07.000250+00:00", "0042-03-04T05:06:07.000250Z"),
+        ("0999", "0999"),
+    ],
+)
+def test_years_before_1000_keep_four_digits_and_parse_back(given: str, text: str) -> None:
+    occurred = parse_occurred(given)
+    assert occurred.text == text
+    assert parse_occurred(occurred.text) == occurred
+
+
+def test_a_time_before_year_1_in_utc_is_refused_with_its_reason() -> None:
+    with pytest.raises(InvalidTime, match="outside the years 0001 to 9999"):
+        parse_occurred("0001-01-01T00:00:00+01:00")
+
+
+def test_the_last_periods_end_at_the_last_instant() -> None:
+    assert upper_bound("9999") == datetime.max.replace(tzinfo=UTC)
+    assert upper_bound("9999-12-31") == datetime.max.replace(tzinfo=UTC)
