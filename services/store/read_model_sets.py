@@ -1,6 +1,6 @@
 """Whole sets of read-model tables: create one under a suffix, swap it in, drop one.
 
-On PostgreSQL the services' role may not create or rename tables (migration 0005: CREATE on the
+On PostgreSQL the services' role may not create or rename tables (migration 0007: CREATE on the
 log's schema would let it plant functions), so these go through the migration's SECURITY DEFINER
 functions, which copy the live set's definition and touch nothing but read-model tables. On
 SQLite, where there are no roles, the tables are created from their SQLAlchemy description.

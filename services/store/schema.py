@@ -35,7 +35,7 @@ events = sa.Table(
     sa.Index("ix_events_request_id", "request_id"),
     sa.Index("ix_events_target_event_id", "target_event_id"),
     sa.Index("ix_events_recorded_at", "recorded_at"),
-    # Only the PlaceNamesChanged events: the names a read looks up (migration 0005).
+    # Only the PlaceNamesChanged events: the names a read looks up (migration 0006).
     sa.Index(
         "ix_events_place_names",
         "stream_id",
