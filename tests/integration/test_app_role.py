@@ -132,7 +132,7 @@ def test_an_app_role_that_does_not_exist_is_named(
     assert "DATABASE_APP_ROLE" in str(caught.value) and "no_such_role_here" in str(caught.value)
 
 
-# Migration 0005: nothing the app role creates can steer the log's trigger, and it keeps only
+# Migration 0007: nothing the app role creates can steer the log's trigger, and it keeps only
 # what the services use.
 
 PLANTED = """
