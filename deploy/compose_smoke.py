@@ -1,0 +1,518 @@
+"""`make compose-smoke`: build and run docker-compose.yml on this machine and check it end to end.
+
+It starts the Docker engine when none answers (and stops it again at the end), provides the base
+images the compose file names (pulled, or built as stand-ins from Debian's packages where no
+registry answers: deploy/standins/), runs `up -d --build` with the compose file as it is, and
+checks with a time limit each: every service healthy or completed, the seed report in through
+127.0.0.1:8001, Abu Kamal SAA 60 / IS 40 out of 127.0.0.1:8000, three projector workers of which
+one is killed while they work, the lag back to 0 and `frontline verify` clean, an admin replay
+done, the event log refused to the services' database role, and `down -v` leaving nothing behind.
+
+Only the standard library: it runs before any virtualenv exists (CI). The secrets are random per
+run and never printed. The one thing added to the compose file is an override, written to a
+temporary directory, that builds with the host's network: with `--iptables=false` the containers
+have no route out, and `pip install` in the Dockerfile needs PyPI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+STANDINS = ROOT / "deploy" / "standins"
+sys.path.insert(0, str(ROOT))
+from services.demo import SEED_REPORT  # noqa: E402  (stdlib-only module, no install needed)
+
+PROJECT = "frontlinesmoke"  # compose v1 drops anything but [a-z0-9] from project names
+OUR_SERVICES = ("migrate", "ingest", "api", "projector")
+HEALTHY = ("postgres", "redis", "ingest", "api")
+BASE_TAG = "frontline-standin/debian:bookworm"
+STANDIN_LABEL = "org.frontline.standin"  # the recipe's hash: a changed recipe is rebuilt
+# image the compose file names -> its stand-in recipe under deploy/standins/
+STANDIN_RECIPES = {"python:3.11-slim": "python", "postgres:16": "postgres", "redis:7": "redis"}
+LOCAL_CAS = Path("/usr/local/share/ca-certificates")
+INGEST, READ = "http://127.0.0.1:8001", "http://127.0.0.1:8000"
+
+
+class SmokeFailed(Exception):
+    pass
+
+
+@dataclass
+class Smoke:
+    compose: list[str]
+    env: dict[str, str]
+    workdir: Path
+    results: list[tuple[str, float, str]] = field(default_factory=list)
+
+    def compose_run(self, *args: str, timeout: float = 120) -> str:
+        files = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(self.workdir / "override.yml")]
+        return run([*self.compose, "-p", PROJECT, *files, *args], timeout=timeout, env=self.env)
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[list[str]]:
+        """Time a step; what it appends to the yielded list is printed as what it checked."""
+        notes: list[str] = []
+        print(f"… {name}", flush=True)
+        started = time.monotonic()
+        try:
+            yield notes
+        except Exception as exc:
+            elapsed = time.monotonic() - started
+            self.results.append((name, elapsed, f"FAILED: {exc}"))
+            print(f"✗ {name} ({elapsed:.1f} s): {exc}", flush=True)
+            raise SmokeFailed(name) from exc
+        elapsed = time.monotonic() - started
+        self.results.append((name, elapsed, "; ".join(notes)))
+        print(f"✓ {name} ({elapsed:.1f} s): {'; '.join(notes)}", flush=True)
+
+
+# --- processes, HTTP and waiting -------------------------------------------------------------
+
+
+def run(cmd: list[str], timeout: float = 120, env: dict[str, str] | None = None, check: bool = True) -> str:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and done.returncode != 0:
+        raise SmokeFailed(f"{' '.join(cmd[:4])} … exited {done.returncode}: {tail(done.stderr)}")
+    return done.stdout
+
+
+def tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def http(method: str, url: str, key: str | None = None, body: Any = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (our own http URLs)
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def wait_until(what: str, limit: float, check: Callable[[], Any]) -> Any:
+    """Poll `check` each second until it returns something truthy; fail after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while True:
+        with contextlib.suppress(OSError, ValueError):
+            if result := check():
+                return result
+        if time.monotonic() > deadline:
+            raise SmokeFailed(f"{what}: not within {limit:.0f} s")
+        time.sleep(1)
+
+
+# --- the engine and the base images ----------------------------------------------------------
+
+
+def engine_answers() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+
+
+def start_engine(log: Path) -> subprocess.Popen[bytes]:
+    """dockerd as this machine runs it: vfs (no overlay in this sandbox), no iptables."""
+    if shutil.which("dockerd") is None:
+        raise SmokeFailed("no Docker engine: apt-get install docker.io")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        engine = subprocess.Popen(
+            ["dockerd", "--storage-driver", "vfs", "--iptables=false"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    wait_until(f"dockerd answering (log: {log})", 60, engine_answers)
+    return engine
+
+
+def compose_command() -> list[str]:
+    """The compose v2 plugin when the docker CLI has it, else Debian's docker-compose 1.29."""
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise SmokeFailed("no compose: apt-get install docker-compose (or the compose v2 plugin)")
+
+
+def image_label(tag: str) -> str | None:
+    """None when the image is absent; '' for an image that is not a stand-in (a pulled one)."""
+    out = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", tag],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        return None
+    return str((json.loads(out.stdout) or {}).get(STANDIN_LABEL, ""))
+
+
+def recipe_hash(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        for file in sorted(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file()):
+            digest.update(file.name.encode() + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def provide_base_image(tag: str, recipe: str, workdir: Path) -> str:
+    """Keep what is there (pulled, or a stand-in of the current recipe); else pull; else build."""
+    context = standin_context(recipe, workdir)
+    wanted = recipe_hash(STANDINS / "base.sh", context)
+    found = image_label(tag)
+    if found == "":
+        return "present (registry image)"
+    if found == wanted:
+        return "stand-in cached"
+    pulled = subprocess.run(["docker", "pull", tag], capture_output=True, timeout=120)
+    if pulled.returncode == 0:
+        return "pulled"
+    provide_debian_base()
+    build = ["docker", "build", "--network", "host", "--label", f"{STANDIN_LABEL}={wanted}"]
+    run([*build, "--build-arg", f"BASE={BASE_TAG}", "-t", tag, str(context)], timeout=900)
+    return "stand-in built"
+
+
+def standin_context(recipe: str, workdir: Path) -> Path:
+    """The recipe's folder; the python one with this machine's own CAs (extra-ca/) copied in."""
+    if recipe != "python":
+        return STANDINS / recipe
+    context = workdir / "python-standin"
+    shutil.copytree(STANDINS / recipe, context, dirs_exist_ok=True)
+    (context / "extra-ca").mkdir(exist_ok=True)
+    for ca in sorted(LOCAL_CAS.glob("*.crt")):
+        shutil.copy(ca, context / "extra-ca" / ca.name)
+    return context
+
+
+def provide_debian_base() -> None:
+    if image_label(BASE_TAG) != recipe_hash(STANDINS / "base.sh"):
+        run([str(STANDINS / "base.sh"), BASE_TAG, recipe_hash(STANDINS / "base.sh")], timeout=600)
+
+
+# --- the stack ---------------------------------------------------------------------------------
+
+
+def containers(smoke: Smoke) -> dict[str, list[dict[str, Any]]]:
+    """The project's containers (stopped ones too) by compose service."""
+    ids = run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"]).split()
+    found: dict[str, list[dict[str, Any]]] = {}
+    for c in json.loads(run(["docker", "inspect", *ids])) if ids else []:
+        found.setdefault(c["Config"]["Labels"]["com.docker.compose.service"], []).append(c)
+    return found
+
+
+def stack_ready(smoke: Smoke) -> bool:
+    by_service = containers(smoke)
+    for service, group in by_service.items():
+        for c in group:
+            state = c["State"]
+            if state.get("Health", {}).get("Status") == "unhealthy" or (
+                state["Status"] == "exited" and state["ExitCode"] != 0
+            ):
+                raise SmokeFailed(f"{service} {state['Status']} (exit {state['ExitCode']})")
+    healthy = all(
+        c["State"].get("Health", {}).get("Status") == "healthy"
+        for s in HEALTHY
+        for c in by_service.get(s, [{"State": {}}])
+    )
+    migrated = [c["State"]["Status"] for c in by_service.get("migrate", [])] == ["exited"]
+    running = [c["State"]["Status"] for c in by_service.get("projector", [])] == ["running"]
+    return healthy and migrated and running
+
+
+def started(c: dict[str, Any], key: str = "StartedAt") -> datetime:
+    stamp = re.sub(r"(\.\d{6})\d*", r"\1", c["State"][key]).replace("Z", "+00:00")
+    return datetime.fromisoformat(stamp)
+
+
+def check_migrate_ran_once_first(smoke: Smoke) -> str:
+    by_service = containers(smoke)
+    (migrate,) = by_service["migrate"]
+    if migrate["State"]["ExitCode"] != 0 or migrate["RestartCount"] != 0:
+        raise SmokeFailed(f"migrate: exit {migrate['State']['ExitCode']}, {migrate['RestartCount']} restarts")
+    finished = started(migrate, "FinishedAt")
+    early = [s for s in ("ingest", "api", "projector") for c in by_service[s] if started(c) < finished]
+    if early:
+        raise SmokeFailed(f"started before migrate exited: {early}")
+    return "migrate exited 0 once, before ingest, api and projector started"
+
+
+def projection(admin_key: str) -> dict[str, Any]:
+    status, body = http("GET", f"{INGEST}/v1/admin/projections", admin_key)
+    if status != 200:
+        raise SmokeFailed(f"GET /v1/admin/projections: {status} {body}")
+    (control,) = [p for p in body["items"] if p["name"] == "control"]
+    return dict(control)
+
+
+def metric(name: str) -> float | None:
+    with urllib.request.urlopen(f"{READ}/metrics", timeout=10) as response:  # noqa: S310
+        text = response.read().decode()
+    found = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    return float(found.group(1)) if found else None
+
+
+def abu_kamal(position: int) -> dict[str, float]:
+    status, body = http("GET", f"{READ}/v1/places?q=Abu+Kamal&min_position={position}")
+    if status != 200 or len(body["items"]) != 1:
+        raise SmokeFailed(f"GET /v1/places?q=Abu Kamal: {status} {body}")
+    return {holder["actor_id"]: holder["share"] for holder in body["items"][0]["control"]}
+
+
+def load_reports(key: str, count: int) -> int:
+    """`count` reports of ten claims each on new places: work for the projectors while one dies."""
+    position = 0
+    for r in range(count):
+        claims = [
+            {
+                "place": f"Smoke Village {r}-{c}",
+                "country": "SY",
+                "location": {"lat": 34.0 + r / 1000, "lon": 40.0 + c / 1000},
+                "actor": "SDF",
+                "from_actor": "IS",
+                "occurred_at": "2018-01-01",
+            }
+            for c in range(10)
+        ]
+        status, body = http(
+            "POST",
+            f"{INGEST}/v1/reports",
+            key,
+            {"id": f"smoke-{r}", "source": {"name": "smoke"}, "claims": claims},
+        )
+        if status != 201:
+            raise SmokeFailed(f"POST /v1/reports: {status} {body}")
+        position = body["position"]
+    return position
+
+
+def psql(
+    smoke: Smoke, container: str, user: str, password: str, sql: str
+) -> subprocess.CompletedProcess[str]:
+    cmd = ["docker", "exec", "-e", f"PGPASSWORD={password}", container, "psql", "-h", "127.0.0.1"]
+    cmd += ["-U", user, "-d", "frontline", "-v", "ON_ERROR_STOP=1", "-Atc", sql]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+
+def leftovers() -> list[str]:
+    label = f"label=com.docker.compose.project={PROJECT}"
+    found = run(["docker", "ps", "-aq", "--filter", label]).split()
+    found += run(["docker", "volume", "ls", "-q", "--filter", label]).split()
+    found += run(["docker", "network", "ls", "-q", "--filter", label]).split()
+    return found
+
+
+# --- the steps -----------------------------------------------------------------------------------
+
+
+def check_stack(smoke: Smoke) -> None:
+    keys = smoke.env
+    with smoke.step("base images") as notes:
+        for tag, recipe in STANDIN_RECIPES.items():
+            notes.append(f"{tag}: {provide_base_image(tag, recipe, smoke.workdir)}")
+
+    with smoke.step("docker compose up -d --build") as notes:
+        smoke.compose_run("down", "-v", "--remove-orphans", timeout=300)  # a previous run's leftovers
+        smoke.compose_run("up", "-d", "--build", timeout=900)
+        notes.append("built frontline:latest and created the services")
+
+    with smoke.step("every service healthy or completed") as notes:
+        wait_until(
+            "postgres, redis, ingest, api healthy; migrate exited; projector up",
+            240,
+            lambda: stack_ready(smoke),
+        )
+        notes.append("postgres, redis, ingest, api healthy; projector running")
+        notes.append(check_migrate_ran_once_first(smoke))
+
+    with smoke.step("seed demo POSTed to 127.0.0.1:8001") as notes:
+        status, _ = http("POST", f"{INGEST}/v1/reports", None, SEED_REPORT)
+        if status != 401:
+            raise SmokeFailed(f"a report without a key answered {status}, not 401")
+        status, body = http("POST", f"{INGEST}/v1/reports", keys["INGEST_API_KEYS"], SEED_REPORT)
+        if status != 201:
+            raise SmokeFailed(f"POST /v1/reports: {status} {body}")
+        seed_position = int(body["position"])
+        notes.append(
+            f"401 without a key; 201 with it, {len(body['events'])} events up to position {seed_position}"
+        )
+
+    with smoke.step("Abu Kamal read from 127.0.0.1:8000") as notes:
+        control = abu_kamal(seed_position)
+        if control != {"syrian-arab-army": 60.0, "islamic-state": 40.0}:
+            raise SmokeFailed(f"Abu Kamal control is {control}")
+        notes.append("SAA 60 / IS 40")
+
+    with smoke.step("--scale projector=3") as notes:
+        smoke.compose_run("up", "-d", "--no-recreate", "--scale", "projector=3", timeout=300)
+        wait_until(
+            "three projector workers registered in RQ", 120, lambda: metric("frontline_queue_workers") == 3
+        )
+        notes.append("3 projector containers running, 3 RQ workers registered")
+
+    with smoke.step("one projector killed while they work; lag back to 0") as notes:
+        head = load_reports(keys["INGEST_API_KEYS"], 40)
+        victim = containers(smoke)["projector"][0]
+        run(["docker", "kill", victim["Id"]])
+        notes.append(f"400 claims posted (head {head}); killed {victim['Name'].lstrip('/')}")
+        wait_until(
+            "projection lag back to 0", 180, lambda: projection(keys["ADMIN_API_KEYS"])["lag_events"] == 0
+        )
+        caught_up = projection(keys["ADMIN_API_KEYS"])
+        if caught_up["position"] < head or caught_up["status"] != "running":
+            raise SmokeFailed(f"projection {caught_up}")
+        notes.append(f"lag 0 at position {caught_up['position']}")
+
+    with smoke.step("frontline verify, in a projector container") as notes:
+        alive = [c for c in containers(smoke)["projector"] if c["State"]["Status"] == "running"]
+        out = run(["docker", "exec", alive[0]["Id"], "frontline", "verify"], timeout=300)
+        notes.append(out.strip().splitlines()[-1])
+
+    with smoke.step("admin replay through 127.0.0.1:8001") as notes:
+        status, body = http("POST", f"{INGEST}/v1/admin/replay", keys["ADMIN_API_KEYS"], {})
+        if status != 202:
+            raise SmokeFailed(f"POST /v1/admin/replay: {status} {body}")
+        url = f"{INGEST}/v1/admin/replays/{body['replay_id']}"
+
+        def finished() -> dict[str, Any] | None:
+            replay = http("GET", url, keys["ADMIN_API_KEYS"])[1]
+            if replay["status"] == "failed":
+                raise SmokeFailed(f"replay failed: {replay['error']}")
+            return replay if replay["status"] == "done" else None
+
+        replay = wait_until("replay done", 300, finished)
+        notes.append(f"done, {replay['processed']}/{replay['total']} events")
+        if abu_kamal(0) != {"syrian-arab-army": 60.0, "islamic-state": 40.0}:
+            raise SmokeFailed("Abu Kamal changed in the replay")
+        notes.append("Abu Kamal still SAA 60 / IS 40")
+
+    with smoke.step("the services' role cannot change the log") as notes:
+        (postgres,) = containers(smoke)["postgres"]
+        app = ("frontline_app", keys["FRONTLINE_APP_PASSWORD"])
+        counted = psql(smoke, postgres["Id"], *app, "SELECT count(*) FROM events")
+        if counted.returncode != 0:
+            raise SmokeFailed(f"frontline_app cannot read events: {counted.stderr}")
+        for sql in ("UPDATE events SET type = type", "DELETE FROM events"):
+            denied = psql(smoke, postgres["Id"], *app, sql)
+            if denied.returncode == 0 or "permission denied" not in denied.stderr:
+                raise SmokeFailed(f"{sql} as frontline_app: {denied.returncode} {denied.stderr}")
+        notes.append(
+            f"frontline_app reads {counted.stdout.strip()} events; UPDATE and DELETE: permission denied"
+        )
+        owner = psql(
+            smoke, postgres["Id"], "frontline", keys["POSTGRES_PASSWORD"], "UPDATE events SET type = type"
+        )
+        if owner.returncode == 0 or "immutable" not in owner.stderr:
+            raise SmokeFailed(f"UPDATE as the owner: {owner.returncode} {owner.stderr}")
+        notes.append("the owner's UPDATE: refused by the immutability trigger")
+
+
+def tear_down(smoke: Smoke) -> None:
+    with smoke.step("docker compose down -v") as notes:
+        smoke.compose_run("down", "-v", "--remove-orphans", timeout=300)
+        if left := leftovers():
+            raise SmokeFailed(f"left behind: {left}")
+        for port in (8000, 8001):
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2),
+            ):
+                raise SmokeFailed(f"127.0.0.1:{port} still answers")
+        notes.append("no container, volume or network of the project left; 8000 and 8001 closed")
+
+
+def show_logs(smoke: Smoke) -> None:
+    with contextlib.suppress(SmokeFailed, subprocess.SubprocessError):
+        print(smoke.compose_run("logs", "--no-color", "--tail", "40"))
+
+
+def report(smoke: Smoke, total: float) -> None:
+    print("\ncompose smoke:")
+    for name, elapsed, what in smoke.results:
+        print(f"  {elapsed:7.1f} s  {name}: {what}")
+    print(f"  {total:7.1f} s  in all")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep", action="store_true", help="leave the stack up when a check fails")
+    args = parser.parse_args()
+    began = time.monotonic()
+    engine: subprocess.Popen[bytes] | None = None
+    with tempfile.TemporaryDirectory(prefix="frontline-smoke-") as tmp:
+        smoke = Smoke(compose=[], env=secrets_env(), workdir=Path(tmp))
+        failed = False
+        try:
+            with smoke.step("docker engine") as notes:
+                if engine_answers():
+                    notes.append("already running")
+                else:
+                    engine = start_engine(ROOT / "var" / "compose-smoke" / "dockerd.log")
+                    notes.append("started dockerd --storage-driver vfs --iptables=false")
+                smoke.compose = compose_command()
+                notes.append(f"compose: {' '.join(smoke.compose)}")
+            write_override(smoke.workdir)
+            check_stack(smoke)
+        except SmokeFailed:
+            failed = True
+            show_logs(smoke)
+        finally:
+            if smoke.compose and not (failed and args.keep):
+                with contextlib.suppress(SmokeFailed):
+                    tear_down(smoke)
+            if engine is not None and not (failed and args.keep):
+                stop_engine(engine)
+    report(smoke, time.monotonic() - began)
+    ok = not failed and all(not what.startswith("FAILED") for _, _, what in smoke.results)
+    print("compose smoke passed" if ok else "compose smoke FAILED")
+    return 0 if ok else 1
+
+
+def secrets_env() -> dict[str, str]:
+    """The environment of every compose command: fresh secrets, reads open."""
+    fresh = {
+        name: secrets.token_hex(16)
+        for name in ("POSTGRES_PASSWORD", "FRONTLINE_APP_PASSWORD", "INGEST_API_KEYS", "ADMIN_API_KEYS")
+    }
+    return {**os.environ, **fresh, "READ_API_KEYS": ""}
+
+
+def write_override(workdir: Path) -> None:
+    """Build with the host's network (the only route to PyPI here); nothing else changes."""
+    build = {"build": {"context": str(ROOT), "network": "host"}}
+    services = dict.fromkeys(OUR_SERVICES, build)
+    (workdir / "override.yml").write_text(json.dumps({"services": services}))  # JSON is YAML
+
+
+def stop_engine(engine: subprocess.Popen[bytes]) -> None:
+    engine.terminate()
+    try:
+        engine.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        engine.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
