@@ -4,9 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 8000
-CODE   := $(wildcard services tests bench migrations)
+CODE   := $(wildcard services tests bench migrations deploy)
 
-.PHONY: run test lint format bench clean install
+.PHONY: run test lint format bench clean install compose-smoke
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -28,10 +28,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
+	$(BIN)/mypy deploy/compose_smoke.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix $(CODE)
 	$(BIN)/ruff format $(CODE)
+
+# docker-compose.yml built and run end to end (README, "Deployment"); needs Docker, no venv.
+compose-smoke:
+	$(PYTHON) deploy/compose_smoke.py $(SMOKE_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

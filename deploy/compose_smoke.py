@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -281,10 +282,10 @@ def abu_kamal(position: int) -> dict[str, float]:
     return {holder["actor_id"]: holder["share"] for holder in body["items"][0]["control"]}
 
 
-def load_reports(key: str, count: int) -> int:
-    """`count` reports of ten claims each on new places: work for the projectors while one dies."""
+def post_reports(key: str, numbers: range) -> int:
+    """Reports of ten claims each on new places (work for the projectors); the last position."""
     position = 0
-    for r in range(count):
+    for r in numbers:
         claims = [
             {
                 "place": f"Smoke Village {r}-{c}",
@@ -296,16 +297,56 @@ def load_reports(key: str, count: int) -> int:
             }
             for c in range(10)
         ]
-        status, body = http(
-            "POST",
-            f"{INGEST}/v1/reports",
-            key,
-            {"id": f"smoke-{r}", "source": {"name": "smoke"}, "claims": claims},
-        )
+        report = {"id": f"smoke-{r}", "source": {"name": "smoke"}, "claims": claims}
+        status, body = http("POST", f"{INGEST}/v1/reports", key, report)
         if status != 201:
             raise SmokeFailed(f"POST /v1/reports: {status} {body}")
         position = body["position"]
     return position
+
+
+def busy_projector(smoke: Smoke) -> str | None:
+    """The container (by hostname, its short id) of an RQ worker running a job now, if any."""
+    (redis,) = containers(smoke)["redis"]
+    cli = ["docker", "exec", redis["Id"], "redis-cli"]  # raw replies, a line each: not a terminal
+    for worker in run([*cli, "SMEMBERS", "rq:workers:frontline"]).split():
+        state, hostname = run([*cli, "HMGET", worker, "state", "hostname"]).split("\n")[:2]
+        if state == "busy":
+            return hostname
+    return None
+
+
+def kill_a_working_projector(smoke: Smoke, key: str) -> str:
+    """Post reports from a thread and kill the projector caught running a job (within 30 s; else
+    any of them, said so). Reports go on after the kill: the two left must take the work over."""
+    stop = threading.Event()
+    posted: list[int] = []
+    failures: list[Exception] = []
+
+    def feed() -> None:
+        batch = 0
+        try:
+            while not stop.is_set() and batch < 100:
+                posted.append(post_reports(key, range(batch * 5, batch * 5 + 5)))
+                batch += 1
+        except Exception as exc:  # raised again in the step's thread
+            failures.append(exc)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    deadline, hostname = time.monotonic() + 30, None
+    while hostname is None and time.monotonic() < deadline and feeder.is_alive():
+        hostname = busy_projector(smoke)
+    running = [c for c in containers(smoke)["projector"] if c["State"]["Status"] == "running"]
+    victim = next((c for c in running if c["Config"]["Hostname"] == hostname), running[0])
+    run(["docker", "kill", victim["Id"]])
+    time.sleep(3)
+    stop.set()
+    feeder.join(timeout=120)
+    if failures:
+        raise failures[0]
+    how = "while it ran a job" if hostname else "(none caught running a job)"
+    return f"killed {victim['Name'].lstrip('/')} {how}; {len(posted) * 50} claims posted"
 
 
 def psql(
@@ -331,7 +372,9 @@ def check_stack(smoke: Smoke) -> None:
     keys = smoke.env
     with smoke.step("base images") as notes:
         for tag, recipe in STANDIN_RECIPES.items():
-            notes.append(f"{tag}: {provide_base_image(tag, recipe, smoke.workdir)}")
+            began = time.monotonic()
+            how = provide_base_image(tag, recipe, smoke.workdir)
+            notes.append(f"{tag}: {how} ({time.monotonic() - began:.0f} s)")
 
     with smoke.step("docker compose up -d --build") as notes:
         smoke.compose_run("down", "-v", "--remove-orphans", timeout=300)  # a previous run's leftovers
@@ -373,10 +416,8 @@ def check_stack(smoke: Smoke) -> None:
         notes.append("3 projector containers running, 3 RQ workers registered")
 
     with smoke.step("one projector killed while they work; lag back to 0") as notes:
-        head = load_reports(keys["INGEST_API_KEYS"], 40)
-        victim = containers(smoke)["projector"][0]
-        run(["docker", "kill", victim["Id"]])
-        notes.append(f"400 claims posted (head {head}); killed {victim['Name'].lstrip('/')}")
+        notes.append(kill_a_working_projector(smoke, keys["INGEST_API_KEYS"]))
+        head = projection(keys["ADMIN_API_KEYS"])["head"]
         wait_until(
             "projection lag back to 0", 180, lambda: projection(keys["ADMIN_API_KEYS"])["lag_events"] == 0
         )
@@ -384,6 +425,8 @@ def check_stack(smoke: Smoke) -> None:
         if caught_up["position"] < head or caught_up["status"] != "running":
             raise SmokeFailed(f"projection {caught_up}")
         notes.append(f"lag 0 at position {caught_up['position']}")
+        states = sorted(c["State"]["Status"] for c in containers(smoke)["projector"])
+        notes.append(f"projector containers now {', '.join(states)}")
 
     with smoke.step("frontline verify, in a projector container") as notes:
         alive = [c for c in containers(smoke)["projector"] if c["State"]["Status"] == "running"]
