@@ -32,6 +32,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -177,22 +178,41 @@ def recipe_hash(*paths: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def provide_base_image(tag: str, recipe: str, workdir: Path) -> str:
-    """Keep what is there (pulled, or a stand-in of the current recipe); else pull; else build."""
-    context = standin_context(recipe, workdir)
-    wanted = recipe_hash(STANDINS / "base.sh", context)
-    found = image_label(tag)
-    if found == "":
-        return "present (registry image)"
-    if found == wanted:
-        return "stand-in cached"
-    pulled = subprocess.run(["docker", "pull", tag], capture_output=True, timeout=120)
-    if pulled.returncode == 0:
-        return "pulled"
-    provide_debian_base()
-    build = ["docker", "build", "--network", "host", "--label", f"{STANDIN_LABEL}={wanted}"]
+def provide_base_images(workdir: Path) -> list[str]:
+    """Each base image the stack names: kept when there (a registry's, or a stand-in of the current
+    recipe), else pulled, else built as a stand-in; those build side by side (apt and disk bound)."""
+    notes, builds = [], {}
+    for tag, recipe in STANDIN_RECIPES.items():
+        context = standin_context(recipe, workdir)
+        wanted = recipe_hash(STANDINS / "base.sh", context)
+        found = image_label(tag)
+        if found == "":
+            notes.append(f"{tag}: present (registry image)")
+        elif found == wanted:
+            notes.append(f"{tag}: stand-in cached")
+        elif subprocess.run(["docker", "pull", tag], capture_output=True, timeout=120).returncode == 0:
+            notes.append(f"{tag}: pulled")
+        else:
+            builds[tag] = (context, wanted)
+    if builds:
+        notes.append(timed(f"{BASE_TAG}: debootstrap", provide_debian_base))
+        with ThreadPoolExecutor() as pool:
+            notes += pool.map(
+                lambda item: timed(f"{item[0]}: stand-in built", build_standin, *item), builds.items()
+            )
+    return notes
+
+
+def timed(what: str, action: Callable[..., Any], *args: Any) -> str:
+    began = time.monotonic()
+    action(*args)
+    return f"{what} ({time.monotonic() - began:.0f} s)"
+
+
+def build_standin(tag: str, recipe: tuple[Path, str]) -> None:
+    context, label = recipe
+    build = ["docker", "build", "--network", "host", "--label", f"{STANDIN_LABEL}={label}"]
     run([*build, "--build-arg", f"BASE={BASE_TAG}", "-t", tag, str(context)], timeout=900)
-    return "stand-in built"
 
 
 def standin_context(recipe: str, workdir: Path) -> Path:
@@ -208,8 +228,9 @@ def standin_context(recipe: str, workdir: Path) -> Path:
 
 
 def provide_debian_base() -> None:
-    if image_label(BASE_TAG) != recipe_hash(STANDINS / "base.sh"):
-        run([str(STANDINS / "base.sh"), BASE_TAG, recipe_hash(STANDINS / "base.sh")], timeout=600)
+    wanted = recipe_hash(STANDINS / "base.sh")
+    if image_label(BASE_TAG) != wanted:
+        run([str(STANDINS / "base.sh"), BASE_TAG, wanted], timeout=600)
 
 
 # --- the stack ---------------------------------------------------------------------------------
@@ -371,10 +392,7 @@ def leftovers() -> list[str]:
 def check_stack(smoke: Smoke) -> None:
     keys = smoke.env
     with smoke.step("base images") as notes:
-        for tag, recipe in STANDIN_RECIPES.items():
-            began = time.monotonic()
-            how = provide_base_image(tag, recipe, smoke.workdir)
-            notes.append(f"{tag}: {how} ({time.monotonic() - began:.0f} s)")
+        notes += provide_base_images(smoke.workdir)
 
     with smoke.step("docker compose up -d --build") as notes:
         smoke.compose_run("down", "-v", "--remove-orphans", timeout=300)  # a previous run's leftovers
