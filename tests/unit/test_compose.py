@@ -196,3 +196,12 @@ def test_the_postgres_stand_in_reads_what_the_compose_file_sets() -> None:
     init_dir = next(v.split(":")[1] for v in SERVICES["postgres"]["volumes"] if "initdb" in v)
     assert init_dir in entrypoint
     assert "pg_isready" in " ".join(SERVICES["postgres"]["healthcheck"]["test"])
+
+
+def test_the_dependency_layer_depends_on_pyproject_alone() -> None:
+    """Editing anything but pyproject.toml (the README included) must not reinstall every dependency."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copies = re.findall(r"(?m)^COPY (.+?) \S+$", dockerfile)
+    assert copies[0] == "pyproject.toml"
+    first_install = dockerfile.index("pip', 'install', *deps")
+    assert dockerfile.index("COPY", dockerfile.index("COPY pyproject.toml") + 1) > first_install
