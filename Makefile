@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
-	$(BIN)/mypy deploy/compose_smoke.py
+	$(BIN)/mypy deploy/compose_smoke.py deploy/docker_host.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix $(CODE)

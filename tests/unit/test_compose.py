@@ -168,8 +168,9 @@ def test_no_secret_is_written_down() -> None:
     assert {".env", "var/", ".git"} <= set(ignored)
 
 
-def smoke_module() -> Any:
-    spec = importlib.util.spec_from_file_location("compose_smoke", ROOT / "deploy" / "compose_smoke.py")
+def docker_host() -> Any:
+    """deploy/docker_host.py, which `make compose-smoke` runs as a script's neighbour."""
+    spec = importlib.util.spec_from_file_location("docker_host", ROOT / "deploy" / "docker_host.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up there
@@ -181,7 +182,7 @@ def test_every_base_image_has_a_stand_in_recipe() -> None:
     """`make compose-smoke` builds a stand-in for each image where no registry answers."""
     pulled = {s["image"] for s in SERVICES.values() if "build" not in s and not s.get("profiles")}
     base = re.findall(r"(?m)^FROM (\S+)", (ROOT / "Dockerfile").read_text())
-    recipes = smoke_module().STANDIN_RECIPES
+    recipes = docker_host().STANDIN_RECIPES
     assert pulled | set(base) == set(recipes)
     for image, recipe in recipes.items():
         dockerfile = (ROOT / "deploy" / "standins" / recipe / "Dockerfile").read_text()
