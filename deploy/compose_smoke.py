@@ -42,6 +42,7 @@ from docker_host import (  # noqa: E402  (beside this script, on sys.path when i
     compose_command,
     engine_answers,
     provide_base_images,
+    replacing,
     run,
     start_engine,
     stop_engine,
@@ -265,7 +266,8 @@ def check_stack(smoke: Smoke) -> None:
 
     with smoke.step("docker compose up -d --build") as notes:
         smoke.compose_run("down", "-v", "--remove-orphans", timeout=300)  # a previous run's leftovers
-        smoke.compose_run("up", "-d", "--build", timeout=900)
+        with replacing("frontline:latest"):
+            smoke.compose_run("up", "-d", "--build", timeout=900)
         notes.append("built frontline:latest and created the services")
 
     with smoke.step("every service healthy or completed") as notes:

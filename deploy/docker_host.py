@@ -10,7 +10,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -142,7 +142,25 @@ def timed(what: str, action: Callable[..., Any], *args: Any) -> str:
 def build_standin(tag: str, recipe: tuple[Path, str]) -> None:
     context, label = recipe
     build = ["docker", "build", "--network", "host", "--label", f"{STANDIN_LABEL}={label}"]
-    run([*build, "--build-arg", f"BASE={BASE_TAG}", "-t", tag, str(context)], timeout=900)
+    with replacing(tag):
+        run([*build, "--build-arg", f"BASE={BASE_TAG}", "-t", tag, str(context)], timeout=900)
+
+
+def image_id(tag: str) -> str | None:
+    found = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True, text=True
+    )
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
+@contextlib.contextmanager
+def replacing(tag: str) -> Iterator[None]:
+    """Remove the image `tag` named before the block once the block gave the tag to another: with
+    the vfs driver each superseded build would otherwise keep gigabytes on disk, run after run."""
+    before = image_id(tag)
+    yield
+    if before is not None and image_id(tag) != before:
+        subprocess.run(["docker", "image", "rm", before], capture_output=True)  # in use: it stays
 
 
 def standin_context(recipe: str, workdir: Path) -> Path:
