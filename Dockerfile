@@ -14,13 +14,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# The dependencies in a layer of their own, rebuilt only when pyproject.toml changes.
-COPY pyproject.toml README.md ./
+# The dependencies in a layer of their own, rebuilt only when pyproject.toml changes (README.md,
+# which the package's metadata reads, comes later: an edit of it must not download them again).
+COPY pyproject.toml ./
 RUN python -c "import subprocess, sys, tomllib; \
 deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
 subprocess.check_call([sys.executable, '-m', 'pip', 'install', *deps])"
 
-COPY alembic.ini ./
+COPY README.md alembic.ini ./
 COPY migrations ./migrations
 COPY services ./services
 # Editable, so that the package stays beside alembic.ini and migrations/, where

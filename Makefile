@@ -7,9 +7,9 @@ CKSUM  := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 STAMP  := $(VENV)/.installed-$(CKSUM)
 RUN_STAMP := $(VENV)/.installed-run-$(CKSUM)
 EXTRAS := [dev,bench]
-CODE   := $(wildcard services tests bench migrations)
+CODE   := $(wildcard services tests bench migrations deploy)
 
-.PHONY: run test lint format bench clean install assets
+.PHONY: run test lint format bench clean install assets compose-smoke
 
 # $(call venv_with,EXTRAS): a venv of Python >= 3.11 holding the package (editable) and EXTRAS.
 define venv_with
@@ -41,10 +41,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
+	$(BIN)/mypy deploy/compose_smoke.py deploy/docker_host.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix $(CODE)
 	$(BIN)/ruff format $(CODE)
+
+# docker-compose.yml built and run end to end (README, "Deployment"); needs Docker, no venv.
+compose-smoke:
+	$(PYTHON) deploy/compose_smoke.py $(SMOKE_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
