@@ -49,7 +49,7 @@ from docker_host import (  # noqa: E402  (beside this script, on sys.path when i
     wait_until,
 )
 
-from services.demo import SEED_REPORT  # noqa: E402  (stdlib-only module, no install needed)
+from services.seed import SEED_REPORT  # noqa: E402  (data only: no install needed)
 
 PROJECT = "frontlinesmoke"  # compose v1 drops anything but [a-z0-9] from project names
 OUR_SERVICES = ("migrate", "ingest", "api", "projector")

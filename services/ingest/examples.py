@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from services.demo import SEED_REPORT
+from services.seed import SEED_REPORT
 
 NEW_PLACE_REPORT: dict[str, Any] = {
     "id": "example-hajin-2018-12",

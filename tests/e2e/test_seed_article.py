@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.demo import SEED_REPORT
+from services.seed import SEED_REPORT
 from tests.support.apps import INGEST, INGEST_KEY, free_port
 from tests.support.workers import stop, worker_env
 

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from services.demo import SEED_REPORT
+from services.seed import SEED_REPORT
 from services.ingest.app import create_app
 from services.store import schema
 from tests.support.apps import INGEST, live_server, log_snapshot, settings_for

@@ -38,7 +38,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from services.combined import create_app
-from services.demo import SEED_REPORT
+from services.seed import SEED_REPORT
 from services.projector import rebuild
 from services.store.database import Database
 from services.store.migrations import upgrade

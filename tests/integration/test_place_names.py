@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from services.combined import create_app
-from services.demo import SEED_REPORT
+from services.seed import SEED_REPORT
 from services.projector import rebuild
 from services.store import places as place_store
 from services.store.database import Database

@@ -18,7 +18,7 @@ from geojson_pydantic import FeatureCollection
 from services.api import paging
 from services.api import routes as read_routes
 from services.combined import create_app
-from services.demo import SEED_REPORT
+from services.seed import SEED_REPORT
 from tests.support.apps import INGEST, settings_for
 
 

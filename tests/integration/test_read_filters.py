@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.combined import create_app
-from services.demo import SEED_REPORT
+from services.seed import SEED_REPORT
 from tests.support import databases
 from tests.support.apps import INGEST, log_snapshot, settings_for
 
