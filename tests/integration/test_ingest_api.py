@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from services.seed import SEED_REPORT
 from services.ingest.app import create_app
+from services.seed import SEED_REPORT
 from services.store import schema
 from tests.support.apps import INGEST, live_server, log_snapshot, settings_for
 

@@ -38,8 +38,8 @@ from starlette.responses import PlainTextResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from services.combined import create_app
-from services.seed import SEED_REPORT
 from services.projector import rebuild
+from services.seed import SEED_REPORT
 from services.store.database import Database
 from services.store.migrations import upgrade
 from tests.support.apps import ADMIN, INGEST, settings_for

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from services.combined import create_app
-from services.seed import SEED_REPORT
 from services.projector import rebuild
+from services.seed import SEED_REPORT
 from services.store import places as place_store
 from services.store.database import Database
 from services.store.schema import place_names, places

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from services.api import reads
 from services.combined import create_app
-from services.seed import SEED_REPORT
 from services.projector.runner import catch_up
+from services.seed import SEED_REPORT
 from tests.support.apps import INGEST, settings_for
 from tests.support.workers import wait_until, worker_env
 
