@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from services.api.position import Version
 
+RECENT = 10_000  # changes remembered for lists computed from a snapshot the notes have passed
 IGNORED_PARAMS = {"min_position"}  # waiting for a position does not change the answer
 
 
@@ -38,10 +39,10 @@ def request_key(path: str, query_string: str, declared: frozenset[str] | None = 
     """The cache key of a request: its path and the query parameters that shape the answer."""
     if not query_string:
         return f"{path}?"  # most polls: no parameters to parse
+    # A parameter given twice counts as the routes read it: its last value.
+    last = dict(parse_qsl(query_string, keep_blank_values=True))
     params = sorted(
-        (k, v)
-        for k, v in parse_qsl(query_string, keep_blank_values=True)
-        if k not in IGNORED_PARAMS and (declared is None or k in declared)
+        (k, v) for k, v in last.items() if k not in IGNORED_PARAMS and (declared is None or k in declared)
     )
     return f"{path}?{urlencode(params)}"
 
@@ -107,6 +108,10 @@ class ReadCache:
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._touched: dict[str, int] = {}  # place id -> position of the last change noted
         self._listings: dict[str, tuple[Listing, int]] = {}  # key -> its Listing, fresh at a position
+        # The latest changes noted, complete after `_recent_from`: a list computed from a snapshot
+        # older than what has been noted is checked against those it has not seen.
+        self._recent: deque[Touch] = deque()
+        self._recent_from = 0
         self._lock = threading.Lock()
         self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
 
@@ -116,11 +121,31 @@ class ReadCache:
             if version.generation != self.current.generation:
                 self._touched.clear()  # every entry of the old generation is stale anyway
                 self._listings.clear()
+                self._recent.clear()
+                self._recent_from = version.position
             for position, place in touched:
                 place_id = place["place_id"]
                 self._touched[place_id] = max(position, self._touched.get(place_id, 0))
+            self._remember(touched)
             self._review_listings(version, touched)
             self.current = max(self.current, version)
+
+    def _remember(self, touched: Sequence[Touch]) -> None:
+        self._recent.extend(touched)
+        while len(self._recent) > RECENT:
+            self._recent_from = self._recent.popleft()[0]
+
+    def _unseen_change_alters(self, listing: Listing, made: int) -> bool:
+        """Whether a change noted after `made` (a list's snapshot) alters the list; True when the
+        changes since `made` are no longer all remembered."""
+        if made < self._recent_from:
+            return True
+        for position, place in reversed(self._recent):
+            if position <= made:
+                return False
+            if listing.altered_by(place):
+                return True
+        return False
 
     def _review_listings(self, version: Version, touched: Sequence[Touch]) -> None:
         """A list stays fresh through `version` unless one of the changes alters it."""
@@ -163,8 +188,8 @@ class ReadCache:
             self._entries[key] = entry
             self._entries.move_to_end(key)
             self._listings.pop(key, None)
-            if isinstance(depends, Listing):
-                self._listings[key] = (depends, version.position)
+            if isinstance(depends, Listing) and not self._unseen_change_alters(depends, version.position):
+                self._listings[key] = (depends, max(version.position, self.current.position))
             while len(self._entries) > self.capacity:
                 evicted, _ = self._entries.popitem(last=False)
                 self._listings.pop(evicted, None)

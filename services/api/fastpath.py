@@ -91,8 +91,9 @@ class CachedReads:
     def _reached(query: str, position: int) -> bool:
         if "min_position" not in query:
             return True
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            if name == "min_position":
-                # isdigit() alone admits "²" and other digits int() refuses: the route answers those.
-                return value.isascii() and value.isdigit() and int(value) <= position
-        return True
+        # The last one given, as the route reads it.
+        value = [v for name, v in parse_qsl(query, keep_blank_values=True) if name == "min_position"][-1:]
+        if not value:
+            return True
+        # isdigit() alone admits "²" and other digits int() refuses: the route answers those.
+        return value[0].isascii() and value[0].isdigit() and int(value[0]) <= position

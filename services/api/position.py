@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -36,7 +37,7 @@ class PositionWatch:
     def __init__(self) -> None:
         self._version = Version(0, 0)
         self._lock = threading.Lock()
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     @property
     def version(self) -> Version:
@@ -48,7 +49,7 @@ class PositionWatch:
             if version <= self._version:
                 return
             self._version = version
-            waiters, self._waiters = self._waiters, []
+            waiters, self._waiters = self._waiters, set()
         for loop, event in waiters:
             with contextlib.suppress(RuntimeError):  # the loop has closed
                 loop.call_soon_threadsafe(event.set)
@@ -60,26 +61,29 @@ class PositionWatch:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            event = asyncio.Event()
-            with self._lock:
-                if self._version.position >= position:
-                    return True
-                self._waiters.append((asyncio.get_running_loop(), event))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
+            await self._next_advance(lambda: self._version.position >= position, remaining)
         return True
 
     async def wait_changed(self, seen: Version, timeout: float) -> Version:
         """Wait until the version differs from `seen` (a new position or a replay's generation),
         at most `timeout` seconds; the version then."""
-        event = asyncio.Event()
-        with self._lock:
-            if self._version != seen:
-                return self._version
-            self._waiters.append((asyncio.get_running_loop(), event))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+        await self._next_advance(lambda: self._version != seen, timeout)
         return self._version
+
+    async def _next_advance(self, ready: Callable[[], bool], timeout: float) -> None:
+        """Wait (at most `timeout`) for the next advance, unless `ready()` holds already. A waiter
+        that times out takes itself off the list: a quiet database must not grow it."""
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            if ready():
+                return
+            self._waiters.add(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter[1].wait(), timeout)
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
 
 
 def read_version(conn: sa.Connection) -> Version:

@@ -127,14 +127,23 @@ def history(ctx: Context, place_id: str, cursor: list[Any] | None, limit: int) -
     return paging.page(items, limit, lambda item: [starts[item["event_id"]], item["position"]])
 
 
-def changes(ctx: Context, after: int, limit: int, filters: PlaceFilters | None = None) -> dict[str, Any]:
+def changes(
+    ctx: Context, after: int, limit: int, filters: PlaceFilters | None = None, after_place: str | None = None
+) -> dict[str, Any]:
+    """Place states changed after log position `after` (or, resuming a page, after the change of
+    `after_place` at that position: one event, a correction moving a claim, can change two
+    places at one position), in log order, then place id order."""
     filters = filters or PlaceFilters()
     ps, h = ctx.tables.place_state, ctx.tables.holdings
+    place_id = _by_code_point(ctx.conn, ps.c.place_id)
+    later = ps.c.updated_position > after
+    if after_place is not None:
+        later = later | ((ps.c.updated_position == after) & (place_id > after_place))
     query = (
         sa.select(ps, places)
         .join(places, places.c.place_id == ps.c.place_id)
-        .where(ps.c.updated_position > after)
-        .order_by(ps.c.updated_position)
+        .where(later)
+        .order_by(ps.c.updated_position, place_id)
         .limit(limit + 1)
     )
     query = _where_place(query, filters)
@@ -150,7 +159,7 @@ def changes(ctx: Context, after: int, limit: int, filters: PlaceFilters | None =
         {**views.place(p, s, ctx.actor_name, None, None), "position": r.updated_position}
         for (p, s), r in zip(named, rows, strict=True)
     ]
-    return paging.page(items, limit, lambda item: [item["position"]])
+    return paging.page(items, limit, lambda item: [item["position"], item["place_id"]])
 
 
 def events(conn: sa.Connection, after: int, limit: int) -> dict[str, Any]:

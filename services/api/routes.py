@@ -22,7 +22,6 @@ from services.api.position import Follower, PositionWatch, read_version
 from services.api.reads import Bounds, Context, NotYetRecorded
 from services.api.stream import ChangeBroadcast, place_filter
 from services.api.stream import events as stream_events
-from services.api.views import actor_name
 from services.config import Settings
 from services.domain.errors import InvalidTime, Unresolved
 from services.domain.occurred import upper_bound
@@ -172,8 +171,9 @@ def _filler(
     def fill() -> Entry | None:
         with runtime.read_db.snapshot(lock=LIVE_TABLES) as conn:
             current = read_version(conn)
-            names = runtime.actors.index(conn)
-            body = compute(Context(conn, tables(), lambda a: actor_name(names, a), bound, current.position))
+            body = compute(
+                Context(conn, tables(), lambda a: runtime.actors.name_of(conn, a), bound, current.position)
+            )
         watch.advance(current)
         if body is None:
             return None
@@ -420,11 +420,11 @@ async def changes(
     min_position: MinPosition = None,
 ) -> Response:
     """Place states changed after a log position, oldest change first: poll with the last one."""
-    key = paging.decode(cursor, (int,))
-    start = int(key[0]) if key else after
+    key = paging.decode(cursor, (int, str))
+    start, after_place = (int(key[0]), str(key[1])) if key else (after, None)
     return await answer(
         request,
-        lambda ctx: reads.changes(ctx, start, limit, _resolved(request, ctx, filters)),
+        lambda ctx: reads.changes(ctx, start, limit, _resolved(request, ctx, filters), after_place),
         Bounds(),
         min_position,
     )

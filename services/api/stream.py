@@ -28,7 +28,6 @@ from services.api.cache import ReadCache
 from services.api.filters import PlaceFilters
 from services.api.position import PositionWatch, Version, read_version
 from services.api.reads import Bounds, Context
-from services.api.views import actor_name
 from services.store.read_models import tables
 from services.web.runtime import Runtime
 
@@ -89,6 +88,13 @@ class Subscription:
             return False
         return True
 
+    def end_now(self) -> None:
+        """End the stream after what was already sent: everything still queued is dropped, so the
+        client's Last-Event-ID is the last change it got, and resuming from it loses nothing."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
     async def next_batch(self) -> list[Item | None]:
         """Wait for what comes next, and take everything queued behind it: one write for all."""
         batch = [await self.queue.get()]
@@ -127,7 +133,7 @@ class ChangeBroadcast:
         if self._task is not None:
             self._task.cancel()
         for subscription in list(self.subscriptions):
-            subscription.offer(None)
+            subscription.end_now()
 
     async def _follow(self) -> None:
         while True:
@@ -154,8 +160,7 @@ class ChangeBroadcast:
             if not subscription.offer(item):
                 log.info("stream.subscriber_dropped", reason="too far behind")
                 self.unsubscribe(subscription)
-                subscription.queue.get_nowait()  # room for the end marker
-                subscription.offer(None)
+                subscription.end_now()
 
 
 def read_changes(runtime: Runtime, after: int, until: int | None) -> tuple[Version, list[Change]]:
@@ -163,21 +168,21 @@ def read_changes(runtime: Runtime, after: int, until: int | None) -> tuple[Versi
     one snapshot, in log order."""
     with runtime.read_db.snapshot() as conn:
         version = read_version(conn)
-        names = runtime.actors.index(conn)
-        ctx = Context(conn, tables(), lambda a: actor_name(names, a), Bounds(), version.position)
+        ctx = Context(conn, tables(), lambda a: runtime.actors.name_of(conn, a), Bounds(), version.position)
         found = list(_feed(ctx, after, until if until is not None else version.position))
     return version, found
 
 
 def _feed(ctx: Context, after: int, until: int) -> Iterator[Change]:
-    while after < until:
-        page = reads.changes(ctx, after, PAGE)
+    after_place = None
+    while after < until or after_place is not None:
+        page = reads.changes(ctx, after, PAGE, after_place=after_place)
         for item in page["items"]:
             position = item.pop("position")
             if position > until:
                 return
             yield Change.of(position, item)
-            after = position
+            after, after_place = position, item["place_id"]
         if page["next_cursor"] is None:
             return
 

@@ -5,18 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from services.domain.actors import ActorIndex
 from services.domain.control import PlaceControl
 from services.domain.places import Place
 from services.domain.shares import to_percent
 
 ActorName = Callable[[str], str]
-
-
-def actor_name(index: ActorIndex, actor_id: str) -> str:
-    """An actor's display name; its id when the index does not know it (yet)."""
-    actor = index.get(actor_id)
-    return actor.name if actor is not None else actor_id
 
 
 def place(

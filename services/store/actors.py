@@ -53,6 +53,12 @@ class ActorDirectory:
         except Unresolved:
             return self.index(conn, reload=True).resolve(name)
 
+    def name_of(self, conn: sa.Connection, actor_id: str) -> str:
+        """An actor's display name, its id when even a reloaded index does not know it. A holder
+        the index lacks was added by another process (a read API apart from ingest): reload."""
+        actor = self.index(conn).get(actor_id) or self.index(conn, reload=True).get(actor_id)
+        return actor.name if actor is not None else actor_id
+
     def forget(self) -> None:
         with self._lock:
             self._index = None

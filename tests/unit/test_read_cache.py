@@ -98,3 +98,29 @@ def test_no_answer_goes_out_from_before_one_already_given() -> None:
     cache.put("/v1/places/rawah-iq?", Version(1, 12), PLACE, b"{}", "application/json")
     assert cache.lookup("/v1/contested?")[1] is None
     assert cache.lookup("/v1/places/rawah-iq?")[1] == 12
+
+
+def test_a_list_computed_before_a_change_already_noted_is_not_fresh() -> None:
+    cache = cache_at(Version(1, 10))
+    contested = Listing(frozenset(["rawah-iq"]), lambda place: place["status"] == "contested")
+    # Its snapshot is at 10; meanwhile Rawa stops being contested at 20 and that is noted first.
+    cache.note_changes(Version(1, 20), [touch("rawah-iq", 20)])
+    cache.put("/v1/contested?", Version(1, 10), contested, b"[rawah]", "application/json")
+    cache.note_changes(Version(1, 30), [touch("mosul-iq", 30)])  # an unrelated later step
+    assert cache.lookup("/v1/contested?")[1] is None
+
+
+def test_a_list_computed_before_changes_that_do_not_alter_it_is_fresh_through_them() -> None:
+    cache = cache_at(Version(1, 10))
+    contested = Listing(frozenset(["albu-kamal-sy"]), lambda place: place["status"] == "contested")
+    cache.note_changes(Version(1, 20), [touch("mosul-iq", 20)])
+    cache.put("/v1/contested?", Version(1, 10), contested, b"[abu kamal]", "application/json")
+    assert cache.lookup("/v1/contested?")[1] == 20
+
+
+def test_a_parameter_given_twice_keys_the_answer_by_its_last_value() -> None:
+    from services.api.cache import request_key
+
+    twice = request_key("/v1/places", "status=contested&status=controlled")
+    assert twice == request_key("/v1/places", "status=controlled")
+    assert twice != request_key("/v1/places", "status=controlled&status=contested")
