@@ -51,6 +51,13 @@ class Subscriber:
         """The `place` events as (position, place)."""
         return [(int(e.id), orjson.loads(e.data)) for e in self.events if e.event == "place"]
 
+    def wait_for_position(self, position: int, timeout: float = 10) -> None:
+        """Wait until a `place` event at `position` or later has come; fails the test otherwise."""
+        deadline = time.monotonic() + timeout
+        while not any(p >= position for p, _ in self.places()):
+            assert time.monotonic() < deadline, f"no place event at {position} after {timeout} s"
+            time.sleep(0.02)
+
     def wait_for(self, count: int, timeout: float = 10, event: str = "place") -> list[ServerSentEvent]:
         """Wait until `count` events of the kind have come; fails the test otherwise."""
         deadline = time.monotonic() + timeout
