@@ -175,13 +175,13 @@ def replay() -> None:
     from services.store.database import Database
 
     db = Database(settings.database_url)
-    for abandoned in replay_runners.fail_abandoned(db):
+    for abandoned in replay_runners.fail_abandoned(db, settings.replay_start_timeout):
         typer.echo(f"replay {abandoned} had lost its runner: marked failed", err=True)
     with db.transaction() as conn:
-        if (running := replays.active(conn)) is not None:
-            typer.echo(f"replay {running.replay_id} is already {running.status}", err=True)
-            raise typer.Exit(1)
-        record = replays.create(conn)
+        record, created = replays.start(conn)
+    if not created:
+        typer.echo(f"replay {record.replay_id} is already {record.status}", err=True)
+        raise typer.Exit(1)
     columns = (
         TextColumn("replaying"),
         BarColumn(),

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=20_000, ge=1, le=100_000)
     # Seconds a catch-up job may run (it stops itself at half of it; the reconciler rings again).
     job_timeout: int = Field(default=120, ge=10)
+    # Seconds a queued replay may wait for a runner to take it (its job lost, or never run) before
+    # the next replay request fails it and starts another. Above JOB_TIMEOUT: a worker busy with a
+    # catch-up job takes the replay's job after it.
+    replay_start_timeout: float = Field(default=300.0, gt=0)
     # Seconds between heartbeats on `GET /v1/stream`: proxies close a connection that stays silent
     # (commonly after 30-60 s), so an idle stream sends a comment well inside that.
     stream_heartbeat: float = Field(default=15.0, gt=0, le=300)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
+import structlog
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
@@ -24,6 +25,8 @@ from services.web.problems import problem_responses
 from services.web.runtime import Runtime
 
 ReplayRunner = Callable[[str], None]
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -70,24 +73,40 @@ class ProjectionsOut(BaseModel):
 def start_replay(request: Request, runtime: RuntimeDep) -> ReplayStarted:
     """Rebuild every read model from position 0 beside the live ones, then swap them in.
 
-    One replay at a time: while one is queued or running, this answers with that one.
+    One replay at a time: while one is queued or running, this answers with that one. One whose
+    runner died, or that no runner took within REPLAY_START_TIMEOUT, is failed first. When the new
+    one cannot be handed to a runner (Redis down), it is failed and the answer is 503.
     """
     runner: ReplayRunner | None = getattr(request.app.state, "replay_runner", None)
     if runner is None:
         raise HTTPException(503, "no projector is configured to run replays (set REDIS_URL)")
-    replay_runners.fail_abandoned(runtime.db)  # a replay whose runner died blocks no other
+    # A replay whose runner died, or never came, blocks no other.
+    replay_runners.fail_abandoned(runtime.db, runtime.settings.replay_start_timeout)
     with runtime.db.transaction() as conn:
-        running = replays.active(conn)
-        replay = running or replays.create(conn)
-    if running is None:
-        runner(replay.replay_id)
+        replay, created = replays.start(conn)
+    if created:
+        _hand_over(runner, runtime, replay.replay_id)
     return ReplayStarted(replay_id=replay.replay_id, status=replay.status)
+
+
+def _hand_over(runner: ReplayRunner, runtime: Runtime, replay_id: str) -> None:
+    """Give a new replay to its runner; if that fails, fail the replay (so it blocks no later
+    one) and answer 503."""
+    try:
+        runner(replay_id)
+    except Exception as exc:  # whatever the runner raised: the replay cannot run, and must not stay queued
+        with runtime.db.transaction() as conn:
+            replays.fail(conn, replay_id, "queued", f"it could not be started: {exc}", datetime.now(UTC))
+        log.error("replay.not_started", replay_id=replay_id, error=str(exc))
+        raise HTTPException(
+            503, f"replay {replay_id} could not be started ({type(exc).__name__}); it is marked failed"
+        ) from exc
 
 
 @router.get("/replays/{replay_id}", responses=problem_responses(404))
 def get_replay(replay_id: str, runtime: RuntimeDep) -> ReplayOut:
     """A replay's status, and the events processed out of the total so far."""
-    replay_runners.fail_abandoned(runtime.db)
+    replay_runners.fail_abandoned(runtime.db, runtime.settings.replay_start_timeout)
     with runtime.db.snapshot() as conn:
         replay = replays.get(conn, replay_id)
     if replay is None:

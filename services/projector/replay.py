@@ -25,6 +25,18 @@ from services.store.read_models import PROJECTION, ReadModelTables, tables
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[int, int], None]
+# Called inside the swap's transaction with the events it folded: raising rolls the swap back.
+BeforeSwap = Callable[[sa.Connection, int], None]
+
+
+class ReplayAbandoned(Exception):
+    """Someone else marked this runner's replay `failed` (they took its runner for dead, see
+    store/replay_runners.py): the runner stops, and its rebuilt set is never swapped in."""
+
+    def __init__(self, replay_id: str) -> None:
+        super().__init__(f"replay {replay_id} was marked failed while it ran: stopped, nothing swapped in")
+        self.replay_id = replay_id
+
 
 # A replay folds the whole log, so its batches are larger than the live projector's: each batch
 # loads and rewrites the state of every place it touches (nearly all of them, in a replay), and
@@ -66,19 +78,41 @@ def _run(db: Database, replay_id: str, batch_size: int, progress: Progress | Non
         drop_retired(db)  # what a swap interrupted after its commit left behind, if anything
         built = rebuild.create(db, suffix)
         processed = _build(db, replay_id, suffix, built, batch_size, progress)
-        processed += swap(db, suffix, batch_size)
-        # The retired set is dropped once the swap has committed, not inside it, so that readers do
-        # not wait for it. Should this process die in between, the next replay drops the leftovers.
-        drop_retired(db)
-        _mark(
-            db, replay_id, status="done", processed=processed, total=processed, finished_at=datetime.now(UTC)
-        )
-        log.info("replay.done", replay_id=replay_id, events=processed)
+        processed += swap(db, suffix, batch_size, before_swap=_marking_done(replay_id, processed))
     except Exception as exc:
-        _mark(db, replay_id, status="failed", error=str(exc)[:4000], finished_at=datetime.now(UTC))
-        rebuild.drop(db, suffix)
-        log.error("replay.failed", replay_id=replay_id, error=str(exc))
+        _stop(db, replay_id, suffix, exc)
         raise
+    # The retired set is dropped once the swap has committed, not inside it, so that readers do
+    # not wait for it. Should this process die in between, the next replay drops the leftovers.
+    drop_retired(db)
+    log.info("replay.done", replay_id=replay_id, events=processed)
+
+
+def _stop(db: Database, replay_id: str, suffix: str, exc: Exception) -> None:
+    """Mark the replay failed by `exc` and drop what it built; raise ReplayAbandoned instead when
+    someone else had failed it (its tables gone: the likely cause of `exc`), keeping their verdict."""
+    failed_here = not isinstance(exc, ReplayAbandoned) and _fail(db, replay_id, str(exc))
+    rebuild.drop(db, suffix)
+    if failed_here:
+        log.error("replay.failed", replay_id=replay_id, error=str(exc))
+        return
+    log.warning("replay.abandoned", replay_id=replay_id, error=str(exc))
+    if not isinstance(exc, ReplayAbandoned):
+        raise ReplayAbandoned(replay_id) from exc
+
+
+def _marking_done(replay_id: str, built: int) -> BeforeSwap:
+    """Mark the replay `done` in the swap's own transaction, only if it is still `running`: a
+    replay someone has failed meanwhile is never swapped in, nor shown `done` (and one that is
+    being swapped in cannot be failed: the row is locked to the swap's commit)."""
+
+    def mark(conn: sa.Connection, folded: int) -> None:
+        total = built + folded
+        now = datetime.now(UTC)
+        if not replays.update(conn, replay_id, status="done", processed=total, total=total, finished_at=now):
+            raise ReplayAbandoned(replay_id)
+
+    return mark
 
 
 def _build(
@@ -94,7 +128,7 @@ def _build(
         folded, position = project_next_batch(db, name, built, batch_size)
         processed += folded
         total = processed + _remaining(db, position)
-        _mark(db, replay_id, processed=processed, total=total)
+        _mark(db, replay_id, processed=processed, total=total)  # raises if it is failed meanwhile
         if progress is not None:
             progress(processed, total)
         if folded < batch_size:
@@ -103,8 +137,9 @@ def _build(
             return processed
 
 
-def swap(db: Database, suffix: str, batch_size: int) -> int:
-    """Fold the last events into the built set and put it in place of the live one, atomically."""
+def swap(db: Database, suffix: str, batch_size: int, before_swap: BeforeSwap | None = None) -> int:
+    """Fold the last events into the built set and put it in place of the live one, atomically
+    (`before_swap` runs in the same transaction, after the fold; if it raises, nothing changes)."""
     built, live = tables(suffix), tables()
     with db.transaction() as conn:
         current = checkpoints.lock(conn, PROJECTION)  # the live projector waits from here on
@@ -113,6 +148,8 @@ def swap(db: Database, suffix: str, batch_size: int) -> int:
         head = event_log.last_position(conn)
         folded = fold_within(conn, rebuild.build_name(suffix), built, batch_size, upto=head)
         position = checkpoints.read(conn, rebuild.build_name(suffix)).position  # type: ignore[union-attr]
+        if before_swap is not None:
+            before_swap(conn, folded)
         retired = f"__old{uuid.uuid4().hex[:8]}"  # see read_model_sets.RETIRED
         _lock_exclusively(conn, live)
         read_model_sets.swap(conn, suffix, retired)
@@ -156,4 +193,11 @@ def _remaining(db: Database, position: int) -> int:
 
 def _mark(db: Database, replay_id: str, **fields: object) -> None:
     with db.transaction() as conn:
-        replays.update(conn, replay_id, **fields)
+        if not replays.update(conn, replay_id, **fields):
+            raise ReplayAbandoned(replay_id)
+
+
+def _fail(db: Database, replay_id: str, error: str) -> bool:
+    """Mark the running replay failed; False when it was no longer running (someone failed it)."""
+    with db.transaction() as conn:
+        return replays.fail(conn, replay_id, "running", error, datetime.now(UTC))

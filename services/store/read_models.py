@@ -128,4 +128,12 @@ replays = sa.Table(
     sa.Column("started_at", UTCDateTime()),
     sa.Column("finished_at", UTCDateTime()),
     sa.Index("ix_replays_requested_at", "requested_at"),
+    # At most one replay queued or running (migration 0008): all active ones share the key 1.
+    sa.Index(
+        "uq_replays_active",
+        sa.text("(1)"),
+        unique=True,
+        postgresql_where=sa.text("status IN ('queued', 'running')"),
+        sqlite_where=sa.text("status IN ('queued', 'running')"),
+    ),
 )

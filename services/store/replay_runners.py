@@ -13,6 +13,12 @@ the operating system or the database releases the moment the process dies:
 Whoever wants to start a replay, or asks after one, first fails every `running` replay whose lock
 is free (`fail_abandoned`): under that same lock, so the runner cannot be finishing meanwhile,
 and only if the record still says `running` when re-read.
+
+A replay can also die before any runner holds its lock: starting it failed (Redis down: the route
+fails it itself), its RQ job was lost (Redis flushed), or the worker died between taking the job
+and claiming the replay. Such a replay stays `queued`; one queued for longer than the start
+timeout (REPLAY_START_TIMEOUT) whose lock is free is failed the same way. Its job, should it
+still run, then finds it not queued and does nothing.
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ import contextlib
 import fcntl
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 import structlog
 
 from services.store import read_model_sets
+from services.store import replays as replay_records
 from services.store.database import Database
 from services.store.read_models import PROJECTION, replays
 
@@ -56,30 +63,33 @@ def holding(db: Database, replay_id: str) -> Iterator[None]:
         yield
 
 
-def fail_abandoned(db: Database) -> list[str]:
-    """Mark `failed` every running replay whose runner is gone and drop what it built; returns
-    their ids. Cheap when none is running (one query)."""
+def fail_abandoned(db: Database, start_timeout: float) -> list[str]:
+    """Mark `failed` every replay whose runner is gone (running, its lock free) or never came
+    (queued for more than `start_timeout` seconds, its lock free), and drop what it built; returns
+    their ids. Cheap when none is active (one query)."""
+    queued_before = datetime.now(UTC) - timedelta(seconds=start_timeout)
+    stale = sa.or_(
+        replays.c.status == "running",
+        sa.and_(replays.c.status == "queued", replays.c.requested_at < queued_before),
+    )
     with db.snapshot() as conn:
-        running = [
-            r for (r,) in conn.execute(sa.select(replays.c.replay_id).where(replays.c.status == "running"))
-        ]
-    return [replay_id for replay_id in running if _fail_if_abandoned(db, replay_id)]
+        found = conn.execute(sa.select(replays.c.replay_id, replays.c.status).where(stale)).all()
+    reasons = {"running": "its runner died", "queued": f"no runner started it within {start_timeout:g} s"}
+    return [
+        replay_id for replay_id, status in found if _fail_if_abandoned(db, replay_id, status, reasons[status])
+    ]
 
 
-def _fail_if_abandoned(db: Database, replay_id: str) -> bool:
+def _fail_if_abandoned(db: Database, replay_id: str, status: str, reason: str) -> bool:
     with _locked(db, replay_id, wait=False) as free:
         if not free:
-            return False  # its runner lives
+            return False  # its runner lives (or is starting it)
         with db.transaction() as conn:
-            failed = conn.execute(
-                replays.update()
-                .where(replays.c.replay_id == replay_id, replays.c.status == "running")
-                .values(status="failed", error="its runner died", finished_at=datetime.now(UTC))
-            ).rowcount
+            failed = replay_records.fail(conn, replay_id, status, reason, datetime.now(UTC))
         if failed:
             drop_scratch(db, replay_id)
-            log.warning("replay.abandoned", replay_id=replay_id)
-        return bool(failed)
+            log.warning("replay.abandoned", replay_id=replay_id, status=status, reason=reason)
+        return failed
 
 
 def drop_scratch(db: Database, replay_id: str) -> None:

@@ -26,6 +26,23 @@ class Replay:
     finished_at: datetime | None
 
 
+def start(conn: sa.Connection) -> tuple[Replay, bool]:
+    """The replay queued or running now, or a new queued one; and whether it is new.
+
+    There is at most one active replay (a unique index, migration 0008): a request that races
+    another one's insert loses it and answers with the other's replay.
+    """
+    for _ in range(3):
+        if (current := active(conn)) is not None:
+            return current, False
+        try:
+            with conn.begin_nested():
+                return create(conn), True
+        except sa.exc.IntegrityError:
+            continue  # another request created one first: that is the active replay
+    raise RuntimeError("no replay could be started: another one kept winning and ending at once")
+
+
 def create(conn: sa.Connection) -> Replay:
     replay_id = uuid.uuid4().hex[:16]
     row = {
@@ -64,8 +81,27 @@ def claim(conn: sa.Connection, replay_id: str, now: datetime) -> bool:
     return bool(claimed.rowcount)
 
 
-def update(conn: sa.Connection, replay_id: str, **fields: Any) -> None:
-    conn.execute(replays.update().where(replays.c.replay_id == replay_id).values(**fields))
+def update(conn: sa.Connection, replay_id: str, **fields: Any) -> bool:
+    """Record a running replay's progress; False (and nothing written) when it is not running.
+
+    Only its runner marks a running replay, and only while it runs: once anyone has failed it
+    (store/replay_runners), the runner's later marks change nothing, and it stops."""
+    updated = conn.execute(
+        replays.update()
+        .where(replays.c.replay_id == replay_id, replays.c.status == "running")
+        .values(**fields)
+    )
+    return bool(updated.rowcount)
+
+
+def fail(conn: sa.Connection, replay_id: str, status: str, error: str, now: datetime) -> bool:
+    """Mark a replay `failed` if it still has `status`; whether it did."""
+    failed = conn.execute(
+        replays.update()
+        .where(replays.c.replay_id == replay_id, replays.c.status == status)
+        .values(status="failed", error=error[:4000], finished_at=now)
+    )
+    return bool(failed.rowcount)
 
 
 def _replay(row: Any) -> Replay:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,12 @@ def assert_matches_code(url: str) -> None:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         assert current_revision(conn) == head_revision()
-        diff = compare_metadata(MigrationContext.configure(conn), described())
+        with warnings.catch_warnings():
+            # SQLite's reflection skips expression indexes (migration 0008's `uq_replays_active`,
+            # on a constant); test_replay_start.py proves that one is there and holds.
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
+            warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based")
+            diff = compare_metadata(MigrationContext.configure(conn), described())
     engine.dispose()
     assert diff == []
 
