@@ -105,7 +105,7 @@ def _amended(outcome: Amended, response: Response, runtime: Runtime) -> Amendmen
     return outcome.answer
 
 
-@router.post("/places", status_code=201)
+@router.post("/places", status_code=201, responses={201: {"links": examples.AFTER_PLACE}})
 def post_place(body: PlaceIn, runtime: RuntimeDep) -> RegisteredPlaceOut:
     """Register a place the gazetteer lacks. It is listed once projected (`min_position` = the
     answer's `position`)."""
@@ -125,7 +125,7 @@ def post_place(body: PlaceIn, runtime: RuntimeDep) -> RegisteredPlaceOut:
     )
 
 
-@router.post("/actors", status_code=201)
+@router.post("/actors", status_code=201, responses={201: {"links": examples.AFTER_ACTOR}})
 def post_actor(body: ActorIn, runtime: RuntimeDep) -> RegisteredActorOut:
     """Register an actor beyond the built-in ones. `/v1/actors` lists it once projected
     (`min_position` = the answer's `position`)."""
