@@ -93,7 +93,8 @@ class AcledStage:
         while index.knows_id(actor_id):
             n += 1
             actor_id = f"{base[: MAX_ID - len(str(n)) - 1]}-{n}"
-        return register_actor(conn, ActorIn(name=name, aliases=aliases, actor_id=actor_id), self.directory)
+        body = ActorIn(name=name, aliases=aliases, actor_id=actor_id)
+        return register_actor(conn, body, self.directory).value
 
 
 def _taken(index: ActorIndex, alias: str) -> bool:

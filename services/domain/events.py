@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-EventType = Literal["ControlChanged", "ClaimCorrected", "ClaimRetracted", "PlaceNamesChanged"]
+EventType = Literal[
+    "ControlChanged",
+    "ClaimCorrected",
+    "ClaimRetracted",
+    "PlaceNamesChanged",
+    "PlaceRegistered",
+    "ActorRegistered",
+]
 CONTROL_CHANGED: EventType = "ControlChanged"
 CLAIM_CORRECTED: EventType = "ClaimCorrected"
 CLAIM_RETRACTED: EventType = "ClaimRetracted"
@@ -19,6 +26,14 @@ CLAIM_RETRACTED: EventType = "ClaimRetracted"
 # place's names as they stand after it (`place_id`, `name`, `aliases`, `previous_name`), so the
 # latest such event of a place is its current names, and the log says when each took effect.
 PLACE_NAMES_CHANGED: EventType = "PlaceNamesChanged"
+# An operator registered a place (POST /v1/places) or an actor (POST /v1/actors). The registry row
+# is what names resolve by; the event is the fact that moves the read models' version, so answers
+# cached before it (the place and actor lists) turn over, and a replay folds it like any other.
+# Data: the place as registered (`place_id`, `name`, `country`, `kind`, `aliases`, `location`,
+# `population`), or the actor (`actor_id`, `name`, `aliases`). Places and actors recorded before
+# these events existed have none; they show as they always did.
+PLACE_REGISTERED: EventType = "PlaceRegistered"
+ACTOR_REGISTERED: EventType = "ActorRegistered"
 
 # The schema version each type is written at today.
 CURRENT_VERSION: dict[str, int] = {
@@ -26,6 +41,8 @@ CURRENT_VERSION: dict[str, int] = {
     CLAIM_CORRECTED: 1,
     CLAIM_RETRACTED: 1,
     PLACE_NAMES_CHANGED: 1,
+    PLACE_REGISTERED: 1,
+    ACTOR_REGISTERED: 1,
 }
 
 # Upcasters: (type, from_version) -> function returning the data at from_version + 1.

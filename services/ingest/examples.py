@@ -97,3 +97,15 @@ AFTER_AMENDMENT: dict[str, Any] = {
     "ReadThePlace": _read_place("$response.body#/place_ids/0", "$response.body#/position"),
     "ThePlacesHistory": _history("$response.body#/place_ids/0", "$response.body#/position"),
 }
+AFTER_PLACE: dict[str, Any] = {
+    "ReadTheRegisteredPlace": _read_place("$response.body#/place_id", "$response.body#/position"),
+}
+AFTER_ACTOR: dict[str, Any] = {
+    "ReadTheRegisteredActor": {
+        "operationId": "get_actor_v1_actors__actor_id__get",
+        "parameters": {
+            "path.actor_id": "$response.body#/actor_id",
+            "query.min_position": "$response.body#/position",
+        },
+    },
+}

@@ -1,23 +1,45 @@
-"""Registering places and actors that the gazetteer and the built-ins do not know."""
+"""Registering places and actors that the gazetteer and the built-ins do not know.
+
+A registration writes the registry row (what names resolve by) and appends a PlaceRegistered or
+ActorRegistered event, in the caller's transaction: the event is what moves the read models'
+version, so cached lists turn over and the answer's `position` is a `min_position` that shows it.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
 from services.domain.actors import Actor
+from services.domain.events import ACTOR_REGISTERED, PLACE_REGISTERED
 from services.domain.names import name_key, slugify
 from services.domain.places import Location, Place
 from services.gazetteer import Gazetteer
 from services.ingest.problems import FieldError, NameClash, Rejected
 from services.ingest.schemas import ActorIn, PlaceIn
 from services.store import actors as actor_store
+from services.store import event_log
 from services.store import places as place_store
 from services.store.actors import ActorDirectory
 from services.store.dialects import lock_registry
+from services.store.event_log import NewEvent
+
+T = TypeVar("T")
 
 
-def register_place(conn: sa.Connection, body: PlaceIn, gazetteer: Gazetteer) -> Place:
-    """Record a new place; NameClash when its id, or a name in its country, is taken."""
+@dataclass(frozen=True)
+class Registered(Generic[T]):
+    """What was recorded, and the log position of the event recording it."""
+
+    value: T
+    position: int
+
+
+def register_place(conn: sa.Connection, body: PlaceIn, gazetteer: Gazetteer) -> Registered[Place]:
+    """Record a new place and its PlaceRegistered event; NameClash when its id, or a name in its
+    country, is taken (nothing written)."""
     place = Place(
         place_id=body.place_id or f"{slugify(body.name)}-{body.country.lower()}",
         name=body.name,
@@ -35,12 +57,12 @@ def register_place(conn: sa.Connection, body: PlaceIn, gazetteer: Gazetteer) -> 
     if clashes:
         raise NameClash(f"a name of this place already names {', '.join(clashes)} in {place.country}")
     place_store.add(conn, place, origin="registered")
-    return place
+    return Registered(place, _append(conn, PLACE_REGISTERED, place.place_id, _place_data(place)))
 
 
-def register_actor(conn: sa.Connection, body: ActorIn, directory: ActorDirectory) -> Actor:
-    """Record a new actor; NameClash when its id or one of its names is taken, Rejected when a
-    name has nothing to match on."""
+def register_actor(conn: sa.Connection, body: ActorIn, directory: ActorDirectory) -> Registered[Actor]:
+    """Record a new actor and its ActorRegistered event; NameClash when its id or one of its names
+    is taken, Rejected when a name has nothing to match on (nothing written)."""
     actor = Actor(
         actor_id=body.actor_id or slugify(body.name),
         name=body.name,
@@ -57,4 +79,25 @@ def register_actor(conn: sa.Connection, body: ActorIn, directory: ActorDirectory
         raise NameClash(f"names already used by another actor: {', '.join(clashes)}")
     actor_store.add(conn, actor)
     directory.forget()
-    return actor
+    data = {"actor_id": actor.actor_id, "name": actor.name, "aliases": list(actor.aliases)}
+    # The actor's own stream: its id. Ids are slugs like place ids and may coincide with one;
+    # nothing reads a stream across event types (the projector goes by type), so that is harmless.
+    return Registered(actor, _append(conn, ACTOR_REGISTERED, actor.actor_id, data))
+
+
+def _place_data(place: Place) -> dict[str, Any]:
+    location = place.location
+    return {
+        "place_id": place.place_id,
+        "name": place.name,
+        "country": place.country,
+        "kind": place.kind,
+        "aliases": list(place.aliases),
+        "location": {"lat": location.lat, "lon": location.lon} if location else None,
+        "population": place.population,
+    }
+
+
+def _append(conn: sa.Connection, event_type: str, stream_id: str, data: dict[str, Any]) -> int:
+    [appended] = event_log.append(conn, [NewEvent(event_type, stream_id, data)])
+    return appended.position

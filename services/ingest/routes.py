@@ -22,7 +22,14 @@ from services.ingest.problems import (
 )
 from services.ingest.registry import register_actor, register_place
 from services.ingest.reports import Submission, body_hash
-from services.ingest.schemas import ActorIn, ActorOut, PlaceIn, PlaceOut, ReportIn, ReportOut
+from services.ingest.schemas import (
+    ActorIn,
+    PlaceIn,
+    RegisteredActorOut,
+    RegisteredPlaceOut,
+    ReportIn,
+    ReportOut,
+)
 from services.ingest.writer import ReportWriter, WriterBusy
 from services.web.auth import BEARER, authenticated_route
 from services.web.deps import RuntimeDep, require_json
@@ -98,12 +105,15 @@ def _amended(outcome: Amended, response: Response, runtime: Runtime) -> Amendmen
     return outcome.answer
 
 
-@router.post("/places", status_code=201)
-def post_place(body: PlaceIn, runtime: RuntimeDep) -> PlaceOut:
-    """Register a place the gazetteer lacks."""
+@router.post("/places", status_code=201, responses={201: {"links": examples.AFTER_PLACE}})
+def post_place(body: PlaceIn, runtime: RuntimeDep) -> RegisteredPlaceOut:
+    """Register a place the gazetteer lacks. It is listed once projected (`min_position` = the
+    answer's `position`)."""
     with runtime.db.transaction() as conn:
-        place = register_place(conn, body, runtime.gazetteer)
-    return PlaceOut(
+        registered = register_place(conn, body, runtime.gazetteer)
+    runtime.doorbell.ring()  # the read models move past the registration: cached lists turn over
+    place = registered.value
+    return RegisteredPlaceOut(
         place_id=place.place_id,
         name=place.name,
         country=place.country,
@@ -111,15 +121,21 @@ def post_place(body: PlaceIn, runtime: RuntimeDep) -> PlaceOut:
         aliases=list(place.aliases),
         location=body.location,
         population=place.population,
+        position=registered.position,
     )
 
 
-@router.post("/actors", status_code=201)
-def post_actor(body: ActorIn, runtime: RuntimeDep) -> ActorOut:
-    """Register an actor beyond the built-in ones."""
+@router.post("/actors", status_code=201, responses={201: {"links": examples.AFTER_ACTOR}})
+def post_actor(body: ActorIn, runtime: RuntimeDep) -> RegisteredActorOut:
+    """Register an actor beyond the built-in ones. `/v1/actors` lists it once projected
+    (`min_position` = the answer's `position`)."""
     with runtime.db.transaction() as conn:
-        actor = register_actor(conn, body, runtime.actors)
-    return ActorOut(actor_id=actor.actor_id, name=actor.name, aliases=list(actor.aliases))
+        registered = register_actor(conn, body, runtime.actors)
+    runtime.doorbell.ring()
+    actor = registered.value
+    return RegisteredActorOut(
+        actor_id=actor.actor_id, name=actor.name, aliases=list(actor.aliases), position=registered.position
+    )
 
 
 def _start_writer(app: FastAPI, runtime: Runtime) -> None:

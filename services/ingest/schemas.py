@@ -140,3 +140,15 @@ class ActorOut(BaseModel):
     actor_id: str
     name: str
     aliases: list[str]
+
+
+class RegisteredPlaceOut(PlaceOut):
+    position: int = Field(
+        description="The log position of the PlaceRegistered event: `min_position` for reading it"
+    )
+
+
+class RegisteredActorOut(ActorOut):
+    position: int = Field(
+        description="The log position of the ActorRegistered event: `min_position` for reading it"
+    )

@@ -20,10 +20,12 @@ from services.domain.claims import apply_changes, claim_from_event
 from services.domain.control import EMPTY, PlaceControl, apply_claim, validate_claim
 from services.domain.errors import DomainError
 from services.domain.events import (
+    ACTOR_REGISTERED,
     CLAIM_CORRECTED,
     CLAIM_RETRACTED,
     CONTROL_CHANGED,
     PLACE_NAMES_CHANGED,
+    PLACE_REGISTERED,
     RecordedEvent,
 )
 from services.projector.events import changes_of, correction_entry, retraction_entry
@@ -107,7 +109,7 @@ class _Batch:
                 places.add(event.data["place_id"])
             elif event.type == CLAIM_CORRECTED and "place_id" in event.data["changes"]:
                 places.add(event.data["changes"]["place_id"])
-            elif event.type == PLACE_NAMES_CHANGED:
+            elif event.type in (PLACE_NAMES_CHANGED, PLACE_REGISTERED):
                 places.add(event.stream_id)
         stored = self.loader.place_states(places)
         self.states = {p: s.state for p, s in stored.items()}
@@ -124,8 +126,10 @@ class _Batch:
             self._correct(self._target(event), event)
         elif event.type == CLAIM_RETRACTED:
             self._retract(self._target(event), event)
-        elif event.type == PLACE_NAMES_CHANGED:
-            self._renamed(event)
+        elif event.type in (PLACE_NAMES_CHANGED, PLACE_REGISTERED):
+            self._touched(event)
+        elif event.type == ACTOR_REGISTERED:
+            pass  # nothing to fold: the checkpoint passing it moves the read models' version
         else:
             raise ValueError(f"unknown event type {event.type}")
 
@@ -168,11 +172,12 @@ class _Batch:
         self._mark_changed(record)
         self._mark(record.claim.place_id, record.claim.order_key, event.position)
 
-    def _renamed(self, event: RecordedEvent) -> None:
-        # Control is unchanged; a place that has a state is listed as changed at this position,
-        # so /v1/changes pollers see its new name. (The names themselves are read from the log.)
-        if event.stream_id in self.states:
-            self.updated[event.stream_id] = event.position
+    def _touched(self, event: RecordedEvent) -> None:
+        # A registration or a rename: control is unchanged, but the place is listed as changed at
+        # this position (written with its state, EMPTY when it has none yet), so the change feed
+        # names it: /v1/changes pollers, the stream and cached answers see the new place or name.
+        # (The names themselves are read from the registry and the log.)
+        self.updated[event.stream_id] = event.position
 
     def _mark(self, place: str, key: Key, position: int) -> None:
         self.updated[place] = position

@@ -38,7 +38,8 @@ def tables(suffix: str = "") -> ReadModelTables:
     def name(base: str) -> str:
         return f"{base}{suffix}"
 
-    # One row per place that has at least one effective claim: its current control.
+    # One row per place that a claim, a registration or a rename touched: its current control
+    # (EMPTY when it has no effective claim).
     place_state = sa.Table(
         name("rm_place_state"),
         md,

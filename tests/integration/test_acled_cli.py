@@ -30,7 +30,7 @@ def test_an_export_from_a_file_then_stdin(fresh_sqlite_url: str, cache_dir: Path
     again = run(["import", "--format", "acled", "-"], env, stdin=export(ROWS))
     assert again.returncode == 0
     assert "0 stored, 2 already present" in again.stderr.replace("\n", " ")
-    assert count_events(fresh_sqlite_url) == 2
+    assert count_events(fresh_sqlite_url) == 3  # two claims and the new actor's ActorRegistered, once
 
 
 def test_unknown_actors_rejected_on_request(fresh_sqlite_url: str, cache_dir: Path) -> None:

@@ -84,7 +84,9 @@ def run(settings: Settings, text: str, reject_unknown: bool = False) -> tuple[Su
 def claims(db: Database) -> dict[str, dict[str, Any]]:
     with db.snapshot() as conn:
         rows = conn.execute(
-            sa.select(events.c.request_id, events.c.stream_id, events.c.occurred_at, events.c.data)
+            sa.select(events.c.request_id, events.c.stream_id, events.c.occurred_at, events.c.data).where(
+                events.c.type == "ControlChanged"  # not the ActorRegistered events of new actors
+            )
         )
     return {r.request_id: {"place_id": r.stream_id, "occurred_at": r.occurred_at, **r.data} for r in rows}
 
