@@ -101,8 +101,12 @@ Compute = Callable[[], Awaitable["Entry | None"]]
 class ReadCache:
     """A bounded LRU of answers by request key, each fresh until what it depends on changes."""
 
-    def __init__(self, capacity: int = 4096) -> None:
+    def __init__(self, capacity: int = 4096, max_bytes: int = 256 * 2**20) -> None:
+        # Bounded in entries and in bytes: a GeoJSON page can be a megabyte, and a client varying a
+        # parameter (as_of) makes as many entries as it likes.
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self.current = Version(0, 0)  # the version up to which changes have been noted
         self.answered = 0  # the newest position of an answer computed (and so given) here
         self._entries: OrderedDict[str, Entry] = OrderedDict()
@@ -185,13 +189,15 @@ class ReadCache:
             held = self._entries.get(key)
             if held is not None and held.version > version:
                 return entry  # a newer answer is cached already; this one still answers its request
+            self._bytes += len(body) - (len(held.body) if held is not None else 0)
             self._entries[key] = entry
             self._entries.move_to_end(key)
             self._listings.pop(key, None)
             if isinstance(depends, Listing) and not self._unseen_change_alters(depends, version.position):
                 self._listings[key] = (depends, max(version.position, self.current.position))
-            while len(self._entries) > self.capacity:
-                evicted, _ = self._entries.popitem(last=False)
+            while len(self._entries) > self.capacity or self._bytes > self.max_bytes:
+                evicted, old = self._entries.popitem(last=False)
+                self._bytes -= len(old.body)
                 self._listings.pop(evicted, None)
         return entry
 

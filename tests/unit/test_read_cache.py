@@ -124,3 +124,14 @@ def test_a_parameter_given_twice_keys_the_answer_by_its_last_value() -> None:
     twice = request_key("/v1/places", "status=contested&status=controlled")
     assert twice == request_key("/v1/places", "status=controlled")
     assert twice != request_key("/v1/places", "status=controlled&status=contested")
+
+
+def test_the_cache_is_bounded_in_bytes_as_well_as_entries() -> None:
+    cache = ReadCache(capacity=100, max_bytes=1000)
+    cache.note_changes(Version(1, 10), ())
+    for n in range(5):
+        cache.put(
+            f"/v1/places.geojson?as_of=201{n}", Version(1, 10), None, b"x" * 400, "application/geo+json"
+        )
+    kept = [n for n in range(5) if cache.lookup(f"/v1/places.geojson?as_of=201{n}")[0] is not None]
+    assert kept == [3, 4]  # the oldest went first, and 800 bytes are kept of the 2,000 put
