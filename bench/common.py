@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 import psycopg
+import redis
 from psycopg import sql
 from rich.console import Console
 from rich.table import Table
@@ -27,6 +29,7 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 BIN = Path(sys.executable).parent
+REDIS_URL = "redis://127.0.0.1:6379/0"  # the projector's doorbell in the production-shaped runs
 # Piped output (make bench | tee) would otherwise be cut to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 150)
 
@@ -162,6 +165,34 @@ def background(args: list[str], env: dict[str, str], log_path: Path) -> Iterator
             yield proc
         finally:
             _stop(proc)
+
+
+@contextmanager
+def production_shape(env: dict[str, str], logs: Path, queue: str) -> Iterator[dict[str, Running]]:
+    """`frontline ingest-api`, `read-api` and a `worker` on the Redis queue `queue` (the run's own),
+    as the compose stack runs them; all stopped, and the queue's keys removed, when the block ends.
+    Yields the two APIs by command name."""
+    with contextlib.ExitStack() as stack:
+        stack.callback(forget_queue, queue)
+        running = {}
+        shaped = {**env, "REDIS_URL": REDIS_URL, "QUEUE_NAME": queue}
+        for kind in ("ingest-api", "read-api"):
+            port = free_port()
+            args = [str(BIN / "frontline"), kind, "--port", str(port)]
+            running[kind] = stack.enter_context(server(args, shaped, port, logs.with_suffix(f".{kind}.log")))
+        worker = [str(BIN / "frontline"), "worker"]
+        stack.enter_context(background(worker, shaped, logs.with_suffix(".worker.log")))
+        yield running
+
+
+def forget_queue(queue: str) -> None:
+    """Remove what RQ left in Redis under a run's unique queue name (and nothing else)."""
+    connection = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in connection.scan_iter(match=f"*{queue}*"):
+            connection.delete(key)
+    finally:
+        connection.close()
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 120) -> None:

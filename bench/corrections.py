@@ -34,6 +34,7 @@ from rq import Queue, Worker
 from bench import corpus, cpu
 from bench.common import (
     BIN,
+    REDIS_URL,
     RESULTS,
     BenchEnv,
     BenchError,
@@ -44,6 +45,7 @@ from bench.common import (
     ScenarioResult,
     background,
     console,
+    forget_queue,
     free_port,
     frontline_env,
     server,
@@ -60,7 +62,6 @@ if TYPE_CHECKING:
     from bench.replay import Log
 
 KEY = "bench"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 CHANNEL = "frontline_projection"
 INTERVAL = 0.05  # seconds between two POSTs, the logs taking turns
 MEASURED, WARM = 200, 10  # corrections per log
@@ -123,7 +124,7 @@ class Stack:
 def _servers(env: BenchEnv, stack: ExitStack, log: Log) -> Stack:
     """ingest-api, read-api and a worker on `log`'s database, on a Redis queue of their own."""
     queue = f"bench-{env.run_id}-{log.dbname}"
-    stack.callback(_forget_queue, queue)
+    stack.callback(forget_queue, queue)
     process_env = frontline_env(
         env.pg, log.dbname, INGEST_API_KEYS=KEY, REDIS_URL=REDIS_URL, QUEUE_NAME=queue
     )
@@ -148,13 +149,6 @@ def _wait_for_worker(queue: str, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise BenchError(f"no worker registered on queue {queue} within {timeout:.0f} s")
         time.sleep(0.2)
-
-
-def _forget_queue(queue: str) -> None:
-    """Remove what RQ left in Redis under this run's unique queue name (and nothing else)."""
-    connection = redis.Redis.from_url(REDIS_URL)
-    for key in connection.scan_iter(match=f"*{queue}*"):
-        connection.delete(key)
 
 
 # The client

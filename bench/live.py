@@ -14,7 +14,6 @@ import asyncio
 import random
 import threading
 import uuid
-from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -22,22 +21,19 @@ import orjson
 
 from bench import corpus, wrk_runner
 from bench.common import (
-    BIN,
     RESULTS,
     BenchEnv,
     Check,
     Figure,
     ScenarioResult,
-    background,
     console,
-    free_port,
     fresh_database,
     frontline_env,
     migrate,
-    server,
+    production_shape,
 )
 from bench.projector import sqlalchemy_url
-from bench.stream import KEY, REDIS_URL, _address, _forget_queue, post_reports
+from bench.stream import KEY, _address, post_reports
 from services.projector import runner
 from services.store.database import Database
 
@@ -56,20 +52,9 @@ def step(message: str, *args: object) -> None:
 def run(env: BenchEnv) -> ScenarioResult:
     result = ScenarioResult("live")
     names = _prepare(env)
-    queue = f"bench-{env.run_id}-live"
-    process_env = frontline_env(env.pg, DB, INGEST_API_KEYS=KEY, REDIS_URL=REDIS_URL, QUEUE_NAME=queue)
-    base = RESULTS / f"live-{env.run_id}"
-    with ExitStack() as stack:
-        stack.callback(_forget_queue, queue)
-        running = {}
-        for kind in ("ingest-api", "read-api"):
-            port = free_port()
-            args = [str(BIN / "frontline"), kind, "--port", str(port)]
-            log = base.with_suffix(f".{kind}.log")
-            running[kind] = stack.enter_context(server(args, process_env, port, log))
-        stack.enter_context(
-            background([str(BIN / "frontline"), "worker"], process_env, base.with_suffix(".worker.log"))
-        )
+    process_env = frontline_env(env.pg, DB, INGEST_API_KEYS=KEY)
+    logs = RESULTS / f"live-{env.run_id}"
+    with production_shape(process_env, logs, f"bench-{env.run_id}-live") as running:
         read, ingest = running["read-api"].base_url, _address(running["ingest-api"].base_url)
         runs = {
             (kind, rate): _poll(env, read, path, ingest, rate, names)

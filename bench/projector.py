@@ -32,6 +32,7 @@ from rq import Queue, Worker
 from bench import corpus, cpu
 from bench.common import (
     BIN,
+    REDIS_URL,
     REPO,
     RESULTS,
     BenchEnv,
@@ -43,6 +44,7 @@ from bench.common import (
     ScenarioResult,
     background,
     console,
+    forget_queue,
     free_port,
     fresh_database,
     frontline_env,
@@ -63,7 +65,6 @@ CATCH_UPS = ((5000, True), (20_000, True), (5000, False))
 RATE = 200  # reports per second in the freshness runs
 KEY = "bench"
 CHECKPOINT = "SELECT position FROM projections WHERE name = 'control'"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 READ_COLUMNS = (
     "position, event_id, type, schema_version, stream_id, stream_version, occurred_at,"
     " occurred_start, recorded_at, request_id, target_event_id, data"
@@ -501,7 +502,7 @@ def _frontline_freshness(
             _wait_for_workers(queue, workers)
             return _measure_freshness(env, result, feed, api, [p.pid for p in procs], seconds, warm)
     finally:
-        _forget_queue(queue)
+        forget_queue(queue)
 
 
 def _wait_for_workers(queue: str, count: int, timeout: float = 60) -> None:
@@ -511,13 +512,6 @@ def _wait_for_workers(queue: str, count: int, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise BenchError(f"{count} worker(s) did not register on queue {queue} within {timeout:.0f} s")
         time.sleep(0.2)
-
-
-def _forget_queue(queue: str) -> None:
-    """Remove what RQ left in Redis under this run's unique queue name (and nothing else)."""
-    connection = redis.Redis.from_url(REDIS_URL)
-    for key in connection.scan_iter(match=f"*{queue}*"):
-        connection.delete(key)
 
 
 def _measure_freshness(

@@ -21,6 +21,7 @@ import orjson
 
 from bench.common import (
     BIN,
+    REDIS_URL,
     RESULTS,
     BenchEnv,
     BenchError,
@@ -28,10 +29,11 @@ from bench.common import (
     Figure,
     ScenarioResult,
     background,
+    forget_queue,
     free_port,
     server,
 )
-from bench.stream import KEY, REDIS_URL, _forget_queue, percentile
+from bench.stream import KEY, percentile
 from tests.support.servers import ThrowawayPostgres, ThrowawayStandby, postgres_bin_dir
 
 RATE = 20.0
@@ -82,7 +84,7 @@ def _measure(env: BenchEnv, primary_url: str, standby_url: str) -> dict[str, lis
     if migrated.returncode != 0:
         raise BenchError(f"migrate failed: {migrated.stderr[-2000:]!r}")
     with ExitStack() as stack:
-        stack.callback(_forget_queue, queue)
+        stack.callback(forget_queue, queue)
         urls = {}
         for name, extra in (("ingest", {}), ("primary", {}), ("standby", {"READ_DATABASE_URL": standby_url})):
             port = free_port()

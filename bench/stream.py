@@ -17,31 +17,25 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import ExitStack
 from pathlib import Path
 
 import orjson
-import redis
 import uvloop
 
 from bench.common import (
-    BIN,
     RESULTS,
     BenchEnv,
     Check,
     Figure,
     ScenarioResult,
-    background,
-    free_port,
     fresh_database,
     frontline_env,
     migrate,
-    server,
+    production_shape,
 )
 from bench.paced import Connection, post_request
 
 KEY = "bench-stream-key"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 SUBSCRIBERS = 1000
 RATE = 20.0  # reports a second
 EVENT_ID = re.compile(rb"^id: (\d+)", re.MULTILINE)  # read in bulk: the client shares the machine
@@ -152,23 +146,11 @@ def run(env: BenchEnv) -> ScenarioResult:
     dbname = "bench_stream"
     fresh_database(env.pg, dbname)
     migrate(env.pg, dbname)
-    queue = f"bench-{env.run_id}-stream"
-    process_env = frontline_env(env.pg, dbname, INGEST_API_KEYS=KEY, REDIS_URL=REDIS_URL, QUEUE_NAME=queue)
-    base = RESULTS / f"stream-{env.run_id}"
+    process_env = frontline_env(env.pg, dbname, INGEST_API_KEYS=KEY)
     seconds = env.seconds(30)
     subscribers = 100 if env.quick else SUBSCRIBERS
-    with ExitStack() as stack:
-        stack.callback(_forget_queue, queue)
-        running = {}
-        for kind in ("ingest-api", "read-api"):
-            port = free_port()
-            args = [str(BIN / "frontline"), kind, "--port", str(port)]
-            running[kind] = stack.enter_context(
-                server(args, process_env, port, base.with_suffix(f".{kind}.log"))
-            )
-        stack.enter_context(
-            background([str(BIN / "frontline"), "worker"], process_env, base.with_suffix(".worker.log"))
-        )
+    logs = RESULTS / f"stream-{env.run_id}"
+    with production_shape(process_env, logs, f"bench-{env.run_id}-stream") as running:
         read, ingest = _address(running["read-api"].base_url), _address(running["ingest-api"].base_url)
         pid = running["read-api"].session
         # The client's loop is uvloop's, as the server's is: the client shares the machine with what
@@ -202,9 +184,3 @@ def _everyone_got_everything(subs: list[Subscriber], answered: dict[int, float])
         f"{len(subs) - wrong} of {len(subs)} subscribers got all {len(expected)} changes in order, none twice"
     )
     return Check("every subscriber gets every change", wrong == 0 and bool(expected), detail)
-
-
-def _forget_queue(queue: str) -> None:
-    connection = redis.Redis.from_url(REDIS_URL)
-    for key in connection.scan_iter(match=f"*{queue}*"):
-        connection.delete(key)
