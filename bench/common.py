@@ -186,11 +186,20 @@ def production_shape(env: dict[str, str], logs: Path, queue: str) -> Iterator[di
 
 
 def forget_queue(queue: str) -> None:
-    """Remove what RQ left in Redis under a run's unique queue name (and nothing else)."""
+    """Remove what RQ left in Redis under a run's unique queue name (and nothing else): its keys,
+    its workers (and their executions), and its entries in RQ's sets of queues and workers."""
     connection = redis.Redis.from_url(REDIS_URL)
     try:
         for key in connection.scan_iter(match=f"*{queue}*"):
             connection.delete(key)
+        for worker in connection.scan_iter(match="rq:worker:*"):
+            if (
+                connection.type(worker) == b"hash"
+                and queue in (connection.hget(worker, "queues") or b"").decode()
+            ):
+                connection.delete(worker, worker + b":executions")
+                connection.srem("rq:workers", worker)
+        connection.srem("rq:queues", f"rq:queue:{queue}")
     finally:
         connection.close()
 

@@ -27,9 +27,16 @@ def queue_keys(client: redis.Redis, queue: str) -> set[bytes]:
     for job in jobs:
         own.update(client.scan_iter(match=f"*{job.decode()}*", count=1000))
     for worker in client.scan_iter(match="rq:worker:*", count=1000):
-        if client.type(worker) == b"hash" and queue in (client.hget(worker, "queues") or b"").decode():
-            own.add(worker)
+        kind = client.type(worker)
+        if kind == b"hash" and queue in (client.hget(worker, "queues") or b"").decode():
+            own.update((worker, worker + b":executions"))
+        elif kind == b"set" and worker.endswith(b":executions") and _names(client, worker, queue):
+            own.add(worker)  # a killed worker's executions outlive its hash (RQ gives them a TTL)
     return own
+
+
+def _names(client: redis.Redis, executions: bytes, queue: str) -> bool:
+    return any(queue.encode() in member for member in client.smembers(executions))
 
 
 def delete_queue_keys(url: str, queue: str) -> None:
