@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from services.api import stream
-from services.combined import create_app
 from services.seed import SEED_REPORT
-from tests.support.apps import INGEST, settings_for
-
-
-@pytest.fixture
-def client(backend_url: str, cache_dir: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(settings_for(backend_url, cache_dir, reconcile_interval=0.2))) as client:
-        yield client
+from tests.support.apps import INGEST
 
 
 def moved_claim(client: TestClient) -> int:

@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import copy
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from services.combined import create_app
 from services.projector import rebuild
-from services.seed import SEED_REPORT
 from services.store import places as place_store
 from services.store.database import Database
 from services.store.schema import place_names, places
-from tests.support.apps import ADMIN, INGEST, log_snapshot, settings_for
-
-
-@pytest.fixture
-def client(backend_url: str, cache_dir: Path) -> Iterator[TestClient]:
-    app = create_app(settings_for(backend_url, cache_dir, reconcile_interval=0.2))
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
-def seeded(client: TestClient) -> int:
-    body = copy.deepcopy(SEED_REPORT)
-    body["id"] = f"seed-{uuid.uuid4().hex}"
-    response = client.post("/v1/reports", json=body, headers=INGEST)
-    assert response.status_code == 201, response.text
-    return int(response.json()["position"])
+from tests.support.apps import ADMIN, INGEST, log_snapshot
 
 
 def place(client: TestClient, place_id: str, position: int, **params: Any) -> dict[str, Any]:

@@ -7,41 +7,19 @@ with `min_position` = the write's `position`, as a client following its own writ
 
 from __future__ import annotations
 
-import copy
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from services.combined import create_app
 from services.projector import rebuild
-from services.seed import SEED_REPORT
 from services.store.database import Database
 from services.store.read_models import tables
 from services.store.schema import actors, place_names, places
-from tests.support.apps import INGEST, log_snapshot, settings_for
+from tests.support.apps import INGEST, log_snapshot
 
 TELL = {"name": "Tell Foo", "country": "SY", "kind": "area", "location": {"lat": 35.0, "lon": 40.0}}
-
-
-@pytest.fixture
-def client(backend_url: str, cache_dir: Path) -> Iterator[TestClient]:
-    app = create_app(settings_for(backend_url, cache_dir, reconcile_interval=0.2))
-    with TestClient(app) as c:
-        yield c
-
-
-@pytest.fixture
-def seeded(client: TestClient) -> int:
-    body = copy.deepcopy(SEED_REPORT)
-    body["id"] = f"seed-{uuid.uuid4().hex}"
-    response = client.post("/v1/reports", json=body, headers=INGEST)
-    assert response.status_code == 201, response.text
-    return int(response.json()["position"])
 
 
 def read(client: TestClient, path: str, position: int, **params: Any) -> Any:
