@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
 
-from services.domain.errors import Unresolved
+from services.domain.errors import Unresolved, did_you_mean
 from services.domain.names import name_key, nearest_names
 from services.gazetteer import Gazetteer
 from services.store import places as place_store
@@ -39,8 +39,7 @@ class UnknownFilter(Exception):
     suggestions: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
-        return f"{self.param}: no {self.param} is known as {self.value!r}{hint}"
+        return f"{self.param}: no {self.param} is known as {self.value!r}{did_you_mean(self.suggestions)}"
 
 
 def resolve(

@@ -32,5 +32,9 @@ class Unresolved(DomainError):
     suggestions: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
-        return f"unknown {self.kind} {self.name!r}{hint}"
+        return f"unknown {self.kind} {self.name!r}{did_you_mean(self.suggestions)}"
+
+
+def did_you_mean(suggestions: list[str]) -> str:
+    """The hint that ends a message about a name that matched nothing ("" with no candidates)."""
+    return f"; did you mean {', '.join(suggestions)}?" if suggestions else ""

@@ -22,7 +22,7 @@ from services.domain.names import name_key
 from services.domain.places import Place
 from services.gazetteer import Gazetteer
 from services.ingest.problems import FieldError, NameClash, Rejected
-from services.ingest.schemas import PlaceOut, Strict, Text, location_out
+from services.ingest.schemas import PlaceOut, Strict, Text, place_fields
 from services.store import event_log
 from services.store import places as place_store
 from services.store.dialects import lock_registry
@@ -129,17 +129,7 @@ def patch_place(place_id: PlaceId, body: PlaceNamesIn, runtime: RuntimeDep) -> P
         renamed = rename_place(conn, place_id, body, runtime.gazetteer)
     if renamed.changed:
         runtime.doorbell.ring()  # the read models move past the rename: cached answers turn over
-    p = renamed.place
-    return PlaceNamesOut(
-        place_id=p.place_id,
-        name=p.name,
-        country=p.country,
-        kind=p.kind,
-        aliases=list(p.aliases),
-        location=location_out(p.location),
-        population=p.population,
-        position=renamed.position,
-    )
+    return PlaceNamesOut(**place_fields(renamed.place), position=renamed.position)
 
 
 def install(app: FastAPI) -> None:

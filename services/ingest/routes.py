@@ -29,6 +29,7 @@ from services.ingest.schemas import (
     RegisteredPlaceOut,
     ReportIn,
     ReportOut,
+    place_fields,
 )
 from services.ingest.writer import ReportWriter, WriterBusy
 from services.web.auth import BEARER, authenticated_route
@@ -112,17 +113,7 @@ def post_place(body: PlaceIn, runtime: RuntimeDep) -> RegisteredPlaceOut:
     with runtime.db.transaction() as conn:
         registered = register_place(conn, body, runtime.gazetteer)
     runtime.doorbell.ring()  # the read models move past the registration: cached lists turn over
-    place = registered.value
-    return RegisteredPlaceOut(
-        place_id=place.place_id,
-        name=place.name,
-        country=place.country,
-        kind=place.kind,
-        aliases=list(place.aliases),
-        location=body.location,
-        population=place.population,
-        position=registered.position,
-    )
+    return RegisteredPlaceOut(**place_fields(registered.value), position=registered.position)
 
 
 @router.post("/actors", status_code=201, responses={201: {"links": examples.AFTER_ACTOR}})

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints, field_validator
 
 from services.domain.errors import InvalidTime
 from services.domain.occurred import OccurredAt, parse_occurred
-from services.domain.places import Location, PlaceKind
+from services.domain.places import Location, Place, PlaceKind
 from services.ingest import examples
 
 # No NUL characters: PostgreSQL text cannot hold them, and no report needs one.
@@ -126,6 +126,19 @@ class PlaceOut(BaseModel):
     aliases: list[str]
     location: LocationIn | None
     population: int | None
+
+
+def place_fields(place: Place) -> dict[str, Any]:
+    """A stored place as the fields of PlaceOut (and the answers that extend it)."""
+    return {
+        "place_id": place.place_id,
+        "name": place.name,
+        "country": place.country,
+        "kind": place.kind,
+        "aliases": list(place.aliases),
+        "location": location_out(place.location),
+        "population": place.population,
+    }
 
 
 class ActorIn(Strict):
