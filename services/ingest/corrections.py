@@ -45,8 +45,8 @@ from services.ingest.schemas import (
 )
 from services.store import event_log, requests
 from services.store.actors import ActorDirectory
-from services.store.dialects import lock_registry
 from services.store.event_log import NewEvent
+from services.store.locks import lock_registry
 from services.store.serial import lock_log
 
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=NO_NUL)]

@@ -25,8 +25,8 @@ from services.ingest.problems import FieldError, NameClash, Rejected
 from services.ingest.schemas import PlaceOut, Strict, Text, place_fields
 from services.store import event_log
 from services.store import places as place_store
-from services.store.dialects import lock_registry
 from services.store.event_log import NewEvent
+from services.store.locks import lock_registry
 from services.web.auth import BEARER, authenticated_route
 from services.web.deps import RuntimeDep, require_json
 from services.web.problems import problem, problem_responses

@@ -23,8 +23,8 @@ from services.store import actors as actor_store
 from services.store import event_log
 from services.store import places as place_store
 from services.store.actors import ActorDirectory
-from services.store.dialects import lock_registry
 from services.store.event_log import NewEvent
+from services.store.locks import lock_registry
 
 T = TypeVar("T")
 

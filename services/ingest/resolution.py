@@ -24,7 +24,7 @@ from services.domain.names import name_key, nearest_names, slugify
 from services.domain.places import Location, Place, choose_place, named_as_claimed
 from services.gazetteer import Gazetteer
 from services.store import places as place_store
-from services.store.dialects import lock_registry
+from services.store.locks import lock_registry
 
 
 # Named tuples rather than dataclasses: one of each per claim, and a query is a key of the memo.

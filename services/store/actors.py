@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from services.domain.actors import BUILT_IN, Actor, ActorIndex
 from services.domain.errors import Unresolved
-from services.store.dialects import insert_ignoring_conflicts
+from services.store.backend import backend_of
 from services.store.schema import actors
 
 
@@ -27,7 +27,7 @@ def add(conn: sa.Connection, actor: Actor) -> bool:
         "aliases": list(actor.aliases),
         "created_at": datetime.now(UTC),
     }
-    return bool(insert_ignoring_conflicts(conn, actors, [row]))
+    return bool(backend_of(conn).insert_ignoring_conflicts(conn, actors, [row]))
 
 
 class ActorDirectory:

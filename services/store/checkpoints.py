@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from services.store.dialects import insert_ignoring_conflicts
+from services.store.backend import backend_of
 from services.store.read_models import projections
 
 NOTIFY_CHANNEL = "frontline_projection"
@@ -33,7 +33,7 @@ def lock(conn: sa.Connection, name: str) -> Checkpoint:
     """The checkpoint of `name`, locked until the caller's transaction ends (created at 0)."""
     row = _select(conn, name, for_update=True)
     if row is None:
-        insert_ignoring_conflicts(conn, projections, [_initial(name)])
+        backend_of(conn).insert_ignoring_conflicts(conn, projections, [_initial(name)])
         row = _select(conn, name, for_update=True)
     return _checkpoint(row)
 

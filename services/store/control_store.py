@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from services.domain.claims import Claim
 from services.domain.control import PlaceControl
 from services.domain.occurred import from_parts, parse_occurred
+from services.store.backend import backend_of
 from services.store.control_rows import (
     BatchChanges,
     ClaimRecord,
@@ -29,7 +30,6 @@ from services.store.control_rows import (
     encode_holdings,
     encode_state,
 )
-from services.store.dialects import insert_ignoring_conflicts
 from services.store.read_models import ReadModelTables
 
 CLAIM_COLUMNS = (
@@ -283,7 +283,7 @@ def _restate_claims(conn: sa.Connection, t: ReadModelTables, records: list[Claim
 
 def _record_claim_places(conn: sa.Connection, t: ReadModelTables, records: list[ClaimRecord]) -> None:
     rows = [{"place_id": p, "event_id": r.claim.event_id} for r in records for p in sorted(r.places)]
-    insert_ignoring_conflicts(conn, t.claim_places, rows)
+    backend_of(conn).insert_ignoring_conflicts(conn, t.claim_places, rows)
 
 
 def _write_places(conn: sa.Connection, t: ReadModelTables, places: dict[str, StoredPlace]) -> None:

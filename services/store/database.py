@@ -17,7 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from services.store.backend import attach
 from services.store.driver_errors import translate
+from services.store.postgres import PostgresBackend
+from services.store.sqlite import SqliteBackend
 
 
 class Database:
@@ -101,6 +104,7 @@ def _create_engine(url: str, pool_size: int) -> Engine:
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
     )
+    attach(engine, PostgresBackend())
 
     @event.listens_for(engine, "connect")
     def _in_utc(dbapi_conn: Any, _record: Any) -> None:
@@ -126,6 +130,7 @@ def create_folder_for(url: str) -> None:
 def _create_sqlite_engine(url: str) -> Engine:
     create_folder_for(url)
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **JSON_CODEC)
+    attach(engine, SqliteBackend())
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from services.domain.events import PLACE_NAMES_CHANGED, upgrade
 from services.domain.names import name_key
 from services.domain.places import Location, Place
-from services.store.dialects import Query, fetch, insert_ignoring_conflicts
+from services.store.backend import backend_of
+from services.store.dialects import Query, fetch
 from services.store.schema import events, place_names, places
 
 _FIND_PG = (
@@ -85,14 +86,14 @@ def add_many(conn: sa.Connection, entries: Sequence[tuple[Place, str]]) -> set[s
     out those already taken (nothing is written for them)."""
     now = datetime.now(UTC)
     rows = [_row(place, origin, now) for place, origin in entries]
-    recorded = {row["place_id"] for row in insert_ignoring_conflicts(conn, places, rows)}
+    recorded = {row["place_id"] for row in backend_of(conn).insert_ignoring_conflicts(conn, places, rows)}
     keys = [
         {"key": key, "place_id": place.place_id}
         for place, _ in entries
         if place.place_id in recorded
         for key in sorted({k for k in (name_key(n) for n in place.names) if k})
     ]
-    insert_ignoring_conflicts(conn, place_names, keys)
+    backend_of(conn).insert_ignoring_conflicts(conn, place_names, keys)
     return recorded
 
 
@@ -126,7 +127,8 @@ def attributes_of(conn: sa.Connection, place_id: str) -> dict[str, Any] | None:
 def add_keys(conn: sa.Connection, place_id: str, names: Iterable[str]) -> None:
     """Let `names` resolve to the place (keys it has already are skipped)."""
     keys = sorted({k for k in (name_key(n) for n in names) if k})
-    insert_ignoring_conflicts(conn, place_names, [{"key": k, "place_id": place_id} for k in keys])
+    rows = [{"key": k, "place_id": place_id} for k in keys]
+    backend_of(conn).insert_ignoring_conflicts(conn, place_names, rows)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from services.store.dialects import Query, driver_rows, fetch, insert_ignoring_conflicts, is_postgres
+from services.store.backend import backend_of
+from services.store.dialects import Query, driver_rows, fetch, is_postgres
 from services.store.schema import requests
 
 _STORED_PG = "SELECT request_id, body_hash FROM requests WHERE kind = %s AND request_id = ANY(%s::text[])"
@@ -66,4 +67,4 @@ def claim_many(conn: sa.Connection, kind: str, hashes: dict[str, str]) -> set[st
         rows = driver_rows(conn, CLAIM_PG, (kind, now, ids, [hashes[i] for i in ids]))
         return {row[0] for row in rows}
     values = [{"kind": kind, "request_id": i, "body_hash": hashes[i], "created_at": now} for i in ids]
-    return {row["request_id"] for row in insert_ignoring_conflicts(conn, requests, values)}
+    return {row["request_id"] for row in backend_of(conn).insert_ignoring_conflicts(conn, requests, values)}
