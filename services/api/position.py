@@ -99,7 +99,7 @@ class Follower:
         self.db = db
         self.watch = watch
         self.poll_interval = poll_interval
-        self.listen = listen and db.is_postgres
+        self.listen = listen and db.backend.hears_notices()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="position-follower", daemon=True)
 

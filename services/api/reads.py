@@ -22,6 +22,7 @@ from services.domain.names import name_key
 from services.domain.places import Place
 from services.store import event_log
 from services.store import places as place_store
+from services.store.backend import backend_of
 from services.store.control_store import place_state_of
 from services.store.places import to_place
 from services.store.read_models import ReadModelTables
@@ -294,7 +295,7 @@ def _by_code_point(conn: sa.Connection, column: sa.ColumnElement[str]) -> sa.Col
     """`column` ordered and compared as Python compares strings (by code point), whatever the
     database's collation: pages cut in SQL and cursors checked in Python must agree (under en_US,
     PostgreSQL puts "albu-kamal-sy" before "al-qaim-iq"). SQLite compares bytes already."""
-    return sa.collate(column, "C") if conn.dialect.name == "postgresql" else column
+    return backend_of(conn).by_code_point(column)
 
 
 def _place_view(ctx: Context, p: Place, state: PlaceControl) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from services.ingest.schemas import ClaimIn, ReportIn, ReportOut, parse_occurred
 from services.store import event_log, requests
 from services.store import places as place_store
 from services.store.actors import ActorDirectory
-from services.store.dialects import fetch_together
 from services.store.event_log import NewEvent, new_event_ids
 
 KIND = "report"
@@ -118,10 +117,11 @@ def _stored_and_places(
 ) -> dict[str, str]:
     """The hashes stored for the batch's report ids; every recorded place its claims may name is
     preloaded into `places`. The batch's reads: one round trip on PostgreSQL."""
-    stored, found = fetch_together(
+    stored, found = place_store.stored_hashes_and_places(
         conn,
-        requests.stored_hashes_query(KIND, [s.report.id for s in batch]),
-        place_store.find_by_keys_query(places.keys([c.place for s in batch for c in s.report.claims])),
+        KIND,
+        [s.report.id for s in batch],
+        places.keys([c.place for s in batch for c in s.report.claims]),
     )
     places.learn(found)
     return stored

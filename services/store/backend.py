@@ -9,16 +9,74 @@ backend where they do not; nothing outside the two backend modules asks which da
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 
 _KEY = "frontline.backend"
 
 
+# A row as the store's own statements return it: the columns they name, in their order.
+Row = tuple[Any, ...]
+
+
 class Backend(Protocol):
     name: str
+
+    # Connections: opening the engine, reading, and the locks a process holds.
+
+    def create_engine(self, url: str, pool_size: int) -> sa.Engine:
+        """The services' engine for `url`, this backend attached (see `attach`)."""
+        ...
+
+    def migration_engine(self, url: str) -> sa.Engine:
+        """An engine for Alembic and the migration checks: no pool, none of the services' settings,
+        and a server that does not answer fails the command in seconds."""
+        ...
+
+    def missing(self, url: str) -> bool:
+        """True when there is certainly no database at `url` yet (a SQLite file not created: to
+        connect would create it); False when only connecting can tell."""
+        ...
+
+    def read_only(self, conn: sa.Connection) -> sa.Connection:
+        """`conn` set to begin a read-only transaction whose statements all see one snapshot."""
+        ...
+
+    def lock_tables(self, conn: sa.Connection, names: Sequence[str]) -> None:
+        """Hold ACCESS SHARE locks on tables until the transaction ends (see `Database.snapshot`)."""
+        ...
+
+    def hears_notices(self) -> bool:
+        """Whether a reader can LISTEN for `notify`, rather than only poll."""
+        ...
+
+    def limit_statements(self, conn: sa.Connection, milliseconds: int) -> None:
+        """Cancel any statement of the transaction that runs longer than `milliseconds`."""
+        ...
+
+    def durability_settings(self, conn: sa.Connection) -> tuple[str, str]:
+        """The server's `fsync` and `synchronous_commit`, as PostgreSQL names them."""
+        ...
+
+    def by_code_point(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+        """`column` ordered and compared as Python compares strings, whatever the collation."""
+        ...
+
+    def migration_lock(self, conn: sa.Connection) -> AbstractContextManager[None]:
+        """Queue for running the migrations: one process at a time, released when it dies."""
+        ...
+
+    def replay_runner_lock(
+        self, engine: sa.Engine, replay_id: str, wait: bool
+    ) -> AbstractContextManager[bool]:
+        """The lock a replay's runner holds while it lives (see `services.store.replay_runners`):
+        taken, waiting for it or not; yields whether it was."""
+        ...
 
     # Shared by every writer.
 
@@ -36,7 +94,54 @@ class Backend(Protocol):
         """Serialise writers of places and actors (name clashes are checked, then inserted)."""
         ...
 
+    def lock_log(self, conn: sa.Connection) -> None:
+        """Hold the log's append lock until the transaction ends (see `services.store.serial`)."""
+        ...
+
     # The log and its requests.
+
+    def append_events(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> list[Row]:
+        """INSERT event rows (every column but position, stream_version and recorded_at) in their
+        order; returns (event_id, position, stream_version) of each."""
+        ...
+
+    def claim_requests(self, conn: sa.Connection, kind: str, hashes: dict[str, str]) -> set[str]:
+        """`requests.claim_many`: record the ids (in sorted order) with their body hashes; returns
+        those recorded now. An id a concurrent transaction recorded makes this wait for it."""
+        ...
+
+    def claim_and_append(
+        self, conn: sa.Connection, kind: str, hashes: dict[str, str], rows: list[dict[str, Any]], commit: bool
+    ) -> tuple[set[str], list[Row]]:
+        """`claim_requests`, then `append_events` of the rows whose request was claimed now: the ids
+        claimed and the rows returned. With `commit`, the transaction commits with the append where
+        the backend can send both at once (see `event_log.commit_with_append`)."""
+        ...
+
+    def stored_hashes(self, conn: sa.Connection, kind: str, request_ids: list[str]) -> dict[str, str]:
+        """The body hashes recorded for those of `request_ids` (sorted, distinct) that are recorded."""
+        ...
+
+    def places_by_keys(self, conn: sa.Connection, keys: list[str]) -> list[Row]:
+        """(key, place_id, name, country, kind, lat, lon, population, aliases) of every recorded
+        place with a name key in `keys` (sorted, distinct)."""
+        ...
+
+    def stored_hashes_and_places(
+        self, conn: sa.Connection, kind: str, request_ids: list[str], keys: list[str]
+    ) -> tuple[dict[str, str], list[Row]]:
+        """`stored_hashes` and `places_by_keys` together: the report writer's reads of a batch, in
+        one round trip where the backend can."""
+        ...
+
+    def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
+        """Tell listeners (`hears_notices`) `payload`, prefixed by the schema, when the transaction
+        commits; nothing where nobody can listen."""
+        ...
+
+    def for_update(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        """`query` locking the rows it reads until the transaction ends."""
+        ...
 
     # The read models.
 
@@ -53,6 +158,14 @@ def ignoring_conflicts(
     # compiled statement. RETURNING rather than rowcount: drivers disagree on rowcount here.
     inserted = {tuple(r) for r in conn.execute(insert.on_conflict_do_nothing().returning(*key), rows)}
     return [row for row in rows if tuple(row[c.name] for c in key) in inserted]
+
+
+def _dump_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# Both backends' JSON columns go through orjson.
+JSON_CODEC: dict[str, Any] = {"json_serializer": _dump_json, "json_deserializer": orjson.loads}
 
 
 def attach(engine: sa.Engine, backend: Backend) -> None:

@@ -72,11 +72,7 @@ def notify(conn: sa.Connection, name: str, generation: int, position: int) -> No
     The payload is `<schema>:<projection>:<generation>:<position>` (`parse_notice`): a channel is
     shared by every schema of the database, and the schema tells a listener whether it is its own.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            sa.text("SELECT pg_notify(:channel, current_schema() || :payload)"),
-            {"channel": NOTIFY_CHANNEL, "payload": f":{name}:{generation}:{position}"},
-        )
+    backend_of(conn).notify(conn, NOTIFY_CHANNEL, f":{name}:{generation}:{position}")
 
 
 @dataclass(frozen=True)
@@ -97,9 +93,7 @@ def parse_notice(payload: str) -> Notice | None:
 
 def _select(conn: sa.Connection, name: str, for_update: bool) -> Any:
     query = sa.select(projections).where(projections.c.name == name)
-    if for_update and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return conn.execute(query).first()
+    return conn.execute(backend_of(conn).for_update(query) if for_update else query).first()
 
 
 def _initial(name: str) -> dict[str, Any]:

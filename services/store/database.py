@@ -1,4 +1,4 @@
-"""Engines and transactions: the one place that knows PostgreSQL from SQLite at connect time.
+"""Engines and transactions: the one place that picks the backend, when it opens the database.
 
 A `Database` is created by each process's entrypoint (app lifespan, worker start, CLI command) and
 never at import time; a forked child must create its own (`Database.for_this_process`).
@@ -9,18 +9,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
-import orjson
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from services.store.backend import attach
+from services.store.backend import Backend
 from services.store.driver_errors import translate
 from services.store.postgres import PostgresBackend
 from services.store.sqlite import SqliteBackend
+
+
+def backend_for(url: str) -> Backend:
+    """The backend of the database at `url`: the one choice of it, made when a database is opened."""
+    return SqliteBackend() if sa.make_url(url).get_backend_name() == "sqlite" else PostgresBackend()
 
 
 class Database:
@@ -29,15 +30,8 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.pid = os.getpid()
-        self.engine = _create_engine(url, pool_size)
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.dialect == "postgresql"
+        self.backend = backend_for(url)
+        self.engine = self.backend.create_engine(url, pool_size)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -58,14 +52,9 @@ class Database:
         waits for the swap rather than pairing an old snapshot with the new tables.
         """
         with translated(self.url), self.engine.connect() as conn:
-            if self.is_postgres:
-                conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-            else:
-                conn = conn.execution_options(sqlite_begin="DEFERRED")
+            conn = self.backend.read_only(conn)
             with conn.begin():
-                if lock and self.is_postgres:
-                    names = ", ".join(f'"{name}"' for name in lock)
-                    conn.execute(sa.text(f"LOCK TABLE {names} IN ACCESS SHARE MODE"))
+                self.backend.lock_tables(conn, lock)
                 yield conn
 
     def dispose(self) -> None:
@@ -83,69 +72,3 @@ def translated(url: str) -> Iterator[None]:
         if error is None:
             raise
         raise error from exc
-
-
-def _dump_json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-JSON_CODEC: dict[str, Any] = {"json_serializer": _dump_json, "json_deserializer": orjson.loads}
-
-
-def _create_engine(url: str, pool_size: int) -> Engine:
-    if url.startswith("sqlite"):
-        return _create_sqlite_engine(url)
-    engine = sa.create_engine(
-        url,
-        **JSON_CODEC,
-        pool_size=pool_size,
-        max_overflow=pool_size * 2,
-        pool_pre_ping=False,  # a dropped connection fails one statement and invalidates the pool
-        pool_recycle=1800,
-        connect_args={"connect_timeout": 5},
-    )
-    attach(engine, PostgresBackend())
-
-    @event.listens_for(engine, "connect")
-    def _in_utc(dbapi_conn: Any, _record: Any) -> None:
-        # Times load in the session's zone: west of UTC, 0001-01-01T00:00Z would load as year 0,
-        # which Python cannot hold. In UTC every time the services store loads as it was written.
-        autocommit = dbapi_conn.autocommit
-        dbapi_conn.autocommit = True
-        dbapi_conn.execute("SET TIME ZONE 'UTC'")
-        dbapi_conn.autocommit = autocommit
-
-    return engine
-
-
-def create_folder_for(url: str) -> None:
-    """Create the folder of a SQLite file (`./var/` on a fresh clone): SQLite creates the file,
-    never its folder. Nothing to do for PostgreSQL or an in-memory database."""
-    if url.startswith("sqlite"):
-        database = sa.make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _create_sqlite_engine(url: str) -> Engine:
-    create_folder_for(url)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **JSON_CODEC)
-    attach(engine, SqliteBackend())
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Take over transaction control from the sqlite3 module so BEGIN can be IMMEDIATE.
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")  # a report is durable when its answer is sent
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        conn.exec_driver_sql(f"BEGIN {mode}")
-
-    return engine

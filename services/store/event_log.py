@@ -13,47 +13,15 @@ import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
-from psycopg.types.json import Jsonb
 
 from services.domain.events import CURRENT_VERSION, RecordedEvent, upgrade
 from services.domain.occurred import OccurredAt
-from services.store import requests
-from services.store.dialects import driver_rows, is_postgres
+from services.store.backend import backend_of
 from services.store.schema import events
 
-# One constant statement for any number of events: the rows travel as one JSON array, so psycopg
-# parses and prepares the text once per connection (a multi-row VALUES list would be a new, long
-# text for every batch size, parsed afresh in Python each time). The trigger draws position, stream
-# version and recorded_at (migration 0001); rows go in the array's order, so positions follow it.
-_INSERT_PG = """
-INSERT INTO events (event_id, type, schema_version, stream_id, occurred_at, occurred_precision,
-                    occurred_start, request_id, target_event_id, data)
-SELECT e.event_id, e.type, e.schema_version, e.stream_id, e.occurred_at, e.occurred_precision,
-       e.occurred_start, e.request_id, e.target_event_id, e.data
-FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (
-    event_id text, type text, schema_version smallint, stream_id text, occurred_at text,
-    occurred_precision text, occurred_start timestamptz, request_id text, target_event_id text,
-    data jsonb)) WITH ORDINALITY AS e
-"""
-_APPEND_PG = _INSERT_PG + "ORDER BY e.ordinality RETURNING event_id, position, stream_version"
-
-# Claiming the requests and appending their events in one statement: the events of a request not
-# claimed now (recorded before, or by a concurrent transaction this one waited for) are filtered out
-# by the claim's own RETURNING. ARRAY() makes the claim an init plan, run to completion before the
-# first event row reaches the insert: every wait on a concurrent duplicate happens before this
-# transaction takes the log's lock (the trigger's, at the first row), as with two statements.
-_CLAIM_AND_APPEND_PG = (
-    f"WITH claimed AS ({requests.CLAIM_PG}), appended AS ({_INSERT_PG}"  # noqa: S608 (constants only)
-    " WHERE e.request_id = ANY (ARRAY(SELECT request_id FROM claimed))"
-    " ORDER BY e.ordinality RETURNING event_id, position, stream_version)"
-    " SELECT request_id, NULL, NULL, NULL FROM claimed"
-    " UNION ALL SELECT NULL, event_id, position, stream_version FROM appended"
-)
 _COMMIT_WITH_APPEND = "frontline_commit_with_append"  # an execution option: see commit_with_append
 
 
@@ -100,14 +68,7 @@ def append(conn: sa.Connection, new_events: Sequence[NewEvent]) -> list[Appended
     """
     if not new_events:
         return []
-    rows = [_row(e) for e in new_events]
-    if is_postgres(conn):
-        returned = driver_rows(conn, _APPEND_PG, (_json(rows),))
-    else:
-        _number_sqlite_rows(conn, rows)
-        stmt = events.insert().returning(events.c.event_id, events.c.position, events.c.stream_version)
-        returned = [tuple(r) for r in conn.execute(stmt, rows)]
-    return _appended(new_events, returned)
+    return _appended(new_events, backend_of(conn).append_events(conn, [_row(e) for e in new_events]))
 
 
 def commit_with_append(conn: sa.Connection) -> sa.Connection:
@@ -132,23 +93,12 @@ def claim_and_append(
     On PostgreSQL both are one statement, one round trip for a batch's writes (with its COMMIT,
     after `commit_with_append`).
     """
-    if not is_postgres(conn):
-        claimed = requests.claim_many(conn, kind, hashes)
-        return claimed, append(conn, [e for e in new_events if e.request_id in claimed])
     if not hashes:
         return set(), []
-    ids = sorted(hashes)
-    params = (kind, datetime.now(UTC), ids, [hashes[i] for i in ids], _json([_row(e) for e in new_events]))
     commit = bool(conn.get_execution_options().get(_COMMIT_WITH_APPEND))
-    returned = driver_rows(conn, _CLAIM_AND_APPEND_PG, params, commit=commit)
-    claimed = {request_id for request_id, *_ in returned if request_id is not None}
-    appended = [event for event in new_events if event.request_id in claimed]
-    return claimed, _appended(appended, [row[1:] for row in returned if row[0] is None])
-
-
-def _json(rows: list[dict[str, Any]]) -> Jsonb:
-    # orjson's bytes go to the server as they are (no str round trip for a 1000-row array).
-    return Jsonb(rows, dumps=orjson.dumps)
+    rows = [_row(e) for e in new_events]
+    claimed, returned = backend_of(conn).claim_and_append(conn, kind, hashes, rows, commit)
+    return claimed, _appended([e for e in new_events if e.request_id in claimed], returned)
 
 
 def _appended(new_events: Sequence[NewEvent], returned: Sequence[Sequence[Any]]) -> list[Appended]:
@@ -170,23 +120,6 @@ def _row(event: NewEvent) -> dict[str, Any]:
         "target_event_id": event.target_event_id,
         "data": event.data,
     }
-
-
-def _number_sqlite_rows(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    # SQLite serialises writers (BEGIN IMMEDIATE), so numbering streams here cannot race; the
-    # position is the table's AUTOINCREMENT rowid, commit-ordered for the same reason.
-    streams = {r["stream_id"] for r in rows}
-    query = (
-        sa.select(events.c.stream_id, sa.func.max(events.c.stream_version))
-        .where(events.c.stream_id.in_(streams))
-        .group_by(events.c.stream_id)
-    )
-    versions: dict[str, int] = {row[0]: row[1] for row in conn.execute(query)}
-    now = datetime.now(UTC)
-    for row in rows:
-        versions[row["stream_id"]] = versions.get(row["stream_id"], 0) + 1
-        row["stream_version"] = versions[row["stream_id"]]
-        row["recorded_at"] = now
 
 
 _COLUMNS = (

@@ -14,13 +14,7 @@ from services.domain.events import PLACE_NAMES_CHANGED, upgrade
 from services.domain.names import name_key
 from services.domain.places import Location, Place
 from services.store.backend import backend_of
-from services.store.dialects import Query, fetch
 from services.store.schema import events, place_names, places
-
-_FIND_PG = (
-    "SELECT n.key, p.place_id, p.name, p.country, p.kind, p.lat, p.lon, p.population, p.aliases"
-    " FROM place_names n JOIN places p ON p.place_id = n.place_id WHERE n.key = ANY(%s::text[])"
-)
 
 
 def find_by_keys(conn: sa.Connection, keys: Iterable[str]) -> dict[str, list[Place]]:
@@ -28,31 +22,25 @@ def find_by_keys(conn: sa.Connection, keys: Iterable[str]) -> dict[str, list[Pla
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    return fetch(conn, find_by_keys_query(wanted))
+    return _by_key(backend_of(conn).places_by_keys(conn, wanted))
 
 
-def find_by_keys_query(keys: Iterable[str]) -> Query[dict[str, list[Place]]]:
-    """`find_by_keys` as a query, to be fetched with another (`dialects.fetch_together`)."""
-    wanted = sorted(set(keys))
-
-    def portable(conn: sa.Connection) -> dict[str, list[Place]]:
-        query = (
-            sa.select(place_names.c.key, places)
-            .join(places, places.c.place_id == place_names.c.place_id)
-            .where(place_names.c.key.in_(wanted))
-        )
-        return _by_key((row.key, to_place(row)) for row in conn.execute(query))
-
-    def answer(rows: list[tuple[Any, ...]]) -> dict[str, list[Place]]:
-        return _by_key((key, _from_columns(*place)) for key, *place in rows)
-
-    return Query(_FIND_PG, (wanted,), answer, portable)
+def stored_hashes_and_places(
+    conn: sa.Connection, kind: str, request_ids: Iterable[str], keys: Iterable[str]
+) -> tuple[dict[str, str], dict[str, list[Place]]]:
+    """`requests.stored_hashes` and `find_by_keys` at once: the reads of a batch of reports, in one
+    round trip where the backend can."""
+    stored, rows = backend_of(conn).stored_hashes_and_places(
+        conn, kind, sorted(set(request_ids)), sorted(set(keys))
+    )
+    return stored, _by_key(rows)
 
 
-def _by_key(pairs: Iterable[tuple[str, Place]]) -> dict[str, list[Place]]:
+def _by_key(rows: Iterable[Sequence[Any]]) -> dict[str, list[Place]]:
+    """(key, place columns...) rows (see `Backend.places_by_keys`), grouped by key."""
     found: dict[str, list[Place]] = defaultdict(list)
-    for key, place in pairs:
-        found[key].append(place)
+    for key, *place in rows:
+        found[key].append(_from_columns(*place))
     return found
 
 

@@ -1,23 +1,161 @@
 """The PostgreSQL backend: set-based statements, advisory locks, COPY.
 
 Chosen by `Database` for a `postgresql` URL; see `services.store.backend` for the protocol.
+
+The statements of the write path that run for every batch go straight through psycopg (`_rows`),
+in the caller's transaction: SQLAlchemy Core costs about as much CPU per statement as the round
+trip itself, and a constant text (arrays bound with `= ANY(%s)`, rows as one JSON array, never a
+list spelled out) lets psycopg prepare it once per connection. Their failures reach callers as
+SQLAlchemy's own would (`_raised`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import zlib
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, NoReturn, cast
 
+import orjson
+import psycopg
 import sqlalchemy as sa
+from psycopg.types.json import Jsonb
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
 
-from services.store.backend import ignoring_conflicts
+from services.store.backend import JSON_CODEC, Row, attach, ignoring_conflicts
 
 # Advisory-lock keys; the log's own lock is keyed in migration 0001.
 REGISTRY_LOCK = 7340031999998
+MIGRATION_LOCK = 7340031999999
+# pg_advisory_lock(classid, objid): the class of replay-runner locks (the single bigint keys above
+# live in a separate key space).
+RUNNER_LOCKS = 734003
+LOG_LOCK = sa.text(
+    "SELECT pg_advisory_xact_lock(7340032000000 + CAST(CAST('events' AS regclass) AS oid)::bigint)"
+)
+
+# One constant statement for any number of events: the rows travel as one JSON array, so psycopg
+# parses and prepares the text once per connection (a multi-row VALUES list would be a new, long
+# text for every batch size, parsed afresh in Python each time). The trigger draws position, stream
+# version and recorded_at (migration 0001); rows go in the array's order, so positions follow it.
+_INSERT = """
+INSERT INTO events (event_id, type, schema_version, stream_id, occurred_at, occurred_precision,
+                    occurred_start, request_id, target_event_id, data)
+SELECT e.event_id, e.type, e.schema_version, e.stream_id, e.occurred_at, e.occurred_precision,
+       e.occurred_start, e.request_id, e.target_event_id, e.data
+FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (
+    event_id text, type text, schema_version smallint, stream_id text, occurred_at text,
+    occurred_precision text, occurred_start timestamptz, request_id text, target_event_id text,
+    data jsonb)) WITH ORDINALITY AS e
+"""
+_APPEND = _INSERT + "ORDER BY e.ordinality RETURNING event_id, position, stream_version"
+
+# The ids go in the order given (WITH ORDINALITY): see `requests.claim_many` on deadlocks.
+# Parameters: kind, created_at, the ids and their hashes (two arrays).
+_CLAIM = (
+    "INSERT INTO requests (kind, request_id, body_hash, created_at)"
+    " SELECT %s, u.request_id, u.body_hash, %s"
+    " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS u(request_id, body_hash, n) ORDER BY u.n"
+    " ON CONFLICT DO NOTHING RETURNING request_id"
+)
+
+# Claiming the requests and appending their events in one statement: the events of a request not
+# claimed now (recorded before, or by a concurrent transaction this one waited for) are filtered out
+# by the claim's own RETURNING. ARRAY() makes the claim an init plan, run to completion before the
+# first event row reaches the insert: every wait on a concurrent duplicate happens before this
+# transaction takes the log's lock (the trigger's, at the first row), as with two statements.
+_CLAIM_AND_APPEND = (
+    f"WITH claimed AS ({_CLAIM}), appended AS ({_INSERT}"  # noqa: S608 (constants only)
+    " WHERE e.request_id = ANY (ARRAY(SELECT request_id FROM claimed))"
+    " ORDER BY e.ordinality RETURNING event_id, position, stream_version)"
+    " SELECT request_id, NULL, NULL, NULL FROM claimed"
+    " UNION ALL SELECT NULL, event_id, position, stream_version FROM appended"
+)
+
+_STORED = "SELECT request_id, body_hash FROM requests WHERE kind = %s AND request_id = ANY(%s::text[])"
+_PLACES = (
+    "SELECT n.key, p.place_id, p.name, p.country, p.kind, p.lat, p.lon, p.population, p.aliases"
+    " FROM place_names n JOIN places p ON p.place_id = n.place_id WHERE n.key = ANY(%s::text[])"
+)
 
 
 class PostgresBackend:
     name = "postgresql"
+
+    # Connections: opening the engine, reading, and the locks a process holds.
+
+    def create_engine(self, url: str, pool_size: int) -> sa.Engine:
+        engine = sa.create_engine(
+            url,
+            **JSON_CODEC,
+            pool_size=pool_size,
+            max_overflow=pool_size * 2,
+            pool_pre_ping=False,  # a dropped connection fails one statement and invalidates the pool
+            pool_recycle=1800,
+            connect_args={"connect_timeout": 5},
+        )
+        attach(engine, self)
+        event.listen(engine, "connect", _in_utc)
+        return engine
+
+    def migration_engine(self, url: str) -> sa.Engine:
+        return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 10})
+
+    def missing(self, url: str) -> bool:
+        return False
+
+    def read_only(self, conn: sa.Connection) -> sa.Connection:
+        return conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+
+    def lock_tables(self, conn: sa.Connection, names: Sequence[str]) -> None:
+        if names:
+            quoted = ", ".join(f'"{name}"' for name in names)
+            conn.execute(sa.text(f"LOCK TABLE {quoted} IN ACCESS SHARE MODE"))
+
+    def hears_notices(self) -> bool:
+        return True
+
+    def limit_statements(self, conn: sa.Connection, milliseconds: int) -> None:
+        conn.execute(sa.text(f"SET LOCAL statement_timeout = {int(milliseconds)}"))
+
+    def durability_settings(self, conn: sa.Connection) -> tuple[str, str]:
+        row = conn.execute(sa.text("SELECT current_setting('fsync'), current_setting('synchronous_commit')"))
+        fsync, synchronous_commit = row.one()
+        return str(fsync), str(synchronous_commit)
+
+    def by_code_point(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+        # Under en_US, PostgreSQL puts "albu-kamal-sy" before "al-qaim-iq"; "C" compares code points.
+        return sa.collate(column, "C")
+
+    @contextlib.contextmanager
+    def migration_lock(self, conn: sa.Connection) -> Iterator[None]:
+        # Session-level, on the connection that migrates: the server frees it if the process dies.
+        conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.rollback()
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            conn.commit()
+
+    @contextlib.contextmanager
+    def replay_runner_lock(self, engine: sa.Engine, replay_id: str, wait: bool) -> Iterator[bool]:
+        # Session-level, on a connection of its own, idle while the replay works: its server
+        # process sees the client's socket close the moment the runner dies.
+        key = {"cls": RUNNER_LOCKS, "obj": zlib.crc32(replay_id.encode()) - 2**31}  # an int4
+        with engine.connect() as conn:
+            take = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+            held = conn.execute(sa.text(f"SELECT {take}(:cls, :obj)"), key).scalar() is not False
+            conn.commit()  # session-level: outlives the transaction, idle from here on
+            try:
+                yield held
+            finally:
+                if held:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:cls, :obj)"), key)
+                    conn.commit()
 
     # Shared by every writer.
 
@@ -29,6 +167,120 @@ class PostgresBackend:
     def lock_registry(self, conn: sa.Connection) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": REGISTRY_LOCK})
 
+    def lock_log(self, conn: sa.Connection) -> None:
+        # The lock every append takes (the events trigger's, keyed by the table's oid).
+        conn.execute(LOG_LOCK)
+
     # The log and its requests.
 
+    def append_events(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> list[Row]:
+        return _rows(conn, _APPEND, (_json(rows),))
+
+    def claim_requests(self, conn: sa.Connection, kind: str, hashes: dict[str, str]) -> set[str]:
+        return {row[0] for row in _rows(conn, _CLAIM, _claim_params(kind, hashes))}
+
+    def claim_and_append(
+        self, conn: sa.Connection, kind: str, hashes: dict[str, str], rows: list[dict[str, Any]], commit: bool
+    ) -> tuple[set[str], list[Row]]:
+        # One statement; with `commit`, its COMMIT goes in the same round trip.
+        params = (*_claim_params(kind, hashes), _json(rows))
+        returned = _rows(conn, _CLAIM_AND_APPEND, params, commit=commit)
+        claimed = {request_id for request_id, *_ in returned if request_id is not None}
+        return claimed, [row[1:] for row in returned if row[0] is None]
+
+    def stored_hashes(self, conn: sa.Connection, kind: str, request_ids: list[str]) -> dict[str, str]:
+        return {row[0]: row[1] for row in _rows(conn, _STORED, (kind, request_ids))}
+
+    def places_by_keys(self, conn: sa.Connection, keys: list[str]) -> list[Row]:
+        return _rows(conn, _PLACES, (keys,))
+
+    def stored_hashes_and_places(
+        self, conn: sa.Connection, kind: str, request_ids: list[str], keys: list[str]
+    ) -> tuple[dict[str, str], list[Row]]:
+        stored, found = _pipelined(conn, [(_STORED, (kind, request_ids)), (_PLACES, (keys,))])
+        return {row[0]: row[1] for row in stored}, found
+
+    def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:
+        conn.execute(
+            sa.text("SELECT pg_notify(:channel, current_schema() || :payload)"),
+            {"channel": channel, "payload": payload},
+        )
+
+    def for_update(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        return query.with_for_update()
+
     # The read models.
+
+
+def _in_utc(dbapi_conn: Any, _record: Any) -> None:
+    # Times load in the session's zone: west of UTC, 0001-01-01T00:00Z would load as year 0,
+    # which Python cannot hold. In UTC every time the services store loads as it was written.
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    dbapi_conn.execute("SET TIME ZONE 'UTC'")
+    dbapi_conn.autocommit = autocommit
+
+
+def _claim_params(kind: str, hashes: dict[str, str]) -> tuple[Any, ...]:
+    ids = sorted(hashes)
+    return kind, datetime.now(UTC), ids, [hashes[i] for i in ids]
+
+
+def _json(rows: list[dict[str, Any]]) -> Jsonb:
+    # orjson's bytes go to the server as they are (no str round trip for a 1000-row array).
+    return Jsonb(rows, dumps=orjson.dumps)
+
+
+def _driver(conn: sa.Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under `conn`, in the transaction SQLAlchemy began on it."""
+    return cast(psycopg.Connection[Any], conn.connection.driver_connection)
+
+
+def _rows(conn: sa.Connection, query: str, params: Sequence[Any], *, commit: bool = False) -> list[Row]:
+    """Run one statement through psycopg in the caller's transaction: its rows, if it has any.
+
+    `commit` sends COMMIT in the same round trip (psycopg's pipeline mode), ending the caller's
+    transaction; if the statement fails, the pipeline skips the COMMIT and the failure is raised.
+    """
+    driver = _driver(conn)
+    try:
+        if not commit:
+            return _fetched(driver.execute(query, params))
+        with driver.pipeline():
+            cursor = driver.execute(query, params)
+            driver.commit()
+        return _fetched(cursor)
+    except psycopg.Error as exc:
+        _raised(conn, exc, query, params)
+
+
+def _pipelined(conn: sa.Connection, statements: list[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+    """Each statement's rows, all sent in one round trip (psycopg's pipeline mode)."""
+    driver = _driver(conn)
+    try:
+        with driver.pipeline():
+            cursors = [driver.execute(query, params) for query, params in statements]
+        return [_fetched(cursor) for cursor in cursors]
+    except psycopg.Error as exc:
+        _raised(conn, exc, "; ".join(query for query, _ in statements), None)
+
+
+def _fetched(cursor: psycopg.Cursor[Any]) -> list[Row]:
+    return cursor.fetchall() if cursor.description else []
+
+
+def _raised(
+    conn: sa.Connection, exc: psycopg.Error, statement: str, params: Sequence[Any] | None
+) -> NoReturn:
+    """Raise `exc` as `conn.execute` would: wrapped in SQLAlchemy's DBAPIError subclass for it, and
+    when the connection is lost, that connection invalidated and the pool's others with it (they
+    were most likely lost together: a server restart), so that the next checkout connects afresh."""
+    driver = _driver(conn)
+    lost = driver.closed or driver.broken
+    error = sa.exc.DBAPIError.instance(
+        statement, params, exc, psycopg.Error, connection_invalidated=lost, dialect=conn.dialect
+    )
+    if lost:
+        conn.invalidate(exc)
+        conn.engine.dispose()
+    raise error from exc

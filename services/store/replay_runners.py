@@ -24,11 +24,9 @@ still run, then finds it not queued and does nothing.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import zlib
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
 import structlog
@@ -39,10 +37,6 @@ from services.store.database import Database
 from services.store.read_models import PROJECTION, replays
 
 log = structlog.get_logger(__name__)
-
-# pg_advisory_lock(classid, objid): the class of replay-runner locks (the migrations and the log
-# use single bigint keys, which live in a separate key space).
-RUNNER_LOCKS = 734003
 
 
 def scratch_suffix(replay_id: str) -> str:
@@ -101,59 +95,6 @@ def drop_scratch(db: Database, replay_id: str) -> None:
         )
 
 
-@contextlib.contextmanager
-def _locked(db: Database, replay_id: str, wait: bool) -> Iterator[bool]:
+def _locked(db: Database, replay_id: str, wait: bool) -> AbstractContextManager[bool]:
     """The runner lock of `replay_id`: taken (waiting for it, or not), yielding whether it was."""
-    if db.is_postgres:
-        with _advisory(db, replay_id, wait) as held:
-            yield held
-        return
-    path = _lock_file(db, replay_id)
-    if path is None:
-        yield wait  # an in-memory database lives and dies with its one process: never abandoned
-        return
-    with _flocked(path, wait) as held:
-        yield held
-
-
-@contextlib.contextmanager
-def _advisory(db: Database, replay_id: str, wait: bool) -> Iterator[bool]:
-    key = {"cls": RUNNER_LOCKS, "obj": _objid(replay_id)}
-    with db.engine.connect() as conn:
-        take = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
-        held = conn.execute(sa.text(f"SELECT {take}(:cls, :obj)"), key).scalar() is not False
-        conn.commit()  # session-level: outlives the transaction, idle from here on
-        try:
-            yield held
-        finally:
-            if held:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:cls, :obj)"), key)
-                conn.commit()
-
-
-def _objid(replay_id: str) -> int:
-    return zlib.crc32(replay_id.encode()) - 2**31  # an int4
-
-
-def _lock_file(db: Database, replay_id: str) -> Path | None:
-    database = sa.make_url(db.url).database
-    if not database or database == ":memory:":
-        return None
-    return Path(f"{database}.replay-{replay_id}.lock")
-
-
-@contextlib.contextmanager
-def _flocked(path: Path, wait: bool) -> Iterator[bool]:
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            # Removed while still held, so no one opens it after we let go and finds it free
-            # although a runner of the same id (there is none after us) might still come.
-            path.unlink(missing_ok=True)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return db.backend.replay_runner_lock(db.engine, replay_id, wait)

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-LOG_LOCK = sa.text(
-    "SELECT pg_advisory_xact_lock(7340032000000 + CAST(CAST('events' AS regclass) AS oid)::bigint)"
-)
+from services.store.backend import backend_of
 
 
 def lock_log(conn: sa.Connection) -> None:
     """Hold the log's append lock until the caller's transaction ends (SQLite: BEGIN IMMEDIATE)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(LOG_LOCK)
+    backend_of(conn).lock_log(conn)

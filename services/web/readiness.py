@@ -57,9 +57,9 @@ def failures(runtime: Runtime) -> list[Failure]:
 def database_failures(db: Database) -> list[Failure]:
     try:
         with db.snapshot() as conn:
-            _limit_statements(conn)
+            db.backend.limit_statements(conn, STATEMENT_TIMEOUT_MS)
             revision = _revision(conn)
-            durability = durability_problem(*_durability_settings(conn))
+            durability = durability_problem(*db.backend.durability_settings(conn))
     except (StoreUnavailable, sa.exc.SQLAlchemyError) as exc:
         return [Failure("database", database_reason(exc), _short(exc))]
     found = []
@@ -106,21 +106,6 @@ def _revision(conn: sa.Connection) -> str | None:
         return None
     revision: str | None = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     return revision
-
-
-def _limit_statements(conn: sa.Connection) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
-
-
-def _durability_settings(conn: sa.Connection) -> tuple[str, str]:
-    if conn.dialect.name != "postgresql":
-        # SQLite: the engine sets synchronous=FULL (2) on every connection; EXTRA (3) is stricter.
-        level = int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
-        return "on", "on" if level >= 2 else "off"
-    row = conn.execute(sa.text("SELECT current_setting('fsync'), current_setting('synchronous_commit')"))
-    fsync, synchronous_commit = row.one()
-    return str(fsync), str(synchronous_commit)
 
 
 def redis_failures(connection: redis.Redis) -> list[Failure]:

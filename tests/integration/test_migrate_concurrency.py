@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from services.store.migrations import MIGRATION_LOCK, current_revision, head_revision
+from services.store.migrations import current_revision, head_revision
+from services.store.postgres import MIGRATION_LOCK
 from tests.support import databases
 from tests.support.workers import wait_until
 
