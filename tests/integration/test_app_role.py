@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from services.combined import create_app
 from services.store import event_log
+from services.store.database import Database
 from services.store.migrations import alembic_config, upgrade
 from tests.support import databases
 from tests.support.apps import ADMIN, INGEST, settings_for
@@ -64,12 +65,12 @@ def refusal(url: str, statement: str) -> str:
 
 
 def test_the_app_role_may_append_but_never_change_the_log(migrated_for: str) -> None:
-    engine = sa.create_engine(migrated_for, poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
+    db = Database(migrated_for)
+    with db.transaction() as conn:
         event_log.append(conn, [control_changed("rawah-iq", "iraqi-security-forces", 100, "2017-11-17")])
-    with engine.connect() as conn:
+    with db.snapshot() as conn:
         assert event_log.count(conn) == 1
-    engine.dispose()
+    db.dispose()
     for statement in ("UPDATE events SET type = 'x'", "DELETE FROM events", "TRUNCATE events"):
         # Refused by privileges, before the immutability triggers are even reached.
         assert refusal(migrated_for, statement) == "permission denied for table events", statement
@@ -162,13 +163,13 @@ def _plant(url: str, schema: str) -> str:
 
 
 def _append_positions(url: str, search_path: str, count: int = 2) -> list[int]:
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
+    db = Database(url)
+    with db.transaction() as conn:
         conn.execute(sa.text(f"SET LOCAL search_path = {search_path}"))
         recorded = event_log.append(
             conn, [control_changed("rawah-iq", "islamic-state", 100, "2017") for _ in range(count)]
         )
-    engine.dispose()
+    db.dispose()
     return [event.position for event in recorded]
 
 
