@@ -6,7 +6,7 @@ stamps every notification with CLOCK_MONOTONIC, which every process on the machi
 times compare with the harness's own.
 
 The floor's "folder" also lives here: a raw psycopg loop that does the least a projector can do
-(hear of a write, commit a checkpoint with a NOTIFY), for `bench.projector`'s machine limit.
+(hear of a write, commit a checkpoint with a NOTIFY), for the floor of `bench.measure`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import bisect
 import math
 import multiprocessing
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+
+from bench.common import percentile, percentiles
 
 Heard = tuple[float, str, str]  # (clock, channel, payload)
 
@@ -82,6 +85,17 @@ class Listener:
         return heard
 
 
+@contextmanager
+def listening(url: str, channels: list[str]) -> Iterator[list[Heard]]:
+    """What a listener process heard on `channels` during the block (filled when it ends)."""
+    listener = Listener(url, channels).start()
+    heard: list[Heard] = []
+    try:
+        yield heard
+    finally:
+        heard += listener.stop()
+
+
 class Folder:
     """The floor's projector (`_fold`) in a child process."""
 
@@ -131,9 +145,7 @@ class Freshness:
     def summary(self) -> dict[str, Any]:
         return {
             "writes": len(self.latencies_ms) + self.unseen,
-            "p50_ms": self.percentile(50),
-            "p90_ms": self.percentile(90),
-            "p99_ms": self.percentile(99),
+            **percentiles(self.latencies_ms, 50, 90, 99),
             "max_ms": max(self.latencies_ms, default=math.nan),
             "visible_before_answer": self.before_answer,
             "unseen": self.unseen,
@@ -152,11 +164,3 @@ def freshness(writes: Sequence[tuple[float, int]], times: list[float], positions
         early += delay <= 0
         latencies.append(max(0.0, delay) * 1000)
     return Freshness(latencies, early, unseen)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The nearest-rank percentile (the value q % of the sample is at or under)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
