@@ -238,7 +238,7 @@ COLUMNS = ("figure", "value", "the run's limit", "ratio", "target", "met?")
 def rows(result: ScenarioResult) -> Iterable[tuple[str, ...]]:
     """Each figure as the columns of the table printed and of BENCHMARKS.md's."""
     for f in result.figures:
-        met = {None: "", True: "yes", False: "NO"}[f.met]
+        met = {None: "", True: "yes", False: "**no**"}[f.met]
         ratio = "" if f.ratio is None else f"{f.ratio:.2f}"
         yield f.name, _amount(f.value, f.unit), _amount(f.limit, f.unit), ratio, f.target_text, met
 
@@ -248,7 +248,7 @@ def render(result: ScenarioResult) -> None:
     for column in COLUMNS:
         table.add_column(column, justify="left" if column == "figure" else "right")
     for row in rows(result):
-        table.add_row(*row[:5], {"yes": "[green]yes[/]", "NO": "[red]NO[/]"}.get(row[5], ""))
+        table.add_row(*row[:5], {"yes": "[green]yes[/]", "**no**": "[red]NO[/]"}.get(row[5], ""))
     console.print(table)
     for check in result.checks:
         mark = "[green]ok[/]" if check.ok else "[bold red]FAILED[/]"
@@ -286,7 +286,7 @@ def stepper(scenario: str) -> Callable[..., None]:
     """A scenario's progress line: `step("limit: %.0f rows/s", rate)`."""
 
     def step(message: str, *args: object) -> None:
-        console.log(f"[bold]{scenario}[/] {message % args}")
+        console.log(f"[bold]{scenario}[/] {message % args}", _stack_offset=2)  # the caller's line
 
     return step
 
