@@ -2,7 +2,8 @@
 
 Every process runs in a session of its own, so that stopping it reaches its worker processes too
 and nothing else; it is stopped when its block ends, normally or not. A production stack works on a
-Redis queue of the run's own, whose keys are removed afterwards (Redis is shared: nothing else).
+Redis queue of the run's own, whose keys are removed afterwards (Redis is shared: nothing else) by
+the tests' own clean-up, tests.support.redis_keys.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from psycopg import sql
 from rq import Queue, Worker
 
 from bench.common import BIN, REPO, BenchError, Postgres
+from tests.support import redis_keys
 
 REDIS_URL = "redis://127.0.0.1:6379/0"  # the projector's doorbell in the production stack
 KEY = "bench"  # the ingest API key of every scenario's servers
@@ -139,6 +141,8 @@ def production(
     shaped = {**env, "REDIS_URL": REDIS_URL, "QUEUE_NAME": queue}
     with ExitStack() as stack:
         stack.callback(forget_queue, queue)
+        # RQ's throttle keys a worker sets (with a TTL), unless they were there before the run.
+        stack.callback(redis_keys.delete_throttles, REDIS_URL, redis_keys.throttles_present(REDIS_URL))
         running = {
             name: stack.enter_context(
                 server(frontline(*args), {**shaped, **extra}, logs.with_suffix(f".{name}.log"))
@@ -168,22 +172,9 @@ def wait_for_workers(queue: str, count: int, timeout: float = 60) -> None:
 
 
 def forget_queue(queue: str) -> None:
-    """Remove what RQ left in Redis under a run's unique queue name (and nothing else): its keys,
-    its workers (and their executions), and its entries in RQ's sets of queues and workers."""
-    connection = redis.Redis.from_url(REDIS_URL)
-    try:
-        for key in connection.scan_iter(match=f"*{queue}*"):
-            connection.delete(key)
-        for worker in connection.scan_iter(match="rq:worker:*"):
-            if (
-                connection.type(worker) == b"hash"
-                and queue in (connection.hget(worker, "queues") or b"").decode()
-            ):
-                connection.delete(worker, worker + b":executions")
-                connection.srem("rq:workers", worker)
-        connection.srem("rq:queues", f"rq:queue:{queue}")
-    finally:
-        connection.close()
+    """Remove what RQ left in Redis under a run's queue (and nothing else), as the tests do: its
+    keys, its jobs', its workers' and their entries in RQ's sets."""
+    redis_keys.delete_queue_keys(REDIS_URL, queue)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 120) -> None:
