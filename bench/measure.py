@@ -22,7 +22,7 @@ from psycopg.types.json import set_json_loads
 
 from bench import cpu
 from bench.common import BenchError, Postgres
-from bench.listen import Folder, clock, freshness, listening, positions_heard
+from bench.listen import clock, folding, freshness, listening, positions_heard
 
 READ_COLUMNS = (
     "position, event_id, type, schema_version, stream_id, stream_version, occurred_at,"
@@ -155,7 +155,7 @@ def floor(pg: Postgres, dbname: str, count: int, interval: float) -> dict[str, d
         conn.execute("CREATE TABLE IF NOT EXISTS floor_checkpoint (position bigint NOT NULL)")
         conn.execute("TRUNCATE floor_checkpoint")
         conn.execute("INSERT INTO floor_checkpoint VALUES (0)")
-    with listening(url, ["bench_written", "bench_folded"]) as heard, Folder(url):
+    with listening(url, ["bench_written", "bench_folded"]) as heard, folding(url):
         writes = _raw_writes(pg, dbname, count, interval)
         wait_for(pg, dbname, "SELECT position FROM floor_checkpoint", writes[-1][1])
     return {

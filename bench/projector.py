@@ -38,7 +38,7 @@ from bench.common import (
     record_cpu,
     stepper,
 )
-from bench.listen import Heard, Listener, freshness, positions_heard
+from bench.listen import Heard, freshness, listening, positions_heard
 from bench.measure import (
     Reading,
     Stages,
@@ -365,13 +365,15 @@ def _frontline_freshness(
         prefix = f"fresh-{env.run_id}-w{workers}"
         warm_bodies = feed.bodies(int(warm * RATE), prefix + "-warm")
         bodies = feed.bodies(int(seconds * RATE), prefix)
-        listener = Listener(env.pg.url(DB), ["frontline_projection"]).start()
-        warmed = _posts(stack.ingest, warm_bodies)
-        result.details.setdefault("warm_up_errors", {})[label] = sorted({p.error for p in warmed if p.error})
-        posts = _metered_posts(result, label, stack.ingest, stack.workers, bodies)
-        writes = [(p, position_of(p)) for p in posts]
-        wait_for(env.pg, DB, CHECKPOINT, max(position for _, position in writes))
-        summary = _freshness_summary(writes, listener.stop())
+        with listening(env.pg.url(DB), ["frontline_projection"]) as heard:
+            warmed = _posts(stack.ingest, warm_bodies)
+            result.details.setdefault("warm_up_errors", {})[label] = sorted(
+                {p.error for p in warmed if p.error}
+            )
+            posts = _metered_posts(result, label, stack.ingest, stack.workers, bodies)
+            writes = [(p, position_of(p)) for p in posts]
+            wait_for(env.pg, DB, CHECKPOINT, max(position for _, position in writes))
+    summary = _freshness_summary(writes, heard)
     step(
         "%s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (POST p99 %.1f ms)",
         *(label, summary["p50_ms"], summary["p99_ms"], summary["max_ms"], summary["post_p99_ms"]),
