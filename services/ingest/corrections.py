@@ -8,6 +8,7 @@ retraction of one claim cannot both pass.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -24,7 +25,7 @@ from services.domain.places import Location
 from services.domain.shares import to_hundredths
 from services.gazetteer import Gazetteer
 from services.ingest import examples, idempotency
-from services.ingest.idempotency import CORRECTION, RETRACTION, Kind, Verdict
+from services.ingest.idempotency import CORRECTION, RETRACTION, Kind, Ledger, StoreLedger, Verdict
 from services.ingest.problems import (
     AlreadyRetracted,
     EventNotFound,
@@ -125,55 +126,65 @@ def record_correction(
     conn: sa.Connection, body: CorrectionIn, digest: str, actors: ActorDirectory, gazetteer: Gazetteer
 ) -> Amended:
     """Record a correction in the caller's write transaction (see module docstring for errors)."""
-    return _record(conn, CORRECTION, body.id, digest, lambda: _correction(conn, body, actors, gazetteer))
+    decide = functools.partial(_correction, conn, body, actors, gazetteer)
+    return record_amendment(StoreLedger(conn), CORRECTION, body.id, digest, decide)
 
 
 def record_retraction(conn: sa.Connection, body: RetractionIn, digest: str) -> Amended:
     """Record a retraction in the caller's write transaction (see module docstring for errors)."""
-    return _record(conn, RETRACTION, body.id, digest, lambda: _retraction(conn, body))
+    decide = functools.partial(_retraction, conn, body)
+    return record_amendment(StoreLedger(conn), RETRACTION, body.id, digest, decide)
 
 
-def _record(
-    conn: sa.Connection, kind: Kind, request_id: str | None, digest: str, decide: Callable[[], NewEvent]
+def record_amendment(
+    ledger: Ledger, kind: Kind, request_id: str | None, digest: str, decide: Callable[[], NewEvent]
 ) -> Amended:
-    """Decide (a replay or a conflict first, then the event under the locks), write, answer."""
-    if (earlier := _earlier(conn, kind, request_id, digest)) is not None:
+    """Answer a replay (or refuse a conflict) as `idempotency` decides; else `decide` the event
+    (under the locks it takes), write it and answer from what was written."""
+    if (earlier := _earlier(ledger, kind, request_id, digest)) is not None:
         return earlier
-    lock_registry(conn)  # before the log's lock: the order every writer takes them in
-    lock_log(conn)
     event = decide()
-    written = idempotency.write(conn, kind, {request_id: digest} if request_id is not None else {}, [event])
+    written = ledger.write(kind, {request_id: digest} if request_id is not None else {}, [event])
     if request_id is not None and request_id not in written.claimed:
         # A concurrent request with this id was recorded first (its transaction held the locks).
-        stored = idempotency.stored_hashes(conn, kind, [request_id])
-        return _replayed(conn, kind, request_id, idempotency.lost(request_id, digest, stored))
+        stored = ledger.stored_hashes(kind, [request_id])
+        return _replayed(ledger, kind, request_id, idempotency.lost(request_id, digest, stored))
     return Amended(_answer(event, written.appended[event.event_id]), created=True)
 
 
-def _earlier(conn: sa.Connection, kind: Kind, request_id: str | None, digest: str) -> Amended | None:
+def _earlier(ledger: Ledger, kind: Kind, request_id: str | None, digest: str) -> Amended | None:
     """The answer to a request recorded before; IdConflict when it came with another body."""
     if request_id is None:
         return None
-    verdict = idempotency.verdict(request_id, digest, idempotency.stored_hashes(conn, kind, [request_id]))
-    return None if verdict is Verdict.NEW else _replayed(conn, kind, request_id, verdict)
+    verdict = idempotency.verdict(request_id, digest, ledger.stored_hashes(kind, [request_id]))
+    return None if verdict is Verdict.NEW else _replayed(ledger, kind, request_id, verdict)
 
 
-def _replayed(conn: sa.Connection, kind: Kind, request_id: str, verdict: Verdict) -> Amended:
+def _replayed(ledger: Ledger, kind: Kind, request_id: str, verdict: Verdict) -> Amended:
     if verdict is Verdict.CONFLICT:
         raise IdConflict(kind.name, request_id)
-    [event] = idempotency.recorded(conn, kind, [request_id])[request_id]
+    [event] = ledger.recorded(kind, [request_id])[request_id]
     return Amended(_answer(event, event), created=False)
+
+
+def _lock(conn: sa.Connection) -> None:
+    # The registry's lock before the log's: the order every writer takes them in. Under the log's
+    # lock, a correction and a retraction of one claim cannot both pass.
+    lock_registry(conn)
+    lock_log(conn)
 
 
 def _correction(
     conn: sa.Connection, body: CorrectionIn, actors: ActorDirectory, gazetteer: Gazetteer
 ) -> NewEvent:
+    _lock(conn)
     claim = current_claim(body.event_id, event_log.read_claim_history(conn, body.event_id))
     changes, created = _resolve(conn, body.changes, actors, gazetteer)
     return correction_event(body, claim, changes, created)
 
 
 def _retraction(conn: sa.Connection, body: RetractionIn) -> NewEvent:
+    _lock(conn)
     return retraction_event(
         body, current_claim(body.event_id, event_log.read_claim_history(conn, body.event_id))
     )

@@ -9,10 +9,10 @@ kind it is:
 - DEFERRED: new, but the same id came earlier in the same batch: record it in a later batch,
   where it is a replay or a conflict of the first.
 
-The verdicts are pure (`verdict`, `verdicts`); the store is met at three edges: the hashes stored,
-the write that claims the ids and appends their events in one call (`write`), and the events a
-replay is answered from (`recorded`). Two writers racing with one id both decide NEW: the claim
-lets one through, and the other decides again on the hash the winner stored (`lost`).
+The verdicts are pure (`verdict`, `verdicts`); the store is met through a `Ledger` at three edges:
+the hashes stored, the write that claims the ids and appends their events in one call, and the
+events a replay is answered from. Two writers racing with one id both decide NEW: the claim lets
+one through, and the other decides again on the hash the winner stored (`lost`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 import orjson
 import sqlalchemy as sa
@@ -86,35 +87,51 @@ def lost(request_id: str, digest: str, stored: Mapping[str, str]) -> Verdict:
     return found
 
 
-def stored_hashes(conn: sa.Connection, kind: Kind, request_ids: Sequence[str]) -> dict[str, str]:
-    """The hashes stored for those of `request_ids` that are stored."""
-    return requests.stored_hashes(conn, kind.name, list(request_ids))
-
-
 @dataclass(frozen=True)
 class Written:
-    """What `write` did: the ids claimed now, and the appended events by event id."""
+    """What a write did: the ids claimed now, and the appended events by event id."""
 
     claimed: frozenset[str]
     appended: Mapping[str, Appended]
 
 
-def write(
-    conn: sa.Connection, kind: Kind, digests: Mapping[str, str], new_events: Sequence[NewEvent]
-) -> Written:
-    """Claim the request ids of `digests` and append the events of those claimed now, in the
-    caller's transaction (one statement on PostgreSQL). With no ids to claim (a correction sent
-    without one), `new_events` are appended as they are."""
-    if digests:
-        claimed, appended = event_log.claim_and_append(conn, kind.name, dict(digests), new_events)
-    else:
-        claimed, appended = set(), event_log.append(conn, new_events)
-    return Written(frozenset(claimed), {a.event_id: a for a in appended})
+class Ledger(Protocol):
+    """The store as idempotent writes meet it (a fake one in the unit tests)."""
+
+    def stored_hashes(self, kind: Kind, request_ids: Sequence[str]) -> dict[str, str]:
+        """The hashes stored for those of `request_ids` that are stored."""
+        ...
+
+    def write(self, kind: Kind, digests: Mapping[str, str], new_events: Sequence[NewEvent]) -> Written:
+        """Claim the ids of `digests`; append the events of those claimed now (and of none: see
+        StoreLedger.write)."""
+        ...
+
+    def recorded(self, kind: Kind, request_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        """The events each request id wrote, in log order: what a replay is answered from."""
+        ...
 
 
-def recorded(conn: sa.Connection, kind: Kind, request_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
-    """The events each request id wrote, in log order: what a replay is answered from."""
-    by_request: dict[str, list[RecordedEvent]] = defaultdict(list)
-    for event in event_log.read_requests(conn, list(request_ids), kind.event_type):
-        by_request[event.request_id or ""].append(event)
-    return by_request
+@dataclass(frozen=True)
+class StoreLedger:
+    """The Ledger of the caller's transaction."""
+
+    conn: sa.Connection
+
+    def stored_hashes(self, kind: Kind, request_ids: Sequence[str]) -> dict[str, str]:
+        return requests.stored_hashes(self.conn, kind.name, list(request_ids))
+
+    def write(self, kind: Kind, digests: Mapping[str, str], new_events: Sequence[NewEvent]) -> Written:
+        """One statement on PostgreSQL. With no ids to claim (a correction sent without one),
+        `new_events` are appended as they are."""
+        if digests:
+            claimed, appended = event_log.claim_and_append(self.conn, kind.name, dict(digests), new_events)
+        else:
+            claimed, appended = set(), event_log.append(self.conn, new_events)
+        return Written(frozenset(claimed), {a.event_id: a for a in appended})
+
+    def recorded(self, kind: Kind, request_ids: Sequence[str]) -> dict[str, list[RecordedEvent]]:
+        by_request: dict[str, list[RecordedEvent]] = defaultdict(list)
+        for event in event_log.read_requests(self.conn, list(request_ids), kind.event_type):
+            by_request[event.request_id or ""].append(event)
+        return by_request

@@ -29,7 +29,7 @@ from services.domain.places import Location
 from services.domain.shares import to_hundredths
 from services.gazetteer import Gazetteer
 from services.ingest import idempotency
-from services.ingest.idempotency import Verdict, Written
+from services.ingest.idempotency import Ledger, StoreLedger, Verdict, Written
 from services.ingest.idempotency import body_hash as body_hash
 from services.ingest.problems import FieldError, IdConflict, Rejected, unknown_place
 from services.ingest.resolution import PlaceQuery, PlaceResolution, PlaceResolver
@@ -116,8 +116,9 @@ def record_reports(
     places.record()
     new = [d for d in decisions if isinstance(d, New)]
     digests = {d.submission.report.id: d.submission.digest for d in new}
-    written = idempotency.write(conn, idempotency.REPORT, digests, [e for d in new for e in d.events])
-    return _answers(conn, decisions, written)
+    ledger = StoreLedger(conn)
+    written = ledger.write(idempotency.REPORT, digests, [e for d in new for e in d.events])
+    return answers(ledger, decisions, written)
 
 
 def _read(conn: sa.Connection, batch: Sequence[Submission], places: PlaceResolver) -> dict[str, str]:
@@ -314,7 +315,7 @@ class _StoreNames:
 # Answering
 
 
-def _answers(conn: sa.Connection, decisions: list[Decision], written: Written) -> list[Result]:
+def answers(ledger: Ledger, decisions: Sequence[Decision], written: Written) -> list[Result]:
     """Each decision's result: the new reports from what was written, the replays (and the new
     ones a concurrent writer recorded first) from the stored events."""
     # New reports whose id a concurrent writer claimed first (this one waited for it): stored now.
@@ -323,10 +324,10 @@ def _answers(conn: sa.Connection, decisions: list[Decision], written: Written) -
         for d in decisions
         if isinstance(d, New) and d.submission.report.id not in written.claimed
     }
-    rechecked = idempotency.stored_hashes(conn, idempotency.REPORT, list(lost))
+    rechecked = ledger.stored_hashes(idempotency.REPORT, list(lost))
     settled = [_settle(d, written, rechecked) for d in decisions]
     replays = [d.submission.report.id for d in settled if isinstance(d, Replay)]
-    stored = idempotency.recorded(conn, idempotency.REPORT, replays)
+    stored = ledger.recorded(idempotency.REPORT, replays)
     return [_result(d, written, stored) for d in settled]
 
 
