@@ -111,14 +111,9 @@ def record_reports(
     is a report recorded before with the same body, answered as the first time.
     """
     places = PlaceResolver(conn, gazetteer)
-    # 1. decide; 2. write: the places the accepted reports add, then their ids and events; 3. answer
     decisions = decide(batch, _read(conn, batch, places), _StoreNames(conn, actors, places))
-    places.record()
-    new = [d for d in decisions if isinstance(d, New)]
-    digests = {d.submission.report.id: d.submission.digest for d in new}
-    ledger = StoreLedger(conn)
-    written = ledger.write(idempotency.REPORT, digests, [e for d in new for e in d.events])
-    return answers(ledger, decisions, written)
+    places.record()  # the places the accepted reports add
+    return write_and_answer(StoreLedger(conn), decisions)
 
 
 def _read(conn: sa.Connection, batch: Sequence[Submission], places: PlaceResolver) -> dict[str, str]:
@@ -312,10 +307,18 @@ class _StoreNames:
         self._places.discard()
 
 
-# Answering
+# Writing and answering
 
 
-def answers(ledger: Ledger, decisions: Sequence[Decision], written: Written) -> list[Result]:
+def write_and_answer(ledger: Ledger, decisions: Sequence[Decision]) -> list[Result]:
+    """Write the new reports' ids and events in one call, then answer every decision."""
+    new = [d for d in decisions if isinstance(d, New)]
+    digests = {d.submission.report.id: d.submission.digest for d in new}
+    written = ledger.write(idempotency.REPORT, digests, [e for d in new for e in d.events])
+    return _answers(ledger, decisions, written)
+
+
+def _answers(ledger: Ledger, decisions: Sequence[Decision], written: Written) -> list[Result]:
     """Each decision's result: the new reports from what was written, the replays (and the new
     ones a concurrent writer recorded first) from the stored events."""
     # New reports whose id a concurrent writer claimed first (this one waited for it): stored now.
