@@ -38,6 +38,10 @@ class FakeLedger:
                 found[event.request_id].append(event)
         return found
 
+    def write_unclaimed(self, event: NewEvent) -> Appended:
+        """Append `event` as it is (as a test's history of a claim)."""
+        return self._append(event)
+
     def _append(self, event: NewEvent) -> Appended:
         position = len(self.log) + 1
         occurred = event.occurred
