@@ -80,7 +80,7 @@ def verdicts(batch: Sequence[tuple[str, str]], stored: Mapping[str, str]) -> lis
 
 
 def lost(request_id: str, digest: str, stored: Mapping[str, str]) -> Verdict:
-    """The verdict on a request whose claim another writer won: a replay or a conflict of its."""
+    """The verdict on a request whose id another writer claimed first: a replay of it, or a conflict."""
     found = verdict(request_id, digest, stored)
     if found is Verdict.NEW:
         raise RuntimeError(f"request id {request_id!r} was neither claimed nor found stored")
