@@ -199,13 +199,14 @@ def _resolve(index: int, claim: ClaimIn, names: Names) -> _Resolved | list[Field
     supporting = [names.actor(name) for name in claim.supporting_actors]
     location = Location(claim.location.lat, claim.location.lon) if claim.location else None
     place = names.place(PlaceQuery(claim.place, claim.country, location))
+    known = [s for s in supporting if isinstance(s, str)]
     if (
         isinstance(actor, str)
         and not isinstance(from_actor, Unresolved)
         and isinstance(place, PlaceResolution)
-        and not any(isinstance(s, Unresolved) for s in supporting)
+        and len(known) == len(supporting)
     ):
-        return _Resolved(actor, from_actor, [s for s in supporting if isinstance(s, str)], place)
+        return _Resolved(actor, from_actor, known, place)
     return _resolution_errors(index, actor, from_actor, supporting, place)
 
 
