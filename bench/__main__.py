@@ -19,7 +19,7 @@ from bench.common import (
     machine_info,
     print_machine,
     render,
-    write_json,
+    write_record,
 )
 
 # Scenario name -> module with `run(env: BenchEnv) -> ScenarioResult`, imported only when run.
@@ -63,7 +63,7 @@ def run_scenario(name: str, env: BenchEnv) -> bool:
         return False
     machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     render(result)
-    console.print(f"written: {write_json(result, machine, env)}")
+    console.print(f"written: {write_record(result, machine, env)}")
     if not result.ok:
         console.print(f"[bold red]{name}: a check FAILED (see above); its figures are not to be trusted[/]")
     return result.ok

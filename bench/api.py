@@ -17,7 +17,6 @@ models, with `frontline read-api` on one uvicorn worker, then two:
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -36,19 +35,11 @@ from bench.common import (
     Check,
     Figure,
     Postgres,
-    Running,
     ScenarioResult,
-    console,
-    free_port,
-    fresh_database,
-    frontline_env,
-    migrate,
-    server,
+    percentile,
+    stepper,
 )
-from bench.listen import percentile
-from bench.projector import sqlalchemy_url
-from services.projector import runner
-from services.store.database import Database
+from bench.stack import Running, frontline, frontline_env, server
 
 DB = "bench_api"
 EVENTS = 200_000
@@ -61,6 +52,7 @@ MISS_QUERY: dict[str, Callable[[int], str]] = {
     "contested": lambda n: "limit=" + "0" * n + "100",  # 100, the default, spelled anew
     "place": lambda n: f"as_of=2999-01-01T00:00:{n:02d}Z",
 }
+step = stepper("api")
 
 
 def run(env: BenchEnv) -> ScenarioResult:
@@ -75,10 +67,6 @@ def run(env: BenchEnv) -> ScenarioResult:
         "reads are open (no READ_API_KEYS), so no key is checked",
     ]
     return result
-
-
-def step(message: str, *args: object) -> None:
-    console.log(f"[bold]api[/] {message % args}")
 
 
 # The database
@@ -98,15 +86,9 @@ class Facts:
 def _prepare(env: BenchEnv, result: ScenarioResult) -> Facts:
     events = 20_000 if env.quick else EVENTS
     step("fresh database %s, migrated, %d events appended and folded", DB, events)
-    fresh_database(env.pg, DB)
-    migrate(env.pg, DB)
-    written = corpus.write(env.pg, DB, events)
-    db = Database(sqlalchemy_url(env.pg, DB), pool_size=2)
-    try:
-        folded = runner.catch_up(db, batch_size=20_000)
-    finally:
-        db.dispose()
-    step("corpus: %s; folded to position %d", written.describe(), folded.position)
+    prepared = corpus.prepare(env.pg, corpus.Log(DB, events), fold=20_000)
+    written, position = prepared.corpus, prepared.folded.position if prepared.folded else 0
+    step("corpus: %s; folded to position %d", written.describe(), position)
     result.details["corpus"] = written.__dict__
     result.notes.append(f"corpus: {written.describe()}")
     facts = _facts(env.pg)
@@ -131,12 +113,6 @@ def _facts(pg: Postgres) -> Facts:
 # The servers
 
 
-def _frontline(env: BenchEnv, workers: int) -> tuple[list[str], dict[str, str], int]:
-    port = free_port()
-    args = [str(BIN / "frontline"), "read-api", "--port", str(port), "--workers", str(workers)]
-    return args, frontline_env(env.pg, DB), port
-
-
 @contextmanager
 def _ceiling(env: BenchEnv, workers: int, answers: dict[str, Answer]) -> Iterator[Running]:
     """bench.ceiling serving the answers Frontline gave, under the same uvicorn options."""
@@ -152,10 +128,9 @@ def _ceiling(env: BenchEnv, workers: int, answers: dict[str, Answer]) -> Iterato
             "position": answer.position,
         }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    port = free_port()
-    args = [str(BIN / "python"), "-m", "bench.ceiling", "--port", str(port), "--workers", str(workers)]
-    process_env = frontline_env(env.pg, DB, BENCH_CEILING_MANIFEST=str(folder / "manifest.json"))
-    with server(args, process_env, port, folder / "server.log") as running:
+    args = [str(BIN / "python"), "-m", "bench.ceiling", "--workers", str(workers)]
+    process_env = frontline_env(env.pg.url(DB), BENCH_CEILING_MANIFEST=str(folder / "manifest.json"))
+    with server(args, process_env, folder / "server.log") as running:
         yield running
 
 
@@ -167,17 +142,17 @@ class Answer:
 
 
 def _with_workers(env: BenchEnv, result: ScenarioResult, facts: Facts, workers: int) -> None:
-    args, process_env, port = _frontline(env, workers)
+    args = frontline("read-api", "--workers", str(workers))
     log = RESULTS / f"api-{env.run_id}-w{workers}-server.log"
     step("starting %s (log: %s)", " ".join(args[1:]), log)
     with ExitStack() as stack:
-        frontline = stack.enter_context(server(args, process_env, port, log))
-        cold = _cold_costs(frontline)
-        answers = {kind: _answer(frontline, path) for kind, path in PATHS.items()}
+        frontline_api = stack.enter_context(server(args, frontline_env(env.pg.url(DB)), log))
+        cold = _cold_costs(frontline_api)
+        answers = {kind: _answer(frontline_api, path) for kind, path in PATHS.items()}
         ceiling = stack.enter_context(_ceiling(env, workers, answers))
         _check_ceiling_bytes(result, ceiling, answers, workers)
-        runs = _hit_runs(env, result, frontline, ceiling, answers, workers)
-        travel = _time_travel_runs(env, result, frontline, facts, workers)
+        runs = _hit_runs(env, result, frontline_api, ceiling, answers, workers)
+        travel = _time_travel_runs(env, result, frontline_api, facts, workers)
     _figures(result, workers, cold, runs, travel)
     result.details.setdefault("runs", {})[f"workers={workers}"] = {
         "cold": cold,
@@ -253,12 +228,14 @@ def _timed_get(client: httpx.Client, path: str) -> float:
 class Run:
     wrk: wrk_runner.WrkRun
     usage: cpu.Usage
-    bytes_per_answer: float
-    percentiles: dict[str, float]
 
     @property
     def rate(self) -> float:
-        return self.wrk.requests / self.wrk.seconds
+        return self.wrk.rate
+
+    @property
+    def bytes_per_answer(self) -> float:
+        return self.wrk.bytes_read / max(1, self.wrk.requests)
 
     @property
     def per_server_cpu(self) -> float:
@@ -272,7 +249,7 @@ class Run:
             "requests_per_s": self.rate,
             "per_server_cpu_second": self.per_server_cpu,
             "bytes_per_answer": self.bytes_per_answer,
-            "latency_ms": self.percentiles,
+            "latency_ms": self.wrk.latencies,
             "cpu": self.usage.as_dict(),
             "wrk": {k: v for k, v in self.wrk.as_dict().items() if k != "statuses"},
         }
@@ -288,53 +265,26 @@ def _wrk(
     connections: int,
     warm: bool = False,
 ) -> Run:
-    threads = min(THREADS, connections)
+    options = {"threads": min(THREADS, connections), "connections": connections}
     if warm:
         # Each uvicorn worker keeps its own cache: without this, a worker's first miss (a quarter
         # of a second for /v1/contested) would stall its connections inside the measured run.
-        wrk_runner.run_untracked(
-            target.base_url, script, extra, seconds=2, threads=threads, connections=connections
-        )
-    groups = {"server": cpu.in_session(target.session), "postgres": cpu.postgres_for(DB)}
-    meter = cpu.Meter(groups)
+        wrk_runner.run_untracked(target.base_url, script, extra, seconds=2, **options)
+    meter = cpu.Meter({"server": cpu.in_session(target.session), "postgres": cpu.postgres_for(DB)})
     meter.start()
-    done = wrk_runner.run_untracked(
-        target.base_url, script, extra, seconds=env.seconds(15), threads=threads, connections=connections
-    )
-    usage = meter.stop(children_as="wrk")
-    run = Run(done, usage, _bytes_read(done.output) / max(1, done.requests), _latencies(done.output))
-    errors = sum(done.socket_errors.values())
+    done = wrk_runner.run_untracked(target.base_url, script, extra, seconds=env.seconds(15), **options)
+    run = Run(done, meter.stop(children_as="wrk"))
     result.checks.append(
         Check(
             f"{label}: no error answers, no socket errors",
-            done.non_2xx == 0 and errors == 0,
+            done.non_2xx == 0 and sum(done.socket_errors.values()) == 0,
             f"{done.requests} answers, {done.non_2xx} non-2xx/3xx,"
             f" socket errors {done.socket_errors or 'none'}",
         )
     )
-    step(
-        "%s: %.0f requests/s, p50 %.2f ms, p99 %.2f ms; %s",
-        label,
-        run.rate,
-        done.p50_ms,
-        done.p99_ms,
-        usage.describe(),
-    )
+    step("%s: %.0f requests/s, p50 %.2f ms, p99 %.2f ms; %s", label, run.rate, done.p50_ms, done.p99_ms,
+         run.usage.describe())  # fmt: skip
     return run
-
-
-def _bytes_read(output: str) -> float:
-    found = re.search(r"requests in [\d.]+\w+, ([\d.]+)([KMG]?B) read", output)
-    if not found:
-        return 0.0
-    return float(found[1]) * {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[found[2]]
-
-
-def _latencies(output: str) -> dict[str, float]:
-    """wrk's latency distribution (50, 75, 90, 99 %), in ms."""
-    units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-    found = re.findall(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    return {f"p{q}": float(v) * units[u] for q, v, u in found}
 
 
 def _hit_runs(
@@ -419,31 +369,13 @@ def _figures(
     w = f"{workers}w"
     for kind in PATHS:
         for what in ("hit", "304"):
-            mine, bare = runs[f"frontline {kind} {what}"], runs[f"ceiling {kind} {what}"]
-            result.figures += [
-                Figure(f"{w} {kind}, {what}: requests/s", mine.rate, "req/s", limit=bare.rate, target=0.5),
-                Figure(
-                    f"(per server CPU-second) {w} {kind}, {what}",
-                    mine.per_server_cpu,
-                    "req/CPU-s",
-                    limit=bare.per_server_cpu,
-                ),
-                Figure(
-                    f"{w} {kind}, {what}: p99",
-                    mine.wrk.p99_ms,
-                    "ms",
-                    limit=bare.wrk.p99_ms,
-                    target=10,
-                    ceiling=True,
-                    note="limit column: the ceiling's p99",
-                ),
-            ]
+            result.figures += _hit_figures(f"{w} {kind}, {what}", runs[f"frontline {kind} {what}"],
+                                           runs[f"ceiling {kind} {what}"])  # fmt: skip
         result.figures += [
             Figure(f"{w} {kind}, cold: first request", cold[kind]["first_ms"], "ms"),
             Figure(f"{w} {kind}, cold: miss p50 (of {MISSES})", cold[kind]["miss_p50_ms"], "ms"),
         ]
-    alone, loaded = travel["as_of c1"], travel[f"as_of c{CONNECTIONS}"]
-    known = travel["known_at c1"]
+    alone, loaded, known = travel["as_of c1"], travel[f"as_of c{CONNECTIONS}"], travel["known_at c1"]
     result.figures += [
         Figure(f"{w} as_of (misses), -c1: p50", alone.wrk.p50_ms, "ms"),
         Figure(f"{w} as_of (misses), -c1: p99", alone.wrk.p99_ms, "ms", target=20, ceiling=True),
@@ -452,3 +384,14 @@ def _figures(
         Figure(f"{w} known_at (misses), -c1: p50", known.wrk.p50_ms, "ms"),
         Figure(f"{w} known_at (misses), -c1: p99", known.wrk.p99_ms, "ms"),
     ]
+
+
+def _hit_figures(name: str, mine: Run, bare: Run) -> list[Figure]:
+    """Frontline's hits or 304s beside the ceiling's (the limit column)."""
+    return [
+        Figure(f"{name}: requests/s", mine.rate, "req/s", limit=bare.rate, target=0.5),
+        Figure(f"(per server CPU-second) {name}", mine.per_server_cpu, "req/CPU-s",
+               limit=bare.per_server_cpu),
+        Figure(f"{name}: p99", mine.wrk.p99_ms, "ms", limit=bare.wrk.p99_ms, target=10, ceiling=True,
+               note="limit column: the ceiling's p99"),
+    ]  # fmt: skip

@@ -1,35 +1,37 @@
-"""What every scenario shares: PostgreSQL, server subprocesses, machine facts, results and their table."""
+"""What every scenario shares: its environment, PostgreSQL, machine facts, results, their table and record.
+
+The rest of the harness: bench.stack (databases, servers, the production stack, the queue's
+clean-up), bench.measure (the machine's limits, fingerprints, stage and CPU timing), bench.listen
+(notifications heard, freshness), bench.paced (a paced HTTP client), bench.cpu (CPU per process
+group), bench.wrk_runner (wrk), bench.corpus (the event logs), bench.ceiling (a bare ASGI server).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
+import math
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
 import psycopg
-import redis
 from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from bench.cpu import Usage
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 BIN = Path(sys.executable).parent
-REDIS_URL = "redis://127.0.0.1:6379/0"  # the projector's doorbell in the production-shaped runs
 # Piped output (make bench | tee) would otherwise be cut to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 150)
 
@@ -60,6 +62,10 @@ class Postgres:
         auth = quote(self.user) + (":" + quote(self.password) if self.password else "")
         return f"postgresql://{auth}@{self.host}:{self.port}/{dbname}"
 
+    def sqlalchemy_url(self, dbname: str) -> str:
+        """The URL Frontline's engine takes (the services normalise it the same way)."""
+        return self.url(dbname).replace("postgresql://", "postgresql+psycopg://", 1)
+
     def connect(self, dbname: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
         return psycopg.connect(
             host=self.host,
@@ -84,156 +90,6 @@ class BenchEnv:
 
     def repeats(self, full: int) -> int:
         return min(full, 2) if self.quick else full
-
-
-def fresh_database(pg: Postgres, name: str) -> None:
-    """Drop and create `name`; only bench_* databases, so a typo cannot drop real data."""
-    if not name.startswith("bench_"):
-        raise BenchError(f"refusing to drop {name!r}: benchmark databases are named bench_*")
-    with pg.connect("postgres", autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def frontline_env(pg: Postgres, dbname: str, **extra: str) -> dict[str, str]:
-    """The environment of a `frontline` subprocess working on `dbname`."""
-    env = dict(os.environ)
-    # No Redis doorbell: scenarios measure one service at a time, and nothing would consume the jobs.
-    env.pop("REDIS_URL", None)
-    env.update(DATABASE_URL=pg.url(dbname), LOG_LEVEL="WARNING", **extra)
-    return env
-
-
-def migrate(pg: Postgres, dbname: str) -> None:
-    """`frontline migrate` on `dbname`, run from the repository (its gazetteer cache is ./var/cache)."""
-    done = subprocess.run(
-        [str(BIN / "frontline"), "migrate"],
-        env=frontline_env(pg, dbname),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BenchError(f"frontline migrate failed ({done.returncode}):\n{done.stderr[-3000:]}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Running:
-    base_url: str
-    session: int  # the session id of the server and its workers
-
-
-@contextmanager
-def server(args: list[str], env: dict[str, str], port: int, log_path: Path) -> Iterator[Running]:
-    """Run a server subprocess until the block ends (normally or not).
-
-    It runs in a session of its own, so that stopping it reaches its worker processes too and
-    nothing else.
-    """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            _wait_ready(proc, f"{base}/healthz", log_path)
-            yield Running(base, session=proc.pid)
-        finally:
-            _stop(proc)
-
-
-@contextmanager
-def background(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a process with no port to wait on (a projector worker) until the block ends.
-
-    Like `server`, in a session of its own, stopped with everything it started.
-    """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            yield proc
-        finally:
-            _stop(proc)
-
-
-@contextmanager
-def production_shape(env: dict[str, str], logs: Path, queue: str) -> Iterator[dict[str, Running]]:
-    """`frontline ingest-api`, `read-api` and a `worker` on the Redis queue `queue` (the run's own),
-    as the compose stack runs them; all stopped, and the queue's keys removed, when the block ends.
-    Yields the two APIs by command name."""
-    with contextlib.ExitStack() as stack:
-        stack.callback(forget_queue, queue)
-        running = {}
-        shaped = {**env, "REDIS_URL": REDIS_URL, "QUEUE_NAME": queue}
-        for kind in ("ingest-api", "read-api"):
-            port = free_port()
-            args = [str(BIN / "frontline"), kind, "--port", str(port)]
-            running[kind] = stack.enter_context(server(args, shaped, port, logs.with_suffix(f".{kind}.log")))
-        worker = [str(BIN / "frontline"), "worker"]
-        stack.enter_context(background(worker, shaped, logs.with_suffix(".worker.log")))
-        yield running
-
-
-def forget_queue(queue: str) -> None:
-    """Remove what RQ left in Redis under a run's unique queue name (and nothing else): its keys,
-    its workers (and their executions), and its entries in RQ's sets of queues and workers."""
-    connection = redis.Redis.from_url(REDIS_URL)
-    try:
-        for key in connection.scan_iter(match=f"*{queue}*"):
-            connection.delete(key)
-        for worker in connection.scan_iter(match="rq:worker:*"):
-            if (
-                connection.type(worker) == b"hash"
-                and queue in (connection.hget(worker, "queues") or b"").decode()
-            ):
-                connection.delete(worker, worker + b":executions")
-                connection.srem("rq:workers", worker)
-        connection.srem("rq:queues", f"rq:queue:{queue}")
-    finally:
-        connection.close()
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-3000:]
-            raise BenchError(f"server exited ({proc.returncode}) before it answered:\n{tail}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise BenchError(f"server did not answer {url} within {timeout:.0f} s (log: {log_path})")
-
-
-def _stop(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
-    group = proc.pid  # start_new_session: the leader's pid is the group's id
-    _signal_group(group, signal.SIGTERM)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        _signal_group(group, signal.SIGKILL)
-        proc.wait()
-    # A worker that outlived its supervisor would keep the port and its database connections.
-    _signal_group(group, signal.SIGKILL)
-
-
-def _signal_group(group: int, sig: signal.Signals) -> None:
-    with suppress(ProcessLookupError):  # the group is gone already
-        os.killpg(group, sig)
 
 
 def machine_info(pg: Postgres) -> dict[str, Any]:
@@ -376,14 +232,23 @@ def _amount(value: float | None, unit: str) -> str:
     return f"{value:,.2f} {unit}" if unit == "ms" else f"{value:,.0f} {unit}"
 
 
+COLUMNS = ("figure", "value", "the run's limit", "ratio", "target", "met?")
+
+
+def rows(result: ScenarioResult) -> Iterable[tuple[str, ...]]:
+    """Each figure as the columns of the table printed and of BENCHMARKS.md's."""
+    for f in result.figures:
+        met = {None: "", True: "yes", False: "**no**"}[f.met]
+        ratio = "" if f.ratio is None else f"{f.ratio:.2f}"
+        yield f.name, _amount(f.value, f.unit), _amount(f.limit, f.unit), ratio, f.target_text, met
+
+
 def render(result: ScenarioResult) -> None:
     table = Table(title=f"Scenario: {result.scenario}")
-    for column in ("figure", "value", "machine limit", "ratio", "target", "met?"):
+    for column in COLUMNS:
         table.add_column(column, justify="left" if column == "figure" else "right")
-    for f in result.figures:
-        met = {None: "", True: "[green]yes[/]", False: "[red]NO[/]"}[f.met]
-        ratio = "" if f.ratio is None else f"{f.ratio:.2f}"
-        table.add_row(f.name, _amount(f.value, f.unit), _amount(f.limit, f.unit), ratio, f.target_text, met)
+    for row in rows(result):
+        table.add_row(*row[:5], {"yes": "[green]yes[/]", "**no**": "[red]NO[/]"}.get(row[5], ""))
     console.print(table)
     for check in result.checks:
         mark = "[green]ok[/]" if check.ok else "[bold red]FAILED[/]"
@@ -392,9 +257,42 @@ def render(result: ScenarioResult) -> None:
         console.print(f"  [dim]note:[/] {note}")
 
 
-def write_json(result: ScenarioResult, machine: dict[str, Any], env: BenchEnv) -> Path:
+def write_record(result: ScenarioResult, machine: dict[str, Any], env: BenchEnv) -> Path:
+    """The run's record: every figure, check and detail as JSON, and its figures as the rows of
+    BENCHMARKS.md's table (a .md beside it), to paste."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{result.scenario}-{env.run_id}.json"
     document = {"run_id": env.run_id, "quick": env.quick, "machine": machine, **result.as_dict()}
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    lines = [f"| {' | '.join(row)} |" for row in (COLUMNS, ("---",) * len(COLUMNS), *rows(result))]
+    path.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return path
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank percentile (the value q % of the sample is at or under); NaN if empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def percentiles(values: Sequence[float], *qs: float, prefix: str = "") -> dict[str, float]:
+    """{"<prefix>p50_ms": ..., ...} for each of `qs`."""
+    return {f"{prefix}p{q:g}_ms": percentile(values, q) for q in qs}
+
+
+def stepper(scenario: str) -> Callable[..., None]:
+    """A scenario's progress line: `step("limit: %.0f rows/s", rate)`."""
+
+    def step(message: str, *args: object) -> None:
+        console.log(f"[bold]{scenario}[/] {message % args}", _stack_offset=2)  # the caller's line
+
+    return step
+
+
+def record_cpu(result: ScenarioResult, label: str, usage: Usage) -> None:
+    """Who used the CPU during `label`: logged, noted, and kept in the record's details."""
+    stepper(result.scenario)("CPU during the %s: %s", label, usage.describe())
+    result.details.setdefault("cpu", {})[label] = usage.as_dict()
+    result.notes.append(f"CPU during the {label}: {usage.describe()}")

@@ -25,12 +25,15 @@ import orjson
 import psycopg
 
 from bench.common import REPO, BenchError, Postgres
+from bench.stack import fresh_migrated
 from services.domain.actors import BUILT_IN
 from services.domain.events import CLAIM_CORRECTED, CLAIM_RETRACTED, CONTROL_CHANGED, CURRENT_VERSION
 from services.domain.names import name_key
 from services.domain.occurred import format_timestamp, parse_occurred
 from services.domain.places import Location, Place, kind_for_population
 from services.gazetteer import load as load_gazetteer
+from services.projector import runner
+from services.store.database import Database
 
 HOT_PLACE = "mosul-iq"
 HOT_CLAIMS = 1000
@@ -71,6 +74,42 @@ class Corpus:
             f" {self.corrections:,} corrections, {self.retractions:,} retractions) over"
             f" {self.places:,} places, written in {self.seconds:.1f} s"
         )
+
+
+@dataclass(frozen=True)
+class Log:
+    """A benchmark database holding a corpus of `events` events over `places` places."""
+
+    dbname: str
+    events: int
+    places: int = 2000
+
+    @property
+    def label(self) -> str:
+        return f"{self.events:,}-event log"
+
+
+@dataclass
+class Prepared:
+    corpus: Corpus
+    folded: runner.CatchUp | None = None  # the live projection's catch-up, when asked for
+    seconds: float = 0.0  # the catch-up's
+
+
+def prepare(pg: Postgres, log: Log, fold: int = 0) -> Prepared:
+    """A fresh, migrated database holding the corpus; folded from empty by the live projection
+    (`runner.catch_up`, in-process, timed) at batch size `fold` unless 0."""
+    fresh_migrated(pg, log.dbname)
+    written = write(pg, log.dbname, log.events, place_count=log.places)
+    if not fold:
+        return Prepared(written)
+    db = Database(pg.sqlalchemy_url(log.dbname), pool_size=2)
+    try:
+        start = time.perf_counter()
+        done = runner.catch_up(db, batch_size=fold)
+        return Prepared(written, done, time.perf_counter() - start)
+    finally:
+        db.dispose()
 
 
 @dataclass

@@ -10,7 +10,7 @@ holds such a GET up to 5 s until its read models reach the position) and notes w
 200. A listener process hears the projection's NOTIFYs too: when the checkpoint passed the
 position, before the read API's own work.
 
-The floor beside it, in the same run (bench.listen's): raw commits with a NOTIFY on the same
+The floor beside it, in the same run (bench.measure's): raw commits with a NOTIFY on the same
 schedule, a raw folder that hears them and commits a checkpoint with its own NOTIFY, a listener.
 """
 
@@ -19,59 +19,42 @@ from __future__ import annotations
 import asyncio
 import bisect
 import random
-import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-import redis
-from rq import Queue, Worker
 
 from bench import corpus, cpu
 from bench.common import (
-    BIN,
-    REDIS_URL,
     RESULTS,
     BenchEnv,
-    BenchError,
     Check,
     Figure,
     Postgres,
-    Running,
     ScenarioResult,
-    background,
-    console,
-    forget_queue,
-    free_port,
-    frontline_env,
-    server,
+    percentile,
+    percentiles,
+    stepper,
 )
-from bench.listen import Folder, Heard, Listener, clock, freshness, percentile, positions_heard
-from bench.paced import Connection, get_request, post_request
-from bench.projector import sqlalchemy_url
+from bench.listen import Heard, clock, freshness, listening, positions_heard
+from bench.measure import floor
+from bench.paced import Pool, get_request, post_request
+from bench.stack import HEADERS, Stack, frontline_env, production
 from services.projector import rebuild
 from services.store import checkpoints
 from services.store.database import Database
 from services.store.read_models import PROJECTION
 
-if TYPE_CHECKING:
-    from bench.replay import Log
-
-KEY = "bench"
 CHANNEL = "frontline_projection"
 INTERVAL = 0.05  # seconds between two POSTs, the logs taking turns
 MEASURED, WARM = 200, 10  # corrections per log
 READABLE_WITHIN = 30.0  # seconds; a correction not readable by then fails the run's check
 TARGET_MS = 100
 POOL = 4  # keep-alive connections to each server (about one request is in flight at a time)
-
-
-def step(message: str, *args: object) -> None:
-    console.log(f"[bold]corrections[/] {message % args}")
+step = stepper("corrections")
 
 
 # What to correct
@@ -110,47 +93,6 @@ def _target(rng: random.Random, n: int, event_id: str, place_id: str, share: int
     return Target(event_id, place_id, {"occurred_at": day}, "occurred_at", day)
 
 
-# The servers
-
-
-@dataclass(frozen=True)
-class Stack:
-    log: Log
-    ingest: Running
-    read: Running
-    worker: int  # its session's id
-
-
-def _servers(env: BenchEnv, stack: ExitStack, log: Log) -> Stack:
-    """ingest-api, read-api and a worker on `log`'s database, on a Redis queue of their own."""
-    queue = f"bench-{env.run_id}-{log.dbname}"
-    stack.callback(forget_queue, queue)
-    process_env = frontline_env(
-        env.pg, log.dbname, INGEST_API_KEYS=KEY, REDIS_URL=REDIS_URL, QUEUE_NAME=queue
-    )
-    base = RESULTS / f"replay-{env.run_id}-{log.dbname}"
-    running = {}
-    for kind in ("ingest-api", "read-api"):
-        port = free_port()
-        args = [str(BIN / "frontline"), kind, "--port", str(port)]
-        running[kind] = stack.enter_context(server(args, process_env, port, base.with_suffix(f".{kind}.log")))
-    worker = stack.enter_context(
-        background([str(BIN / "frontline"), "worker"], process_env, base.with_suffix(".worker.log"))
-    )
-    _wait_for_worker(queue)
-    step("%s: ingest-api, read-api and a worker on queue %s", log.label, queue)
-    return Stack(log, running["ingest-api"], running["read-api"], worker.pid)
-
-
-def _wait_for_worker(queue: str, timeout: float = 60) -> None:
-    connection = redis.Redis.from_url(REDIS_URL)
-    deadline = time.monotonic() + timeout
-    while not Worker.all(connection=connection, queue=Queue(queue, connection=connection)):
-        if time.monotonic() > deadline:
-            raise BenchError(f"no worker registered on queue {queue} within {timeout:.0f} s")
-        time.sleep(0.2)
-
-
 # The client
 
 
@@ -174,16 +116,18 @@ class Amend:
     def readable_ms(self) -> float:
         return (self.readable - self.answered) * 1000
 
+    @property
+    def post_ms(self) -> float:
+        return (self.answered - self.sent) * 1000
+
 
 class _Servers:
     """One log's servers, and a pool of keep-alive connections to each (made in the event loop)."""
 
-    def __init__(self, stack: Stack) -> None:
-        self.dbname = stack.log.dbname
-        self.ingest_at = _address(stack.ingest)
-        self.read_at = _address(stack.read)
-        self.ingest = _pool(*self.ingest_at)
-        self.read = _pool(*self.read_at)
+    def __init__(self, dbname: str, stack: Stack) -> None:
+        self.dbname = dbname
+        self.ingest = Pool(stack.ingest.address, POOL)
+        self.read = Pool(stack.read.address, POOL)
 
     def post(self, amend: Amend) -> bytes:
         body = {
@@ -192,42 +136,17 @@ class _Servers:
             "changes": amend.target.changes,
             "reason": "bench: corrected",
         }
-        headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-        return post_request(*self.ingest_at, "/v1/corrections", headers, orjson.dumps(body))
+        return post_request(*self.ingest.address, "/v1/corrections", HEADERS, orjson.dumps(body))
 
     def close(self) -> None:
-        for pool in (self.ingest, self.read):
-            while not pool.empty():
-                pool.get_nowait().close()
-
-
-def _address(running: Running) -> tuple[str, int]:
-    host, port = running.base_url.removeprefix("http://").split(":")
-    return host, int(port)
-
-
-def _pool(host: str, port: int) -> asyncio.Queue[Connection]:
-    pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(POOL):
-        pool.put_nowait(Connection(host, port))
-    return pool
-
-
-async def _exchange(pool: asyncio.Queue[Connection], raw: bytes) -> tuple[int, bytes]:
-    connection = await pool.get()
-    try:
-        return await connection.exchange(raw)
-    except BaseException:
-        connection.close()  # its stream is in an unknown state
-        raise
-    finally:
-        pool.put_nowait(connection)
+        self.ingest.close()
+        self.read.close()
 
 
 async def _amend(amend: Amend, post: bytes, servers: _Servers) -> None:
     try:
         amend.sent = clock()
-        amend.status, body = await _exchange(servers.ingest, post)
+        amend.status, body = await servers.ingest.exchange(post)
         amend.answered = clock()
         if amend.status != 201:
             amend.error = f"POST answered {amend.status}: {body[:300]!r}"
@@ -241,10 +160,10 @@ async def _amend(amend: Amend, post: bytes, servers: _Servers) -> None:
 async def _read_back(amend: Amend, servers: _Servers) -> None:
     """GET the claim's place, waiting for the correction's position, until it answers 200."""
     path = f"/v1/places/{amend.target.place_id}?min_position={amend.position}"
-    raw = get_request(*servers.read_at, path)
+    raw = get_request(*servers.read.address, path)
     while clock() - amend.answered < READABLE_WITHIN:
         amend.gets += 1
-        status, body = await _exchange(servers.read, raw)
+        status, body = await servers.read.exchange(raw)
         if status == 200:
             amend.readable = clock()
             return
@@ -254,13 +173,13 @@ async def _read_back(amend: Amend, servers: _Servers) -> None:
     amend.error = f"not readable within {READABLE_WITHIN:.0f} s"
 
 
-def send(stacks: list[Stack], plan: dict[str, list[Target]], prefix: str) -> list[Amend]:
+def send(stacks: dict[str, Stack], plan: dict[str, list[Target]], prefix: str) -> list[Amend]:
     """The corrections of `plan` (per database), the logs taking turns, one every INTERVAL."""
     return asyncio.run(_send(stacks, plan, prefix))
 
 
-async def _send(stacks: list[Stack], plan: dict[str, list[Target]], prefix: str) -> list[Amend]:
-    servers = [_Servers(s) for s in stacks]
+async def _send(stacks: dict[str, Stack], plan: dict[str, list[Target]], prefix: str) -> list[Amend]:
+    servers = [_Servers(dbname, stack) for dbname, stack in stacks.items()]
     turns = zip(*(plan[s.dbname] for s in servers), strict=True)
     start = clock() + 0.1
     amends = [
@@ -280,34 +199,23 @@ async def _send(stacks: list[Stack], plan: dict[str, list[Target]], prefix: str)
     return [amend for amend, _ in amends]
 
 
-@contextmanager
-def _listening(url: str, channels: list[str]) -> Iterator[list[Heard]]:
-    """What a listener process heard on `channels` during the block (filled when it ends)."""
-    listener = Listener(url, channels).start()
-    heard: list[Heard] = []
-    try:
-        yield heard
-    finally:
-        heard += listener.stop()
-
-
 # The run
 
 
-def measure(env: BenchEnv, result: ScenarioResult, large: Log, small: Log) -> None:
+def measure(env: BenchEnv, result: ScenarioResult, large: corpus.Log, small: corpus.Log) -> None:
     logs = [large, small]
     count, warm = (40, 4) if env.quick else (MEASURED, WARM)
     picked = {log.dbname: targets(env.pg, log.dbname, count + warm, seed=11) for log in logs}
     floors = [_floor(env, large, count, "before")]
     with ExitStack() as stack:
-        stacks = [_servers(env, stack, log) for log in logs]
+        stacks = {log.dbname: stack.enter_context(_production(env, log)) for log in logs}
         step("warm-up: %d corrections per log", warm)
         warmed = send(stacks, {db: t[:warm] for db, t in picked.items()}, f"warm-{env.run_id}")
         step("%d corrections per log, one POST every %.0f ms", count, INTERVAL * 1000)
         amends, heard, usage = _measured(env, stacks, {db: t[warm:] for db, t in picked.items()})
     floors.append(_floor(env, large, count, "after"))
     # The lower floor is the stricter comparison.
-    floor = min(floors, key=lambda f: f["p99_ms"])
+    lower = min(floors, key=lambda f: f["p99_ms"])
     step("CPU during the corrections: %s", usage.describe())
     result.notes.append(f"CPU during the corrections: {usage.describe()}")
     summaries = {log.dbname: _summary(log, amends, heard[log.dbname]) for log in logs}
@@ -320,26 +228,30 @@ def measure(env: BenchEnv, result: ScenarioResult, large: Log, small: Log) -> No
     for log in logs:
         _check(env.pg, result, log, [a for a in warmed + amends if a.dbname == log.dbname], summaries)
     _verify(env.pg, result, small)
-    _figures(result, large, small, summaries, floor)
+    _figures(result, logs, summaries, lower)
+
+
+def _production(env: BenchEnv, log: corpus.Log) -> AbstractContextManager[Stack]:
+    step("%s: ingest-api, read-api and a worker on a queue of their own", log.label)
+    logs = RESULTS / f"replay-{env.run_id}-{log.dbname}"
+    process_env = frontline_env(env.pg.url(log.dbname))
+    return production(process_env, logs, f"bench-{env.run_id}-{log.dbname}")
 
 
 def _measured(
-    env: BenchEnv, stacks: list[Stack], plan: dict[str, list[Target]]
+    env: BenchEnv, stacks: dict[str, Stack], plan: dict[str, list[Target]]
 ) -> tuple[list[Amend], dict[str, list[Heard]], cpu.Usage]:
     sessions = {
-        "ingest-api": {s.ingest.session for s in stacks},
-        "read-api": {s.read.session for s in stacks},
-        "worker": {s.worker for s in stacks},
+        "ingest-api": {s.ingest.session for s in stacks.values()},
+        "read-api": {s.read.session for s in stacks.values()},
+        "worker": {w for s in stacks.values() for w in s.workers},
     }
     groups: dict[str, cpu.Member] = {"harness": cpu.this_process()}
-    groups |= {name: _in_sessions(ids) for name, ids in sessions.items()}
-    databases = [cpu.postgres_for(s.log.dbname) for s in stacks]
+    groups |= {name: cpu.in_sessions(ids) for name, ids in sessions.items()}
+    databases = [cpu.postgres_for(dbname) for dbname in stacks]
     groups["postgres"] = lambda pid, session, cmdline: any(m(pid, session, cmdline) for m in databases)
-    with ExitStack() as listening:
-        heard = {
-            s.log.dbname: listening.enter_context(_listening(env.pg.url(s.log.dbname), [CHANNEL]))
-            for s in stacks
-        }
+    with ExitStack() as listeners:
+        heard = {db: listeners.enter_context(listening(env.pg.url(db), [CHANNEL])) for db in stacks}
         meter = cpu.Meter(groups)
         meter.start()
         amends = send(stacks, plan, f"fix-{env.run_id}")
@@ -347,55 +259,46 @@ def _measured(
     return amends, heard, usage
 
 
-def _in_sessions(ids: set[int]) -> cpu.Member:
-    return lambda _pid, session, _cmdline: session in ids
-
-
-def _summary(log: Log, amends: list[Amend], heard: list[Heard]) -> dict[str, Any]:
+def _summary(log: corpus.Log, amends: list[Amend], heard: list[Heard]) -> dict[str, Any]:
     mine = [a for a in amends if a.dbname == log.dbname]
     readable = [a.readable_ms for a in mine if a.readable]
     # Only the live projection's checkpoint (a replay's build checkpoint notifies too).
     live = [h for h in heard if (n := checkpoints.parse_notice(h[2])) is not None and n.name == PROJECTION]
     times, positions = positions_heard(live, CHANNEL)
     notified = freshness([(a.answered, a.position) for a in mine if a.status == 201], times, positions)
-    # The read API's part: from the checkpoint's NOTIFY (or the POST's answer, if that came later)
-    # to the GET's 200 (its follower reading the checkpoint, the waiter woken, the place's answer).
-    serving = [
-        (a.readable - max(a.answered, heard_at)) * 1000
-        for a in mine
-        if a.readable and (heard_at := _heard_at(a.position, times, positions)) is not None
-    ]
     summary = {
         "corrections": len(mine),
         "statuses": dict(Counter(a.status for a in mine)),
         "readable": len(readable),
-        "p50_ms": percentile(readable, 50),
-        "p90_ms": percentile(readable, 90),
-        "p99_ms": percentile(readable, 99),
+        **percentiles(readable, 50, 90, 99),
         "max_ms": max(readable, default=float("nan")),
         "by_change": {
             column: percentile([a.readable_ms for a in mine if a.readable and a.target.column == column], 99)
             for column in ("share", "occurred_at")
         },
         "notified": notified.summary(),
-        "read_api_p50_ms": percentile(serving, 50),
-        "read_api_p99_ms": percentile(serving, 99),
-        "post_p50_ms": percentile([(a.answered - a.sent) * 1000 for a in mine], 50),
-        "post_p99_ms": percentile([(a.answered - a.sent) * 1000 for a in mine], 99),
+        **percentiles(_serving(mine, times, positions), 50, 99, prefix="read_api_"),
+        **percentiles([a.post_ms for a in mine], 50, 99, prefix="post_"),
         "send_slip_max_ms": max((a.sent - a.due) * 1000 for a in mine),
         "gets_max": max(a.gets for a in mine),
         "errors": sorted({a.error for a in mine if a.error})[:5],
     }
     step(
         "%s: readable p50 %.1f ms, p99 %.1f ms, max %.1f ms; checkpoint NOTIFY p99 %.1f ms; POST p99 %.1f ms",
-        log.label,
-        summary["p50_ms"],
-        summary["p99_ms"],
-        summary["max_ms"],
-        notified.percentile(99),
-        summary["post_p99_ms"],
+        *(log.label, summary["p50_ms"], summary["p99_ms"], summary["max_ms"]),
+        *(notified.percentile(99), summary["post_p99_ms"]),
     )
     return summary
+
+
+def _serving(mine: list[Amend], times: list[float], positions: list[int]) -> list[float]:
+    """The read API's part: from the checkpoint's NOTIFY (or the POST's answer, if that came later)
+    to the GET's 200 (its follower reading the checkpoint, the waiter woken, the place's answer)."""
+    return [
+        (a.readable - max(a.answered, heard_at)) * 1000
+        for a in mine
+        if a.readable and (heard_at := _heard_at(a.position, times, positions)) is not None
+    ]
 
 
 def _heard_at(position: int, times: list[float], positions: list[int]) -> float | None:
@@ -405,7 +308,7 @@ def _heard_at(position: int, times: list[float], positions: list[int]) -> float 
 
 
 def _check(
-    pg: Postgres, result: ScenarioResult, log: Log, amends: list[Amend], summaries: dict[str, Any]
+    pg: Postgres, result: ScenarioResult, log: corpus.Log, amends: list[Amend], summaries: dict[str, Any]
 ) -> None:
     """Every correction (warm-up included) answered 201, readable, heard folded, and in rm_claims."""
     statuses = dict(Counter(a.status for a in amends))
@@ -424,9 +327,7 @@ def _check(
             f"{len(unreadable)} of {len(amends)} not readable within {READABLE_WITHIN:.0f} s",
         ),
         Check(
-            f"{log.label}: every measured correction's position heard folded",
-            unseen == 0,
-            f"{unseen} unseen",
+            f"{log.label}: every measured correction's position heard folded", unseen == 0, f"{unseen} unseen"
         ),
         Check(
             f"{log.label}: rm_claims shows every correction",
@@ -450,10 +351,10 @@ def _not_applied(pg: Postgres, dbname: str, amends: list[Amend]) -> list[str]:
     ]
 
 
-def _verify(pg: Postgres, result: ScenarioResult, log: Log) -> None:
+def _verify(pg: Postgres, result: ScenarioResult, log: corpus.Log) -> None:
     """`frontline verify` on the short log: its read models, corrected one at a time by the live
     projector, must equal a rebuild from the log (on the long log this is the replay's check)."""
-    db = Database(sqlalchemy_url(pg, log.dbname), pool_size=2)
+    db = Database(pg.sqlalchemy_url(log.dbname), pool_size=2)
     try:
         found = rebuild.verify(db)
     finally:
@@ -468,106 +369,56 @@ def _verify(pg: Postgres, result: ScenarioResult, log: Log) -> None:
     )
 
 
-# The floor
-
-
-def _floor(env: BenchEnv, log: Log, count: int, when: str) -> dict[str, Any]:
-    """Raw commits with a NOTIFY at the corrections' pace; a raw folder hearing them and committing
-    a checkpoint with its own NOTIFY; from each commit's return to that NOTIFY heard."""
-    url = env.pg.url(log.dbname)
-    with env.pg.connect(log.dbname) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS floor_log (id bigserial PRIMARY KEY, data jsonb NOT NULL)")
-        conn.execute("CREATE TABLE IF NOT EXISTS floor_checkpoint (position bigint NOT NULL)")
-        conn.execute("TRUNCATE floor_checkpoint")
-        conn.execute("INSERT INTO floor_checkpoint VALUES (0)")
-    with _listening(url, ["bench_folded"]) as heard, Folder(url):
-        writes = _raw_writes(env.pg, log.dbname, count)
-        _wait_for_floor(env.pg, log.dbname, writes[-1][1])
-    times, positions = positions_heard(heard, "bench_folded")
-    summary = freshness(writes, times, positions).summary()
-    step("floor (%s): p50 %.2f ms, p99 %.2f ms", when, summary["p50_ms"], summary["p99_ms"])
-    return summary
-
-
-def _raw_writes(pg: Postgres, dbname: str, count: int) -> list[tuple[float, int]]:
-    """(commit returned at, id) of `count` rows, one commit each, one every INTERVAL."""
-    insert = (
-        "WITH w AS (INSERT INTO floor_log (data) VALUES (%s::jsonb) RETURNING id)"
-        " SELECT id, pg_notify('bench_written', id::text) FROM w"
-    )
-    data = orjson.dumps({"event_id": "x", "changes": {"share": 40.0}, "reason": "bench"}).decode()
-    done = []
-    with pg.connect(dbname) as conn:
-        start = clock() + 0.1
-        for n in range(count):
-            if (delay := start + n * INTERVAL - clock()) > 0:
-                time.sleep(delay)
-            (row_id, _) = conn.execute(insert, (data,)).fetchone()  # type: ignore[misc]
-            conn.commit()
-            done.append((clock(), int(row_id)))
-    return done
-
-
-def _wait_for_floor(pg: Postgres, dbname: str, position: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    with pg.connect(dbname, autocommit=True) as conn:
-        while conn.execute("SELECT position FROM floor_checkpoint").fetchone()[0] < position:  # type: ignore[index]
-            if time.monotonic() > deadline:
-                raise BenchError(f"the floor's folder did not reach {position} within {timeout:.0f} s")
-            time.sleep(0.05)
+def _floor(env: BenchEnv, log: corpus.Log, count: int, when: str) -> dict[str, Any]:
+    """bench.measure's floor at the corrections' pace, on the long log's database."""
+    folded = floor(env.pg, log.dbname, count, INTERVAL)["folded"]
+    step("floor (%s): p50 %.2f ms, p99 %.2f ms", when, folded["p50_ms"], folded["p99_ms"])
+    return folded
 
 
 # Figures
 
 
 def _figures(
-    result: ScenarioResult, large: Log, small: Log, summaries: dict[str, Any], floor: dict[str, Any]
+    result: ScenarioResult, logs: list[corpus.Log], summaries: dict[str, Any], lower: dict[str, Any]
 ) -> None:
-    for log in (large, small):
-        s = summaries[log.dbname]
-        result.figures += [
-            Figure(f"correction -> readable, {log.label}: p50", s["p50_ms"], "ms", limit=floor["p50_ms"]),
-            Figure(
-                f"correction -> readable, {log.label}: p99",
-                s["p99_ms"],
-                "ms",
-                limit=floor["p99_ms"],
-                target=TARGET_MS,
-                ceiling=True,
-                note="limit: the raw floor (commit + NOTIFY -> folder commit + NOTIFY -> listener)",
-            ),
-            Figure(f"correction -> readable, {log.label}: max", s["max_ms"], "ms", limit=floor["max_ms"]),
-            Figure(
-                f"(checkpoint NOTIFY heard) {log.label}: p99",
-                s["notified"]["p99_ms"],
-                "ms",
-                limit=floor["p99_ms"],
-            ),
-        ]
+    for log in logs:
+        result.figures += _log_figures(log, summaries[log.dbname], lower)
+    large, small = logs
     big, little = summaries[large.dbname], summaries[small.dbname]
-    for q in ("p50", "p99"):
-        result.figures.append(
-            Figure(
-                f"correction -> readable {q}: {large.label} beside the {small.label}",
-                big[f"{q}_ms"],
-                "ms",
-                limit=little[f"{q}_ms"],
-                note="limit column: the same on the short log; a ratio near 1: independent of the log's size",
-            )
-        )
+    result.figures += [
+        Figure(f"correction -> readable {q}: {large.label} beside the {small.label}", big[f"{q}_ms"], "ms",
+               limit=little[f"{q}_ms"],
+               note="limit column: the same on the short log; a ratio near 1: independent of the log's size")
+        for q in ("p50", "p99")
+    ]  # fmt: skip
     result.notes.append(
         "corrections: 'readable' runs from the POST's answer to GET /v1/places/{id}?min_position=<its"
         " position> answering 200 (asked at once; the server holds it until its read models reach the"
         " position); 'checkpoint NOTIFY heard' to the projection's notification of a checkpoint at or"
         " past it; the limit column holds the raw floor's same percentile (the lower of two floors)"
     )
-    for log in (large, small):
-        s = summaries[log.dbname]
-        result.notes.append(
-            f"corrections, {log.label}: {s['readable']} of {s['corrections']} readable; p99 by change:"
-            f" share {s['by_change']['share']:.1f} ms, occurred_at {s['by_change']['occurred_at']:.1f} ms;"
-            f" from the checkpoint's NOTIFY to the GET's 200 (the read API's part) p50/p99"
-            f" {s['read_api_p50_ms']:.1f}/{s['read_api_p99_ms']:.1f} ms;"
-            f" POST p50/p99 {s['post_p50_ms']:.1f}/{s['post_p99_ms']:.1f} ms; sent at worst"
-            f" {s['send_slip_max_ms']:.1f} ms late; at most {s['gets_max']} GET(s) per correction"
-        )
+    result.notes += [_log_note(log, summaries[log.dbname]) for log in logs]
+
+
+def _log_figures(log: corpus.Log, s: dict[str, Any], lower: dict[str, Any]) -> list[Figure]:
+    name = f"correction -> readable, {log.label}"
+    return [
+        Figure(f"{name}: p50", s["p50_ms"], "ms", limit=lower["p50_ms"]),
+        Figure(f"{name}: p99", s["p99_ms"], "ms", limit=lower["p99_ms"], target=TARGET_MS, ceiling=True,
+               note="limit: the raw floor (commit + NOTIFY -> folder commit + NOTIFY -> listener)"),
+        Figure(f"{name}: max", s["max_ms"], "ms", limit=lower["max_ms"]),
+        Figure(f"(checkpoint NOTIFY heard) {log.label}: p99", s["notified"]["p99_ms"], "ms",
+               limit=lower["p99_ms"]),
+    ]  # fmt: skip
+
+
+def _log_note(log: corpus.Log, s: dict[str, Any]) -> str:
+    return (
+        f"corrections, {log.label}: {s['readable']} of {s['corrections']} readable; p99 by change:"
+        f" share {s['by_change']['share']:.1f} ms, occurred_at {s['by_change']['occurred_at']:.1f} ms;"
+        f" from the checkpoint's NOTIFY to the GET's 200 (the read API's part) p50/p99"
+        f" {s['read_api_p50_ms']:.1f}/{s['read_api_p99_ms']:.1f} ms;"
+        f" POST p50/p99 {s['post_p50_ms']:.1f}/{s['post_p99_ms']:.1f} ms; sent at worst"
+        f" {s['send_slip_max_ms']:.1f} ms late; at most {s['gets_max']} GET(s) per correction"
+    )

@@ -22,7 +22,11 @@ Member = Callable[[int, int, bytes], bool]
 
 
 def in_session(session: int) -> Member:
-    return lambda _pid, s, _cmdline: s == session
+    return in_sessions({session})
+
+
+def in_sessions(sessions: set[int]) -> Member:
+    return lambda _pid, s, _cmdline: s in sessions
 
 
 def this_process() -> Member:

@@ -26,76 +26,64 @@ import psycopg
 
 from bench import cpu, payloads, peer, raw, wrk_runner
 from bench.common import (
-    BIN,
     RESULTS,
     BenchEnv,
     BenchError,
     Check,
     Figure,
     Postgres,
-    Running,
     ScenarioResult,
-    console,
-    free_port,
+    record_cpu,
+    stepper,
+)
+from bench.stack import (
+    HEADERS,
+    KEY,
+    Running,
     fresh_database,
+    fresh_migrated,
+    frontline,
     frontline_env,
-    migrate,
     server,
 )
 
 DB = "bench_ingest"
 PEER_DB = "bench_eventsourcing"
-KEY = "bench"
 THREADS, CONNECTIONS = 4, 16
 BIG = 1000  # claims in a large report, rows in limit B's transaction
 PEER_THREADS = 16
+step = stepper("ingest")
 
 
 def run(env: BenchEnv) -> ScenarioResult:
     result = ScenarioResult("ingest")
-    _prepare(env.pg)
+    step("fresh database %s, migrated, with the plain table %s", DB, raw.TABLE)
+    fresh_migrated(env.pg, DB)
+    raw.create_table(env.pg, DB)
     rows = raw.Rows()
     limit_a = [_limit_a(env, rows, "before", result)]
     log = RESULTS / f"ingest-{env.run_id}-server.log"
-    with _frontline(env.pg, log) as frontline:
-        single = _single_claim_reports(env, frontline, result)
+    with _frontline(env.pg, log) as api:
+        single = _single_claim_reports(env, api, result)
         limit_a.append(_limit_a(env, rows, "after", result))
-        large = _large_reports(env, frontline, rows, result)
+        large = _large_reports(env, api, rows, result)
     peer_run = _peer(env, result)
     _figures(result, limit_a, single, large, peer_run)
     result.details["server_log"] = str(log)
     return result
 
 
-def step(message: str, *args: object) -> None:
-    console.log(f"[bold]ingest[/] {message % args}")
-
-
-def _prepare(pg: Postgres) -> None:
-    step("fresh database %s, migrated, with the plain table %s", DB, raw.TABLE)
-    fresh_database(pg, DB)
-    migrate(pg, DB)
-    raw.create_table(pg, DB)
-
-
 def _frontline(pg: Postgres, log: Path) -> AbstractContextManager[Running]:
-    port = free_port()
-    args = [str(BIN / "frontline"), "ingest-api", "--port", str(port), "--workers", "2"]
+    args = frontline("ingest-api", "--workers", "2")
     step("starting %s (log: %s)", " ".join(args[1:]), log)
-    return server(args, frontline_env(pg, DB, INGEST_API_KEYS=KEY), port, log)
+    return server(args, frontline_env(pg.url(DB)), log)
 
 
-def _meter(frontline: Running | None = None) -> cpu.Meter:
+def _meter(api: Running | None = None) -> cpu.Meter:
     groups = {"harness": cpu.this_process(), "postgres": cpu.postgres_for(DB)}
-    if frontline:
-        groups["server"] = cpu.in_session(frontline.session)
+    if api:
+        groups["server"] = cpu.in_session(api.session)
     return cpu.Meter(groups)
-
-
-def _record_cpu(result: ScenarioResult, label: str, usage: cpu.Usage) -> None:
-    step("CPU during the %s: %s", label, usage.describe())
-    result.details.setdefault("cpu", {})[label] = usage.as_dict()
-    result.notes.append(f"CPU during the {label}: {usage.describe()}")
 
 
 # Limit A and single-claim reports
@@ -110,19 +98,19 @@ def _limit_a(env: BenchEnv, rows: raw.Rows, when: str, result: ScenarioResult) -
         meter = _meter()  # started once the connection's backend exists, so that it is measured
         meter.start()
         rate = raw.serial_commits(conn, pending, seconds)
-        _record_cpu(result, f"limit A ({when})", meter.stop())
+        record_cpu(result, f"limit A ({when})", meter.stop())
     step("limit A (%s): %.0f rows/s", when, rate)
     return rate
 
 
-def _single_claim_reports(env: BenchEnv, frontline: Running, result: ScenarioResult) -> wrk_runner.WrkRun:
-    warm = _wrk(env, frontline.base_url, f"warm-{env.run_id}", env.seconds(5), "warm-up")
+def _single_claim_reports(env: BenchEnv, api: Running, result: ScenarioResult) -> wrk_runner.WrkRun:
+    warm = _wrk(env, api.base_url, f"warm-{env.run_id}", env.seconds(5), "warm-up")
     _check_answers(result, "warm-up", warm)
     prefix = f"main-{env.run_id}"
-    meter = _meter(frontline)
+    meter = _meter(api)
     meter.start()
-    measured = _wrk(env, frontline.base_url, prefix, env.seconds(15), "measured")
-    _record_cpu(result, "measured wrk run", meter.stop(children_as="wrk"))
+    measured = _wrk(env, api.base_url, prefix, env.seconds(15), "measured")
+    record_cpu(result, "measured wrk run", meter.stop(children_as="wrk"))
     _check_answers(result, "measured run", measured)
     _check_durable(env.pg, result, measured, prefix)
     _group_commits(env.pg, result, prefix)
@@ -224,7 +212,7 @@ def _settled_count(conn: psycopg.Connection[Any], prefix: str, timeout: float = 
 
 
 def _large_reports(
-    env: BenchEnv, frontline: Running, rows: raw.Rows, result: ScenarioResult
+    env: BenchEnv, api: Running, rows: raw.Rows, result: ScenarioResult
 ) -> dict[str, list[float]]:
     """Rows/s of limit B, of its diagnostic, and events/s of Frontline's large reports, in turns.
 
@@ -239,13 +227,12 @@ def _large_reports(
         BIG,
         raw.TABLE,
     )
-    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
     rates: dict[str, list[float]] = {raw.TABLE: [], "events": [], "frontline": []}
     usages = []
-    meter = _meter(frontline)
+    meter = _meter(api)
     with (
         env.pg.connect(DB) as conn,
-        httpx.Client(base_url=frontline.base_url, headers=headers, timeout=120) as client,
+        httpx.Client(base_url=api.base_url, headers=HEADERS, timeout=120) as client,
     ):
         for attempt in range(repeats + 1):
             seconds = {
@@ -256,10 +243,10 @@ def _large_reports(
             meter.start()
             seconds["frontline"] = _post_big(client, body)
             usages.append(meter.stop())
-            if attempt:
+            if attempt:  # the first round warms up
                 for kind, taken in seconds.items():
                     rates[kind].append(BIG / taken)
-    _record_cpu(result, f"{BIG}-claim POSTs", cpu.combined(usages[1:]))
+    record_cpu(result, f"{BIG}-claim POSTs", cpu.combined(usages[1:]))
     _check_large_reports(env, result, repeats + 1)
     return rates
 
@@ -313,48 +300,28 @@ def _figures(
     result.figures += [
         Figure("limit A, before: raw psycopg, 1 row per commit", limit_a[0], "rows/s"),
         Figure("limit A, after: raw psycopg, 1 row per commit", limit_a[1], "rows/s"),
-        Figure(
-            f"Frontline: 1-claim reports, wrk -t{THREADS} -c{CONNECTIONS}",
-            single_rate,
-            "events/s",
-            limit=max(limit_a),
-            target=0.8,
-            note="limit: the better of limit A before and after",
-        ),
+        Figure(f"Frontline: 1-claim reports, wrk -t{THREADS} -c{CONNECTIONS}", single_rate, "events/s",
+               limit=max(limit_a), target=0.8, note="limit: the better of limit A before and after"),
         Figure("Frontline: 1-claim reports, p50 latency", single.p50_ms, "ms"),
         Figure("Frontline: 1-claim reports, p99 latency", single.p99_ms, "ms"),
         Figure(f"limit B: raw psycopg executemany, {BIG} rows per commit", limit_b, "rows/s"),
-        Figure(
-            "(diagnostic) the same rows into `events`, through its triggers",
-            statistics.median(large["events"]),
-            "rows/s",
-            limit=limit_b,
-        ),
-        Figure(
-            f"Frontline: one {BIG}-claim report per POST",
-            statistics.median(large["frontline"]),
-            "events/s",
-            limit=limit_b,
-            target=0.5,
-        ),
+        Figure("(diagnostic) the same rows into `events`, through its triggers",
+               statistics.median(large["events"]), "rows/s", limit=limit_b),
+        Figure(f"Frontline: one {BIG}-claim report per POST", statistics.median(large["frontline"]),
+               "events/s", limit=limit_b, target=0.5),
         Figure(f"peer: eventsourcing, {PEER_THREADS} threads in-process", peer_run.rate, "events/s"),
-        Figure(
-            "Frontline 1-claim reports vs the peer",
-            single_rate,
-            "events/s",
-            limit=peer_run.rate,
-            target=1,
-            strict=True,
-            note="the limit column holds the peer's rate",
-        ),
-    ]
-    result.details["large_round_ratios"] = [
-        f / b for f, b in zip(large["frontline"], large[raw.TABLE], strict=True)
-    ]
+        Figure("Frontline 1-claim reports vs the peer", single_rate, "events/s", limit=peer_run.rate,
+               target=1, strict=True, note="the limit column holds the peer's rate"),
+    ]  # fmt: skip
+    _notes(result, large)
+
+
+def _notes(result: ScenarioResult, large: dict[str, list[float]]) -> None:
+    ratios = [f / b for f, b in zip(large["frontline"], large[raw.TABLE], strict=True)]
+    result.details["large_round_ratios"] = ratios
     result.notes += [
         "limit B, its diagnostic and the large reports: medians of rounds run in turns, after 1"
-        " warm-up round; Frontline / limit B per round: "
-        + ", ".join(f"{r:.2f}" for r in result.details["large_round_ratios"]),
+        " warm-up round; Frontline / limit B per round: " + ", ".join(f"{r:.2f}" for r in ratios),
         "the peer runs in-process, without HTTP, request parsing or validation; Frontline is measured"
         " through HTTP, with wrk on the same machine",
         "limit rows use a plain copy of `events` (same columns, keys and indexes, no triggers)",

@@ -6,7 +6,7 @@ stamps every notification with CLOCK_MONOTONIC, which every process on the machi
 times compare with the harness's own.
 
 The floor's "folder" also lives here: a raw psycopg loop that does the least a projector can do
-(hear of a write, commit a checkpoint with a NOTIFY), for `bench.projector`'s machine limit.
+(hear of a write, commit a checkpoint with a NOTIFY), for the floor of `bench.measure`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import bisect
 import math
 import multiprocessing
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+
+from bench.common import percentile, percentiles
 
 Heard = tuple[float, str, str]  # (clock, channel, payload)
 
@@ -41,7 +44,7 @@ def _listen(url: str, channels: list[str], ready: Any, stop: Any, out: Any) -> N
     out.put(heard)
 
 
-def _fold(url: str, ready: Any, stop: Any) -> None:
+def _fold(url: str, ready: Any, stop: Any, _out: Any) -> None:
     """Hear `bench_written`, then commit the newest id heard as a checkpoint and NOTIFY
     `bench_folded`: one transaction for all the notifications waiting, as a projector batches."""
     with psycopg.connect(url, autocommit=True) as conn, psycopg.connect(url) as writer:
@@ -57,51 +60,50 @@ def _fold(url: str, ready: Any, stop: Any) -> None:
                 writer.commit()
 
 
-class Listener:
-    """LISTEN on `channels` in a child process from `start()` until `stop()`, which returns what
-    was heard."""
+class _Child:
+    """`target(*args, ready, stop, out)` in a spawned child process, from `start()` (once it is
+    ready) until `stop()`, which returns what it put in `out` when asked to `collect` it."""
 
-    def __init__(self, url: str, channels: list[str]) -> None:
+    def __init__(self, target: Callable[..., None], *args: Any) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._ready, self._stop, self._out = ctx.Event(), ctx.Event(), ctx.Queue()
-        self._proc = ctx.Process(
-            target=_listen, args=(url, channels, self._ready, self._stop, self._out), daemon=True
-        )
+        self._proc = ctx.Process(target=target, args=(*args, self._ready, self._stop, self._out), daemon=True)
 
-    def start(self) -> Listener:
+    def start(self) -> _Child:
         self._proc.start()
         if not self._ready.wait(30):
             self._proc.kill()
-            raise RuntimeError("the listener did not start")
+            raise RuntimeError(f"{self._proc.name} did not start")
         return self
 
-    def stop(self) -> list[Heard]:
+    def stop(self, *, collect: bool) -> Any:
         self._stop.set()
-        heard: list[Heard] = self._out.get(timeout=30)
-        self._proc.join(10)
-        return heard
-
-
-class Folder:
-    """The floor's projector (`_fold`) in a child process."""
-
-    def __init__(self, url: str) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._ready, self._stop = ctx.Event(), ctx.Event()
-        self._proc = ctx.Process(target=_fold, args=(url, self._ready, self._stop), daemon=True)
-
-    def __enter__(self) -> Folder:
-        self._proc.start()
-        if not self._ready.wait(30):
-            self._proc.kill()
-            raise RuntimeError("the folder did not start")
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
+        out = self._out.get(timeout=30) if collect else None  # before join: the child flushes it
         self._proc.join(10)
         if self._proc.is_alive():
             self._proc.kill()
+        return out
+
+
+@contextmanager
+def listening(url: str, channels: list[str]) -> Iterator[list[Heard]]:
+    """What a listener process heard on `channels` during the block (filled when it ends)."""
+    child = _Child(_listen, url, channels).start()
+    heard: list[Heard] = []
+    try:
+        yield heard
+    finally:
+        heard += child.stop(collect=True)
+
+
+@contextmanager
+def folding(url: str) -> Iterator[None]:
+    """The floor's projector (`_fold`) in a child process during the block."""
+    child = _Child(_fold, url).start()
+    try:
+        yield
+    finally:
+        child.stop(collect=False)
 
 
 def positions_heard(heard: Iterable[Heard], channel: str) -> tuple[list[float], list[int]]:
@@ -131,9 +133,7 @@ class Freshness:
     def summary(self) -> dict[str, Any]:
         return {
             "writes": len(self.latencies_ms) + self.unseen,
-            "p50_ms": self.percentile(50),
-            "p90_ms": self.percentile(90),
-            "p99_ms": self.percentile(99),
+            **percentiles(self.latencies_ms, 50, 90, 99),
             "max_ms": max(self.latencies_ms, default=math.nan),
             "visible_before_answer": self.before_answer,
             "unseen": self.unseen,
@@ -152,11 +152,3 @@ def freshness(writes: Sequence[tuple[float, int]], times: list[float], positions
         early += delay <= 0
         latencies.append(max(0.0, delay) * 1000)
     return Freshness(latencies, early, unseen)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The nearest-rank percentile (the value q % of the sample is at or under)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]

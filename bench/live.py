@@ -20,22 +20,9 @@ import httpx
 import orjson
 
 from bench import corpus, wrk_runner
-from bench.common import (
-    RESULTS,
-    BenchEnv,
-    Check,
-    Figure,
-    ScenarioResult,
-    console,
-    fresh_database,
-    frontline_env,
-    migrate,
-    production_shape,
-)
-from bench.projector import sqlalchemy_url
-from bench.stream import KEY, _address, post_reports
-from services.projector import runner
-from services.store.database import Database
+from bench.common import RESULTS, BenchEnv, Check, Figure, ScenarioResult, stepper
+from bench.paced import post_reports
+from bench.stack import frontline_env, production
 
 DB = "bench_live"
 EVENTS = 20_000
@@ -43,19 +30,15 @@ POLLED = corpus.HOT_PLACE  # never written during the runs
 PATHS = {"contested": "/v1/contested", "place": f"/v1/places/{POLLED}"}
 RATES = (0.0, 20.0, 200.0)
 THREADS, CONNECTIONS = 2, 32
-
-
-def step(message: str, *args: object) -> None:
-    console.log(f"[bold]live[/] {message % args}")
+step = stepper("live")
 
 
 def run(env: BenchEnv) -> ScenarioResult:
     result = ScenarioResult("live")
     names = _prepare(env)
-    process_env = frontline_env(env.pg, DB, INGEST_API_KEYS=KEY)
     logs = RESULTS / f"live-{env.run_id}"
-    with production_shape(process_env, logs, f"bench-{env.run_id}-live") as running:
-        read, ingest = running["read-api"].base_url, _address(running["ingest-api"].base_url)
+    with production(frontline_env(env.pg.url(DB)), logs, f"bench-{env.run_id}-live") as stack:
+        read, ingest = stack.read.base_url, stack.ingest.address
         runs = {
             (kind, rate): _poll(env, read, path, ingest, rate, names)
             for kind, path in PATHS.items()
@@ -68,16 +51,8 @@ def run(env: BenchEnv) -> ScenarioResult:
 
 def _prepare(env: BenchEnv) -> list[str]:
     """The corpus, folded; the names of the places the writers may claim (all but the polled one)."""
-    events = 5_000 if env.quick else EVENTS
-    fresh_database(env.pg, DB)
-    migrate(env.pg, DB)
-    written = corpus.write(env.pg, DB, events)
-    db = Database(sqlalchemy_url(env.pg, DB), pool_size=2)
-    try:
-        runner.catch_up(db, batch_size=20_000)
-    finally:
-        db.dispose()
-    step("corpus: %s", written.describe())
+    prepared = corpus.prepare(env.pg, corpus.Log(DB, 5_000 if env.quick else EVENTS), fold=20_000)
+    step("corpus: %s", prepared.corpus.describe())
     with env.pg.connect(DB) as conn:
         rows = conn.execute("SELECT name FROM places WHERE place_id <> %s", (POLLED,)).fetchall()
     return [row[0] for row in rows]

@@ -10,9 +10,14 @@ has). When every connection is busy a request waits, and its `sent` time shows h
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
+
 from bench.listen import clock
+from bench.stack import HEADERS
 
 IDLE_LIMIT = 4.0  # seconds; uvicorn closes a keep-alive connection idle for 5
 
@@ -68,6 +73,52 @@ class Connection:
         if self.writer is not None:
             self.writer.close()
         self.reader = self.writer = None
+
+
+class Pool:
+    """`size` keep-alive connections to one server, each used by one exchange at a time."""
+
+    def __init__(self, address: tuple[str, int], size: int) -> None:
+        self.address = address
+        self._idle: asyncio.Queue[Connection] = asyncio.Queue()
+        for _ in range(size):
+            self._idle.put_nowait(Connection(*address))
+
+    async def exchange(self, raw: bytes) -> tuple[int, bytes]:
+        connection = await self._idle.get()
+        try:
+            return await connection.exchange(raw)
+        except BaseException:
+            connection.close()  # its stream is in an unknown state
+            raise
+        finally:
+            self._idle.put_nowait(connection)
+
+    def close(self) -> None:
+        while not self._idle.empty():
+            self._idle.get_nowait().close()
+
+
+async def post_reports(
+    ingest: tuple[str, int], count: int, rate: float, make: Callable[[int], bytes]
+) -> dict[int, float]:
+    """POST `count` reports (`make(n)`) at `rate` a second over 8 connections; each answered
+    position and when its answer came (time.monotonic())."""
+    pool = Pool(ingest, 8)
+    answered: dict[int, float] = {}
+
+    async def one(n: int) -> None:
+        status, body = await pool.exchange(post_request(*ingest, "/v1/reports", HEADERS, make(n)))
+        if status == 201:
+            answered[int(orjson.loads(body)["position"])] = time.monotonic()
+
+    start, tasks = time.monotonic(), []
+    for n in range(count):
+        await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
+        tasks.append(asyncio.create_task(one(n)))
+    await asyncio.gather(*tasks)
+    pool.close()
+    return answered
 
 
 def _parse_head(head: bytes) -> tuple[int, int, bool]:

@@ -17,42 +17,42 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import orjson
-import psycopg
-import redis
-from psycopg.types.json import set_json_loads
-from rq import Queue, Worker
 
 from bench import corpus, cpu
 from bench.common import (
-    BIN,
-    REDIS_URL,
     REPO,
     RESULTS,
     BenchEnv,
-    BenchError,
     Check,
     Figure,
     Postgres,
-    Running,
     ScenarioResult,
-    background,
-    console,
-    forget_queue,
-    free_port,
-    fresh_database,
-    frontline_env,
-    migrate,
-    server,
+    percentiles,
+    record_cpu,
+    stepper,
 )
-from bench.listen import Folder, Heard, Listener, clock, freshness, percentile, positions_heard
+from bench.listen import Heard, freshness, listening, positions_heard
+from bench.measure import (
+    Reading,
+    Stages,
+    best,
+    fingerprint,
+    floor,
+    limit_read,
+    meter,
+    per_cpu,
+    wait_for,
+    wrapped,
+)
 from bench.paced import Sent, paced, post_request
+from bench.stack import HEADERS, Api, Running, frontline_env, production
 from services.gazetteer import load as load_gazetteer
 from services.projector import runner
 from services.store import control_store, event_log
@@ -63,21 +63,16 @@ EVENTS = 200_000
 # (batch size, cyclic GC on): the default PROJECTION_BATCH_SIZE, a larger one, and the diagnostic.
 CATCH_UPS = ((5000, True), (20_000, True), (5000, False))
 RATE = 200  # reports per second in the freshness runs
-KEY = "bench"
+BOTH_SIDES = "events per CPU-second of the harness and PostgreSQL, both sides"
 CHECKPOINT = "SELECT position FROM projections WHERE name = 'control'"
-READ_COLUMNS = (
-    "position, event_id, type, schema_version, stream_id, stream_version, occurred_at,"
-    " occurred_start, recorded_at, request_id, target_event_id, data"
-)  # what event_log.read_after reads
+step = stepper("projector")
 
 
 def run(env: BenchEnv) -> ScenarioResult:
     result = ScenarioResult("projector")
     events = 20_000 if env.quick else EVENTS
     step("fresh database %s, migrated, %d events appended", DB, events)
-    fresh_database(env.pg, DB)
-    migrate(env.pg, DB)
-    written = corpus.write(env.pg, DB, events)
+    written = corpus.prepare(env.pg, corpus.Log(DB, events)).corpus
     step("corpus: %s", written.describe())
     result.details["corpus"] = written.__dict__
     result.notes.append(f"corpus: {written.describe()}")
@@ -86,58 +81,7 @@ def run(env: BenchEnv) -> ScenarioResult:
     return result
 
 
-def step(message: str, *args: object) -> None:
-    console.log(f"[bold]projector[/] {message % args}")
-
-
-def sqlalchemy_url(pg: Postgres, dbname: str = DB) -> str:
-    """The URL Frontline's engine takes (the services normalise it the same way)."""
-    return pg.url(dbname).replace("postgresql://", "postgresql+psycopg://", 1)
-
-
-def _record_cpu(result: ScenarioResult, label: str, usage: cpu.Usage) -> None:
-    step("CPU during the %s: %s", label, usage.describe())
-    result.details.setdefault("cpu", {})[label] = usage.as_dict()
-    result.notes.append(f"CPU during the {label}: {usage.describe()}")
-
-
 # 1. Catch-up
-
-
-@dataclass
-class Reading:
-    """A rate, and the same per CPU-second spent by the harness and PostgreSQL together: on a
-    machine others keep busy, the second compares work with work whatever CPU was left."""
-
-    rate: float  # events/s
-    per_cpu: float  # events per CPU-second
-
-
-def _meter() -> cpu.Meter:
-    return cpu.Meter({"harness": cpu.this_process(), "postgres": cpu.postgres_for(DB)})
-
-
-def _per_cpu(events: int, usage: cpu.Usage) -> float:
-    spent = usage.seconds * (usage.groups["harness"] + usage.groups["postgres"])
-    return events / spent if spent else 0.0
-
-
-def limit_read(pg: Postgres, batch: int = 5000) -> Reading:
-    """The machine's limit: events streamed in position order by a server-side cursor, each row a
-    tuple of Python objects with its JSON decoded (by orjson, as Frontline's engine does)."""
-    with pg.connect(DB) as conn:
-        set_json_loads(orjson.loads, conn)
-        meter = _meter()  # once the backend exists, so that it is measured
-        meter.start()
-        start, count = time.perf_counter(), 0
-        with conn.cursor(name="limit") as cur:
-            cur.itersize = batch
-            cur.execute(f"SELECT {READ_COLUMNS} FROM events ORDER BY position")
-            while rows := cur.fetchmany(batch):
-                count += len(rows)
-        seconds = time.perf_counter() - start
-        usage = meter.stop()
-    return Reading(count / seconds, _per_cpu(count, usage))
 
 
 def reset_read_models(pg: Postgres) -> None:
@@ -171,9 +115,8 @@ class CatchUpRun:
         return f"batch {self.batch_size:,}" + ("" if self.gc_enabled else ", cyclic GC off")
 
 
-# Where a catch-up spends its time: (module or class, function name, label). Looked up at run time
-# and skipped when absent, so that a renamed function does not break the benchmark.
-STAGES: tuple[tuple[Any, str, str], ...] = (
+# Where a catch-up spends its time (bench.measure.wrapped).
+STAGES: Stages = (
     (event_log, "read_after", "read events (event_log.read_after)"),
     (runner, "project_batch", "fold (project_batch), loads included"),
     (control_store.ControlReader, "place_states", "  load place states"),
@@ -183,36 +126,6 @@ STAGES: tuple[tuple[Any, str, str], ...] = (
     (control_store, "_restate_claims", "  restate claims"),
     (control_store, "_write_places", "  rewrite place states and holdings"),
 )
-
-
-@contextmanager
-def stage_clock() -> Iterator[dict[str, float]]:
-    """Time the catch-up's stages by wrapping their functions for the block (a diagnostic: the
-    services are not changed, only observed; each wrap costs a microsecond per call)."""
-    spent: dict[str, float] = {}
-    originals = []
-    for owner, name, label in STAGES:
-        original = getattr(owner, name, None)
-        if original is None:
-            continue
-        originals.append((owner, name, original))
-        setattr(owner, name, _timed(original, label, spent))
-    try:
-        yield spent
-    finally:
-        for owner, name, original in originals:
-            setattr(owner, name, original)
-
-
-def _timed(function: Callable[..., Any], label: str, spent: dict[str, float]) -> Callable[..., Any]:
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            spent[label] = spent.get(label, 0.0) + time.perf_counter() - start
-
-    return timed
 
 
 @contextmanager
@@ -241,59 +154,54 @@ def timed_catch_up(db: Database, batch_size: int, gc_enabled: bool) -> CatchUpRu
     if not gc_enabled:
         gc.disable()
     try:
-        with stage_clock() as stages, gc_clock() as collector:
+        with wrapped(STAGES) as calls, gc_clock() as collector:
             start = time.perf_counter()
             done = runner.catch_up(db, batch_size=batch_size)
             seconds = time.perf_counter() - start
     finally:
         gc.enable()
     return CatchUpRun(
-        batch_size,
-        gc_enabled,
-        done.events,
-        seconds,
-        done.caught_up,
-        collector["seconds"],
-        collector["collections"],
-        stages,
-    )
+        batch_size, gc_enabled, done.events, seconds, done.caught_up,
+        collector["seconds"], collector["collections"], calls.spent,
+    )  # fmt: skip
 
 
 def _catch_ups(env: BenchEnv, result: ScenarioResult) -> None:
-    limits = [_limit(env, "before the first catch-up")]
+    limits = [_limit(env.pg, "before the first catch-up")]
     runs = []
     for batch_size, gc_enabled in CATCH_UPS:
         reset_read_models(env.pg)
         step("catch-up, batch size %d%s", batch_size, "" if gc_enabled else ", cyclic GC off")
         done = _metered_catch_up(env, result, batch_size, gc_enabled)
         _check_catch_up(env.pg, result, done)
-        limits.append(_limit(env, f"after the catch-up ({done.label})"))
-        done.limit = Reading(max(r.rate for r in limits[-2:]), max(r.per_cpu for r in limits[-2:]))
+        limits.append(_limit(env.pg, f"after the catch-up ({done.label})"))
+        done.limit = best(limits[-2:])
         runs.append(done)
     result.details["limit_reads"] = [r.__dict__ for r in limits]
     result.details["catch_ups"] = [{**r.__dict__, "limit": r.limit.__dict__, "rate": r.rate} for r in runs]
-    _catch_up_figures(result, runs)
+    for done in runs:
+        _catch_up_figures(result, done)
 
 
 def _metered_catch_up(env: BenchEnv, result: ScenarioResult, batch_size: int, gc_enabled: bool) -> CatchUpRun:
-    db = Database(sqlalchemy_url(env.pg), pool_size=2)
+    db = Database(env.pg.sqlalchemy_url(DB), pool_size=2)
     with db.snapshot():  # connected before the meter starts, so that its backend is measured
         pass
-    meter = _meter()
-    meter.start()
+    metered = meter(DB)
+    metered.start()
     try:
         done = timed_catch_up(db, batch_size, gc_enabled)
-        usage = meter.stop()  # before the backend goes with the pool
+        usage = metered.stop()  # before the backend goes with the pool
     finally:
         db.dispose()
-    done.per_cpu = _per_cpu(done.events, usage)
-    _record_cpu(result, f"catch-up ({done.label})", usage)
+    done.per_cpu = per_cpu(done.events, usage)
+    record_cpu(result, f"catch-up ({done.label})", usage)
     step("%s: %d events in %.1f s, %.0f events/s", done.label, done.events, done.seconds, done.rate)
     return done
 
 
-def _limit(env: BenchEnv, label: str) -> Reading:
-    reading = limit_read(env.pg)
+def _limit(pg: Postgres, label: str) -> Reading:
+    reading = limit_read(pg, DB)
     step("limit (%s): %.0f events/s, %.0f per CPU-second", label, reading.rate, reading.per_cpu)
     return reading
 
@@ -308,8 +216,9 @@ def _check_catch_up(pg: Postgres, result: ScenarioResult, done: CatchUpRun) -> N
         rows, retracted = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE retracted) FROM rm_claims"
         ).fetchone()  # type: ignore[misc]
-        fingerprint = _fingerprint(conn)
+        digest = fingerprint(conn)
     position = checkpoint[0] if checkpoint else None
+    first = result.details.setdefault("fingerprint", digest)
     result.checks += [
         Check(
             f"catch-up ({done.label}): checkpoint = log head",
@@ -321,54 +230,29 @@ def _check_catch_up(pg: Postgres, result: ScenarioResult, done: CatchUpRun) -> N
             rows == claims and retracted == retractions,
             f"{rows} claim rows for {claims} claims; {retracted} retracted for {retractions} retractions",
         ),
-    ]
-    first = result.details.setdefault("fingerprint", fingerprint)
-    result.checks.append(
         Check(
             f"catch-up ({done.label}): read models identical to the first run's",
-            fingerprint == first,
+            digest == first,
             "batch boundaries must not change what is folded",
-        )
-    )
-
-
-def _fingerprint(conn: psycopg.Connection[Any]) -> list[str]:
-    """An order-independent digest of every read-model row (a sum of 64-bit row hashes)."""
-    tables = ("rm_place_state", "rm_holdings", "rm_claims", "rm_claim_places")
-    return [
-        str(
-            conn.execute(f"SELECT count(*), sum(hashtextextended(t::text, 0)::numeric) FROM {t} t").fetchone()
-        )
-        for t in tables
+        ),
     ]
 
 
-def _catch_up_figures(result: ScenarioResult, runs: list[CatchUpRun]) -> None:
-    for done in runs:
-        diagnostic = not done.gc_enabled
-        result.figures += [
-            Figure(
-                ("(diagnostic) " if diagnostic else "") + f"catch-up from empty, {done.label}",
-                done.rate,
-                "events/s",
-                limit=done.limit.rate,
-                target=None if diagnostic else 0.35,
-                note="limit: raw psycopg streaming the same events, the better reading around the run",
-            ),
-            Figure(
-                f"(per CPU-second) catch-up, {done.label}",
-                done.per_cpu,
-                "events/CPU-s",
-                limit=done.limit.per_cpu,
-                note="events per CPU-second of the harness and PostgreSQL, both sides",
-            ),
-        ]
-        stages = ", ".join(f"{k.strip()} {v:.1f} s" for k, v in done.stages.items())
-        gcs = done.gc_collections
-        result.notes.append(
-            f"catch-up ({done.label}): {done.seconds:.1f} s; cyclic GC {done.gc_seconds:.1f} s"
-            f" ({gcs[0]}/{gcs[1]}/{gcs[2]} collections of generations 0/1/2); {stages}"
-        )
+def _catch_up_figures(result: ScenarioResult, done: CatchUpRun) -> None:
+    diagnostic = not done.gc_enabled
+    result.figures += [
+        Figure(("(diagnostic) " if diagnostic else "") + f"catch-up from empty, {done.label}", done.rate,
+               "events/s", limit=done.limit.rate, target=None if diagnostic else 0.35,
+               note="limit: raw psycopg streaming the same events, the better reading around the run"),
+        Figure(f"(per CPU-second) catch-up, {done.label}", done.per_cpu, "events/CPU-s",
+               limit=done.limit.per_cpu, note=BOTH_SIDES),
+    ]  # fmt: skip
+    stages = ", ".join(f"{k.strip()} {v:.1f} s" for k, v in done.stages.items())
+    gcs = done.gc_collections
+    result.notes.append(
+        f"catch-up ({done.label}): {done.seconds:.1f} s; cyclic GC {done.gc_seconds:.1f} s"
+        f" ({gcs[0]}/{gcs[1]}/{gcs[2]} collections of generations 0/1/2); {stages}"
+    )
 
 
 # 2. Freshness
@@ -386,24 +270,24 @@ class Feed:
 
     def bodies(self, count: int, prefix: str) -> list[bytes]:
         towns = [(p.name, p.country) for p in load_gazetteer(["IQ", "SY"], REPO / "var" / "cache").places]
-        actors = ["IS", "SAA", "ISF", "SDF", "Peshmerga", "PMF", "coalition"]
-        bodies = []
-        for n in range(count):
-            i = self.sent + n
-            late = 10 if i % 20 == 7 else 0
-            claim: dict[str, Any] = {
-                "place": towns[(i * 7919) % len(towns)][0],
-                "country": towns[(i * 7919) % len(towns)][1],
-                "actor": actors[i % len(actors)],
-                "share": [100, 50, 70, 30][i % 4],
-                "occurred_at": (self.first_day + timedelta(days=i // 40 - late)).isoformat(),
-            }
-            if i % 3 == 0:
-                claim["from_actor"] = actors[(i + 1) % len(actors)]
-            report = {"id": f"{prefix}-{n}", "source": {"name": "bench"}, "claims": [claim]}
-            bodies.append(orjson.dumps(report))
+        bodies = [self._report(towns, self.sent + n, f"{prefix}-{n}") for n in range(count)]
         self.sent += count
         return bodies
+
+    def _report(self, towns: list[tuple[str, str]], i: int, report_id: str) -> bytes:
+        actors = ["IS", "SAA", "ISF", "SDF", "Peshmerga", "PMF", "coalition"]
+        late = 10 if i % 20 == 7 else 0
+        place, country = towns[(i * 7919) % len(towns)]
+        claim: dict[str, Any] = {
+            "place": place,
+            "country": country,
+            "actor": actors[i % len(actors)],
+            "share": [100, 50, 70, 30][i % 4],
+            "occurred_at": (self.first_day + timedelta(days=i // 40 - late)).isoformat(),
+        }
+        if i % 3 == 0:
+            claim["from_actor"] = actors[(i + 1) % len(actors)]
+        return orjson.dumps({"id": report_id, "source": {"name": "bench"}, "claims": [claim]})
 
 
 def _feed(pg: Postgres) -> Feed:
@@ -415,10 +299,8 @@ def _feed(pg: Postgres) -> Feed:
 
 def _posts(api: Running, bodies: list[bytes]) -> list[Sent]:
     """The reports POSTed at RATE; each answer's position parsed (0 when not a 201)."""
-    host, port = api.base_url.removeprefix("http://").split(":")
-    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-    requests = [post_request(host, int(port), "/v1/reports", headers, body) for body in bodies]
-    return paced(host, int(port), requests, RATE)
+    requests = [post_request(*api.address, "/v1/reports", HEADERS, body) for body in bodies]
+    return paced(*api.address, requests, RATE)
 
 
 def position_of(sent: Sent) -> int:
@@ -432,127 +314,88 @@ def _freshness_runs(env: BenchEnv, result: ScenarioResult) -> None:
     fresh = {workers: _frontline_freshness(env, result, feed, workers, seconds, warm) for workers in (1, 2)}
     floors.append(_floor(env, result, seconds, "after"))
     # The lower floor is the stricter comparison.
-    floor = min(floors, key=lambda f: f["folded"]["p99_ms"])
+    lower = min(floors, key=lambda f: f["folded"]["p99_ms"])
     result.details["freshness"] = {"floors": floors, "frontline": fresh}
-    _freshness_figures(result, fresh, floor)
-
-
-def _freshness_figures(
-    result: ScenarioResult, fresh: dict[int, dict[str, Any]], floor: dict[str, Any]
-) -> None:
     for workers, summary in fresh.items():
-        noun = "worker" if workers == 1 else "workers"
-        result.figures += [
-            Figure(
-                f"freshness, {workers} {noun}: p50", summary["p50_ms"], "ms", limit=floor["folded"]["p50_ms"]
-            ),
-            Figure(
-                f"freshness, {workers} {noun}: p99",
-                summary["p99_ms"],
-                "ms",
-                limit=floor["folded"]["p99_ms"],
-                target=200,
-                ceiling=True,
-                note="limit: the raw floor (write + NOTIFY -> folder commit + NOTIFY -> listener)",
-            ),
-            Figure(
-                f"freshness, {workers} {noun}: max", summary["max_ms"], "ms", limit=floor["folded"]["max_ms"]
-            ),
-            Figure(f"(from the POST's send) {workers} {noun}: p99", summary["from_send"]["p99_ms"], "ms"),
-        ]
+        _freshness_figures(result, workers, summary, lower["folded"])
     result.figures += [
-        Figure("floor: commit + NOTIFY -> listener, p99", floor["written"]["p99_ms"], "ms"),
-        Figure("floor: + raw folder commit + NOTIFY -> listener, p99", floor["folded"]["p99_ms"], "ms"),
+        Figure("floor: commit + NOTIFY -> listener, p99", lower["written"]["p99_ms"], "ms"),
+        Figure("floor: + raw folder commit + NOTIFY -> listener, p99", lower["folded"]["p99_ms"], "ms"),
     ]
     result.notes.append(
         "freshness: from each POST's answer to the first NOTIFY of a checkpoint at or past its position"
         " (0 when it came before the answer); the limit column holds the floor's same percentile;"
         " 'from the POST's send' counts the POST's own time too"
     )
-    for workers, summary in fresh.items():
-        result.notes.append(
-            f"freshness, {workers} worker(s): {summary['visible_before_answer']} of {summary['writes']}"
-            f" reports visible before their answer reached the client; POST p50/p99"
-            f" {summary['post_p50_ms']:.1f}/{summary['post_p99_ms']:.1f} ms; the client sent at worst"
-            f" {summary['send_slip_max_ms']:.1f} ms late ({summary['rate']:.1f} POSTs/s)"
-        )
+    result.notes += [_freshness_note(workers, summary) for workers, summary in fresh.items()]
+
+
+def _freshness_figures(
+    result: ScenarioResult, workers: int, summary: dict[str, Any], folded: dict[str, Any]
+) -> None:
+    name = f"{workers} {'worker' if workers == 1 else 'workers'}"
+    result.figures += [
+        Figure(f"freshness, {name}: p50", summary["p50_ms"], "ms", limit=folded["p50_ms"]),
+        Figure(f"freshness, {name}: p99", summary["p99_ms"], "ms", limit=folded["p99_ms"], target=200,
+               ceiling=True,
+               note="limit: the raw floor (write + NOTIFY -> folder commit + NOTIFY -> listener)"),
+        Figure(f"freshness, {name}: max", summary["max_ms"], "ms", limit=folded["max_ms"]),
+        Figure(f"(from the POST's send) {name}: p99", summary["from_send"]["p99_ms"], "ms"),
+    ]  # fmt: skip
+
+
+def _freshness_note(workers: int, summary: dict[str, Any]) -> str:
+    return (
+        f"freshness, {workers} worker(s): {summary['visible_before_answer']} of {summary['writes']}"
+        f" reports visible before their answer reached the client; POST p50/p99"
+        f" {summary['post_p50_ms']:.1f}/{summary['post_p99_ms']:.1f} ms; the client sent at worst"
+        f" {summary['send_slip_max_ms']:.1f} ms late ({summary['rate']:.1f} POSTs/s)"
+    )
 
 
 def _frontline_freshness(
     env: BenchEnv, result: ScenarioResult, feed: Feed, workers: int, seconds: float, warm: float
 ) -> dict[str, Any]:
     queue = f"bench-{env.run_id}-w{workers}"
-    extra = {"INGEST_API_KEYS": KEY, "REDIS_URL": REDIS_URL, "QUEUE_NAME": queue}
-    process_env = frontline_env(env.pg, DB, **extra)
-    port = free_port()
-    log = RESULTS / f"projector-{env.run_id}-w{workers}"
-    args = [str(BIN / "frontline"), "ingest-api", "--port", str(port), "--workers", "2"]
-    step("freshness with %d worker(s): %s, queue %s", workers, " ".join(args[1:]), queue)
-    try:
-        with ExitStack() as stack:
-            api = stack.enter_context(server(args, process_env, port, log.with_suffix(".ingest.log")))
-            procs = [
-                stack.enter_context(
-                    background(
-                        [str(BIN / "frontline"), "worker"], process_env, log.with_suffix(f".worker{n}.log")
-                    )
-                )
-                for n in range(workers)
-            ]
-            _wait_for_workers(queue, workers)
-            return _measure_freshness(env, result, feed, api, [p.pid for p in procs], seconds, warm)
-    finally:
-        forget_queue(queue)
-
-
-def _wait_for_workers(queue: str, count: int, timeout: float = 60) -> None:
-    connection = redis.Redis.from_url(REDIS_URL)
-    deadline = time.monotonic() + timeout
-    while len(Worker.all(connection=connection, queue=Queue(queue, connection=connection))) < count:
-        if time.monotonic() > deadline:
-            raise BenchError(f"{count} worker(s) did not register on queue {queue} within {timeout:.0f} s")
-        time.sleep(0.2)
-
-
-def _measure_freshness(
-    env: BenchEnv,
-    result: ScenarioResult,
-    feed: Feed,
-    api: Running,
-    workers: list[int],
-    seconds: float,
-    warm: float,
-) -> dict[str, Any]:
-    label = f"freshness, {len(workers)} worker(s)"
-    prefix = f"fresh-{env.run_id}-w{len(workers)}"
-    warm_bodies = feed.bodies(int(warm * RATE), prefix + "-warm")
-    bodies = feed.bodies(int(seconds * RATE), prefix)
-    listener = Listener(env.pg.url(DB), ["frontline_projection"]).start()
-    warmed = _posts(api, warm_bodies)
-    result.details.setdefault("warm_up_errors", {})[label] = sorted({p.error for p in warmed if p.error})
-    groups = {
-        "harness": cpu.this_process(),
-        "ingest-api": cpu.in_session(api.session),
-        "workers": lambda _pid, session, _c: session in workers,
-        "postgres": cpu.postgres_for(DB),
-    }
-    meter = cpu.Meter(groups)
-    meter.start()
-    posts = _posts(api, bodies)
-    _record_cpu(result, label, meter.stop())
-    writes = [(p, position_of(p)) for p in posts]
-    _wait_for_position(env.pg, CHECKPOINT, max(position for _, position in writes))
-    summary = _freshness_summary(writes, listener.stop())
+    step("freshness with %d worker(s): ingest-api --workers 2, queue %s", workers, queue)
+    apis: dict[str, Api] = {"ingest-api": (["ingest-api", "--workers", "2"], {})}
+    logs = RESULTS / f"projector-{env.run_id}-w{workers}"
+    with production(frontline_env(env.pg.url(DB)), logs, queue, apis, workers) as stack:
+        label = f"freshness, {workers} worker(s)"
+        prefix = f"fresh-{env.run_id}-w{workers}"
+        warm_bodies = feed.bodies(int(warm * RATE), prefix + "-warm")
+        bodies = feed.bodies(int(seconds * RATE), prefix)
+        with listening(env.pg.url(DB), ["frontline_projection"]) as heard:
+            warmed = _posts(stack.ingest, warm_bodies)
+            result.details.setdefault("warm_up_errors", {})[label] = sorted(
+                {p.error for p in warmed if p.error}
+            )
+            posts = _metered_posts(result, label, stack.ingest, stack.workers, bodies)
+            writes = [(p, position_of(p)) for p in posts]
+            wait_for(env.pg, DB, CHECKPOINT, max(position for _, position in writes))
+    summary = _freshness_summary(writes, heard)
     step(
         "%s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (POST p99 %.1f ms)",
-        label,
-        summary["p50_ms"],
-        summary["p99_ms"],
-        summary["max_ms"],
-        summary["post_p99_ms"],
+        *(label, summary["p50_ms"], summary["p99_ms"], summary["max_ms"], summary["post_p99_ms"]),
     )
     _check_posts(result, label, posts, summary)
     return summary
+
+
+def _metered_posts(
+    result: ScenarioResult, label: str, api: Running, workers: list[int], bodies: list[bytes]
+) -> list[Sent]:
+    groups = {
+        "harness": cpu.this_process(),
+        "ingest-api": cpu.in_session(api.session),
+        "workers": cpu.in_sessions(set(workers)),
+        "postgres": cpu.postgres_for(DB),
+    }
+    metered = cpu.Meter(groups)
+    metered.start()
+    posts = _posts(api, bodies)
+    record_cpu(result, label, metered.stop())
+    return posts
 
 
 def _freshness_summary(writes: list[tuple[Sent, int]], heard: list[Heard]) -> dict[str, Any]:
@@ -568,9 +411,8 @@ def _freshness_summary(writes: list[tuple[Sent, int]], heard: list[Heard]) -> di
         "posts": len(posts),
         "rate": (len(posts) - 1) / (posts[-1].due - posts[0].due) if len(posts) > 1 else 0.0,
         # The POSTs' own latency, and how late the client sent them (the rate held if small).
-        "post_p50_ms": percentile([(p.answered - p.sent) * 1000 for p in posts], 50),
-        "post_p99_ms": percentile([(p.answered - p.sent) * 1000 for p in posts], 99),
-        "send_slip_p99_ms": percentile([(p.sent - p.due) * 1000 for p in posts], 99),
+        **percentiles([(p.answered - p.sent) * 1000 for p in posts], 50, 99, prefix="post_"),
+        **percentiles([(p.sent - p.due) * 1000 for p in posts], 99, prefix="send_slip_"),
         "send_slip_max_ms": max((p.sent - p.due) * 1000 for p in posts),
         "notifications": len(times),
         "errors": sorted({p.error for p in posts if p.error}),
@@ -594,68 +436,17 @@ def _check_posts(result: ScenarioResult, label: str, posts: list[Sent], summary:
     ]
 
 
-def _wait_for_position(pg: Postgres, query: str, position: int, timeout: float = 30) -> None:
-    """Wait until `query` (a checkpoint's position) reaches `position`: the last write is folded."""
-    deadline = time.monotonic() + timeout
-    with pg.connect(DB, autocommit=True) as conn:
-        while True:
-            row = conn.execute(query).fetchone()  # type: ignore[arg-type]
-            if row and row[0] >= position:
-                return
-            if time.monotonic() > deadline:
-                raise BenchError(f"{query!r} did not reach position {position} within {timeout:.0f} s")
-            time.sleep(0.1)
-
-
 def _floor(env: BenchEnv, result: ScenarioResult, seconds: float, when: str) -> dict[str, Any]:
-    """Raw writes at RATE, each committed with a NOTIFY; a raw folder hearing them and committing a
-    checkpoint with its own NOTIFY; a listener hearing both."""
+    """bench.measure's floor at RATE, on the scenario's database."""
     step("floor (%s): raw commit + NOTIFY at %d/s for %.0f s", when, RATE, seconds)
-    url = env.pg.url(DB)
-    with env.pg.connect(DB) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS floor_log (id bigserial PRIMARY KEY, data jsonb NOT NULL)")
-        conn.execute("CREATE TABLE IF NOT EXISTS floor_checkpoint (position bigint NOT NULL)")
-        conn.execute("TRUNCATE floor_checkpoint")
-        conn.execute("INSERT INTO floor_checkpoint VALUES (0)")
-    listener = Listener(url, ["bench_written", "bench_folded"]).start()
-    with Folder(url):
-        writes = _paced_raw_writes(env.pg, int(seconds * RATE))
-        _wait_for_position(env.pg, "SELECT position FROM floor_checkpoint", writes[-1][1])
-    heard = listener.stop()
-    summary = {}
-    for channel, name in (("bench_written", "written"), ("bench_folded", "folded")):
-        times, positions = positions_heard(heard, channel)
-        summary[name] = freshness(writes, times, positions).summary()
+    summary = floor(env.pg, DB, int(seconds * RATE), 1 / RATE)
+    written, folded = summary["written"], summary["folded"]
     step(
         "floor (%s): heard p99 %.2f ms; folded p50 %.2f ms, p99 %.2f ms",
-        when,
-        summary["written"]["p99_ms"],
-        summary["folded"]["p50_ms"],
-        summary["folded"]["p99_ms"],
+        *(when, written["p99_ms"], folded["p50_ms"], folded["p99_ms"]),
     )
-    unseen = summary["folded"]["unseen"] + summary["written"]["unseen"]
+    unseen = folded["unseen"] + written["unseen"]
     result.checks.append(
         Check(f"floor ({when}): every write heard and folded", unseen == 0, f"{unseen} unseen")
     )
     return summary
-
-
-def _paced_raw_writes(pg: Postgres, count: int) -> list[tuple[float, int]]:
-    """(commit returned at, id) of `count` rows, one commit each, paced at RATE."""
-    data = orjson.dumps(
-        {"place_id": "mosul-iq", "actor_id": "islamic-state", "share": 100.0, "occurred_at": "2020-01-01"}
-    ).decode()
-    insert = (
-        "WITH w AS (INSERT INTO floor_log (data) VALUES (%s::jsonb) RETURNING id)"
-        " SELECT id, pg_notify('bench_written', id::text) FROM w"
-    )
-    done = []
-    with pg.connect(DB) as conn:
-        start = clock() + 0.1
-        for i in range(count):
-            if (delay := start + i / RATE - clock()) > 0:
-                time.sleep(delay)
-            (row_id, _) = conn.execute(insert, (data,)).fetchone()  # type: ignore[misc]
-            conn.commit()
-            done.append((clock(), int(row_id)))
-    return done

@@ -18,28 +18,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import orjson
-import psycopg
-from psycopg.types.json import set_json_loads
-
-from bench import corpus, corrections, cpu
-from bench.common import (
-    BenchEnv,
-    Check,
-    Figure,
-    Postgres,
-    ScenarioResult,
-    console,
-    fresh_database,
-    migrate,
-)
-from bench.projector import READ_COLUMNS, STAGES, sqlalchemy_url
-from services.projector import rebuild, replay, runner
+from bench import corpus, corrections
+from bench.common import BenchEnv, Check, Figure, Postgres, ScenarioResult, record_cpu, stepper
+from bench.measure import Reading, Stages, best, fingerprint, limit_read, meter, per_cpu, wrapped
+from bench.projector import BOTH_SIDES, STAGES
+from services.projector import rebuild, replay
 from services.store import replays
 from services.store.database import Database
 
@@ -52,26 +38,12 @@ SMALL_EVENTS = 10_000
 EVENTS_PER_PLACE = 125
 BATCH = replay.MIN_BATCH  # what `frontline replay` and the replay job use (at least this)
 TARGET_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class Log:
-    dbname: str
-    events: int
-
-    @property
-    def places(self) -> int:
-        return self.events // EVENTS_PER_PLACE
-
-    @property
-    def label(self) -> str:
-        return f"{self.events:,}-event log"
+step = stepper("replay")
 
 
 def run(env: BenchEnv) -> ScenarioResult:
     result = ScenarioResult("replay")
-    large = Log(DB, 50_000 if env.quick else EVENTS)
-    small = Log(SMALL_DB, SMALL_EVENTS)
+    large, small = _log(DB, 50_000 if env.quick else EVENTS), _log(SMALL_DB, SMALL_EVENTS)
     for log in (small, large):
         _prepare(env, result, log)
     _replay(env, result, large)
@@ -79,27 +51,17 @@ def run(env: BenchEnv) -> ScenarioResult:
     return result
 
 
-def step(message: str, *args: object) -> None:
-    console.log(f"[bold]replay[/] {message % args}")
+def _log(dbname: str, events: int) -> corpus.Log:
+    return corpus.Log(dbname, events, events // EVENTS_PER_PLACE)
 
 
-# The logs
-
-
-def _prepare(env: BenchEnv, result: ScenarioResult, log: Log) -> None:
+def _prepare(env: BenchEnv, result: ScenarioResult, log: corpus.Log) -> None:
     """A fresh database holding the corpus, folded by the live projection (timed: information)."""
     step("%s: fresh database %s, %d places", log.label, log.dbname, log.places)
-    fresh_database(env.pg, log.dbname)
-    migrate(env.pg, log.dbname)
-    written = corpus.write(env.pg, log.dbname, log.events, place_count=log.places)
+    prepared = corpus.prepare(env.pg, log, fold=BATCH)
+    written, done, seconds = prepared.corpus, prepared.folded, prepared.seconds
+    assert done is not None
     step("corpus: %s", written.describe())
-    db = Database(sqlalchemy_url(env.pg, log.dbname), pool_size=2)
-    try:
-        start = time.perf_counter()
-        done = runner.catch_up(db, batch_size=BATCH)
-        seconds = time.perf_counter() - start
-    finally:
-        db.dispose()
     step("live catch-up: %d events in %.1f s (%.0f events/s)", done.events, seconds, done.events / seconds)
     result.details.setdefault("logs", {})[log.dbname] = {
         "corpus": written.__dict__,
@@ -115,67 +77,17 @@ def _prepare(env: BenchEnv, result: ScenarioResult, log: Log) -> None:
     )
 
 
-# The machine's limit
-
-
-@dataclass
-class Reading:
-    """A rate, and the same per CPU-second of the harness and PostgreSQL together (bench.projector's)."""
-
-    rate: float  # events/s
-    per_cpu: float  # events per CPU-second
-    seconds: float
-
-
-def _meter(dbname: str) -> cpu.Meter:
-    return cpu.Meter({"harness": cpu.this_process(), "postgres": cpu.postgres_for(dbname)})
-
-
-def _per_cpu(events: int, usage: cpu.Usage) -> float:
-    spent = usage.seconds * (usage.groups["harness"] + usage.groups["postgres"])
-    return events / spent if spent else 0.0
-
-
-def limit_read(pg: Postgres, dbname: str, batch: int = 5000) -> Reading:
-    """The events streamed in position order by a server-side cursor into Python objects, JSON
-    decoded by orjson: the least any replay must do (bench.projector's limit, on `dbname`)."""
-    with pg.connect(dbname) as conn:
-        set_json_loads(orjson.loads, conn)
-        meter = _meter(dbname)  # once the backend exists, so that it is measured
-        meter.start()
-        start, count = time.perf_counter(), 0
-        with conn.cursor(name="limit") as cur:
-            cur.itersize = batch
-            cur.execute(f"SELECT {READ_COLUMNS} FROM events ORDER BY position")
-            while rows := cur.fetchmany(batch):
-                count += len(rows)
-        seconds = time.perf_counter() - start
-        usage = meter.stop()
-    return Reading(count / seconds, _per_cpu(count, usage), seconds)
-
-
 def _limit(pg: Postgres, dbname: str, when: str) -> Reading:
     reading = limit_read(pg, dbname)
     step("limit (%s): %.1f s, %.0f events/s", when, reading.seconds, reading.rate)
     return reading
 
 
-# 1. Replay
-
-
-@dataclass
-class Calls:
-    """Seconds spent in each wrapped function, and the last call's start and end."""
-
-    spent: dict[str, float] = field(default_factory=dict)
-    last: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-
 SWAP = "swap: fold the last events, rename, commit"
 LOCK = "  wait for ACCESS EXCLUSIVE on the live tables"
-# Where a replay spends its time: (module or class, function, label), wrapped for the run. The
-# replay module's own names are wrapped there, as it calls them (it imported project_next_batch).
-REPLAY_STAGES: tuple[tuple[Any, str, str], ...] = (
+# Where a replay spends its time (bench.measure.wrapped). The replay module's own names are
+# wrapped there, as it calls them (it imported project_next_batch).
+REPLAY_STAGES: Stages = (
     (rebuild, "create", "create the new tables"),
     (replay, "_build", "build: fold the log into them"),
     (replay, "project_next_batch", "  batches (project_next_batch)"),
@@ -185,37 +97,6 @@ REPLAY_STAGES: tuple[tuple[Any, str, str], ...] = (
     (replay, "_lock_exclusively", LOCK),
     (replay, "drop_retired", "drop the retired set (after the swap, and any leftovers before the build)"),
 )
-
-
-@contextmanager
-def wrapped(stages: tuple[tuple[Any, str, str], ...]) -> Iterator[Calls]:
-    """Time the stages by wrapping their functions for the block (the services are observed, not
-    changed; a wrap costs about a microsecond per call). Absent names are skipped."""
-    calls = Calls()
-    originals = []
-    for owner, name, label in stages:
-        original = getattr(owner, name, None)
-        if original is not None:
-            originals.append((owner, name, original))
-            setattr(owner, name, _timed(original, label, calls))
-    try:
-        yield calls
-    finally:
-        for owner, name, original in reversed(originals):
-            setattr(owner, name, original)
-
-
-def _timed(function: Callable[..., Any], label: str, calls: Calls) -> Callable[..., Any]:
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            end = time.perf_counter()
-            calls.spent[label] = calls.spent.get(label, 0.0) + end - start
-            calls.last[label] = (start, end)
-
-    return timed
 
 
 @dataclass
@@ -234,16 +115,14 @@ class ReplayRun:
         return self.events / self.seconds
 
 
-def _replay(env: BenchEnv, result: ScenarioResult, log: Log) -> None:
+def _replay(env: BenchEnv, result: ScenarioResult, log: corpus.Log) -> None:
     before = _state(env.pg, log.dbname)
     limits = [_limit(env.pg, log.dbname, "before the replay")]
     done = _timed_replay(env, result, log)
     limits.append(_limit(env.pg, log.dbname, "after the replay"))
-    # The better reading is the limit: the stricter comparison.
-    done.limit = max(limits, key=lambda r: r.rate)
+    done.limit = best(limits)
     after = _state(env.pg, log.dbname)
-    _check_replay(env.pg, result, log, done, before, after)
-    live = result.details["logs"][log.dbname]["live_catch_up"]
+    _check_replay(env.pg, result, done, before, after)
     result.details["replay"] = {
         **asdict(done),
         "rate": done.rate,
@@ -251,18 +130,18 @@ def _replay(env: BenchEnv, result: ScenarioResult, log: Log) -> None:
         "state_before": before,
         "state_after": after,
     }
-    _replay_figures(result, log, done, live)
+    _replay_figures(result, log, done, result.details["logs"][log.dbname]["live_catch_up"])
 
 
-def _timed_replay(env: BenchEnv, result: ScenarioResult, log: Log) -> ReplayRun:
+def _timed_replay(env: BenchEnv, result: ScenarioResult, log: corpus.Log) -> ReplayRun:
     """`run_replay` after creating its record, as `frontline replay` does, with its stages timed."""
-    db = Database(sqlalchemy_url(env.pg, log.dbname), pool_size=2)
+    db = Database(env.pg.sqlalchemy_url(log.dbname), pool_size=2)
     try:
         with db.transaction() as conn:
             record = replays.create(conn)
         progress: list[tuple[float, int, int]] = []
-        meter = _meter(log.dbname)  # the record's connection is in the pool: its backend is measured
-        meter.start()
+        metered = meter(log.dbname)  # the record's connection is in the pool: its backend is measured
+        metered.start()
         with wrapped(REPLAY_STAGES + STAGES) as calls:
             start = time.perf_counter()
             replay.run_replay(
@@ -272,25 +151,23 @@ def _timed_replay(env: BenchEnv, result: ScenarioResult, log: Log) -> ReplayRun:
                 progress=lambda done, total: progress.append((time.perf_counter() - start, done, total)),
             )
             seconds = time.perf_counter() - start
-        usage = meter.stop()
+        usage = metered.stop()
     finally:
         db.dispose()
     step("replay %s: %.1f s", record.replay_id, seconds)
-    step("CPU during the replay: %s", usage.describe())
-    result.details["cpu_replay"] = usage.as_dict()
-    result.notes.append(f"CPU during the replay: {usage.describe()}")
+    record_cpu(result, "replay", usage)
     # From the swap asking for the live tables (readers queue behind it) to its commit.
     asked, swapped = calls.last.get(LOCK, (0.0, 0.0))[0], calls.last.get(SWAP, (0.0, 0.0))[1]
-    done = ReplayRun(
+    events = _count(env.pg, log.dbname)
+    return ReplayRun(
         record.replay_id,
-        _count(env.pg, log.dbname),
+        events,
         seconds,
         calls.spent,
         (swapped - asked) * 1000,
         progress,
+        per_cpu(events, usage),
     )
-    done.per_cpu = _per_cpu(done.events, usage)
-    return done
 
 
 def _count(pg: Postgres, dbname: str) -> int:
@@ -300,51 +177,27 @@ def _count(pg: Postgres, dbname: str) -> int:
 
 def _state(pg: Postgres, dbname: str) -> dict[str, Any]:
     """The projection's checkpoint and generation, the log's head, and a digest of every row."""
+    leftovers = (
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename ~ '^rm_.*__'"
+    )
     with pg.connect(dbname) as conn:
         position, generation = conn.execute(
             "SELECT position, generation FROM projections WHERE name = 'control'"
         ).fetchone()  # type: ignore[misc]
-        head = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]  # type: ignore[index]
-        projections = [r[0] for r in conn.execute("SELECT name FROM projections ORDER BY name")]
-        leftovers = [
-            r[0]
-            for r in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-                r" AND tablename ~ '^rm_.*__'"
-            )
-        ]
-        digest = fingerprint(conn)
-    return {
-        "position": position,
-        "generation": generation,
-        "head": head,
-        "projections": projections,
-        "leftover_tables": leftovers,
-        "fingerprint": digest,
-    }
-
-
-def fingerprint(conn: psycopg.Connection[Any]) -> list[str]:
-    """An order-independent digest of every read-model row (a sum of 64-bit row hashes), as
-    bench.projector checks batch sizes with: two sets agree row for row when their digests do."""
-    tables = ("rm_place_state", "rm_holdings", "rm_claims", "rm_claim_places")
-    return [
-        str(
-            conn.execute(f"SELECT count(*), sum(hashtextextended(t::text, 0)::numeric) FROM {t} t").fetchone()
-        )
-        for t in tables
-    ]
+        return {
+            "position": position,
+            "generation": generation,
+            "head": conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0],  # type: ignore[index]
+            "projections": [r[0] for r in conn.execute("SELECT name FROM projections ORDER BY name")],
+            "leftover_tables": [r[0] for r in conn.execute(leftovers)],
+            "fingerprint": fingerprint(conn),
+        }
 
 
 def _check_replay(
-    pg: Postgres,
-    result: ScenarioResult,
-    log: Log,
-    done: ReplayRun,
-    before: dict[str, Any],
-    after: dict[str, Any],
+    pg: Postgres, result: ScenarioResult, done: ReplayRun, before: dict[str, Any], after: dict[str, Any]
 ) -> None:
-    with pg.connect(log.dbname) as conn:
+    with pg.connect(DB) as conn:
         status, processed, error = conn.execute(
             "SELECT status, processed, error FROM replays WHERE replay_id = %s", (done.replay_id,)
         ).fetchone()  # type: ignore[misc]
@@ -373,41 +226,22 @@ def _check_replay(
     ]
 
 
-def _replay_figures(result: ScenarioResult, log: Log, done: ReplayRun, live: dict[str, Any]) -> None:
+def _replay_figures(result: ScenarioResult, log: corpus.Log, done: ReplayRun, live: dict[str, Any]) -> None:
     limit = done.limit
     assert limit is not None
     result.figures += [
-        Figure(
-            f"full replay of the {log.label}: seconds",
-            done.seconds,
-            "s",
-            limit=limit.seconds,
-            target=TARGET_SECONDS,
-            ceiling=True,
-            note="limit: the raw read of the same events; the ratio is how many times longer the replay took",
-        ),
-        Figure(
-            f"full replay of the {log.label}: events/s",
-            done.rate,
-            "events/s",
-            limit=limit.rate,
-            note="limit: raw psycopg streaming the same events, the better reading around the run",
-        ),
-        Figure(
-            "(per CPU-second) full replay",
-            done.per_cpu,
-            "events/CPU-s",
-            limit=limit.per_cpu,
-            note="events per CPU-second of the harness and PostgreSQL, both sides",
-        ),
-        Figure(
-            f"(information) live catch-up of the {log.label} from empty",
-            live["events"] / live["seconds"],
-            "events/s",
-            limit=limit.rate,
-        ),
+        Figure(f"full replay of the {log.label}: seconds", done.seconds, "s", limit=limit.seconds,
+               target=TARGET_SECONDS, ceiling=True,
+               note="limit: the raw read of the same events;"
+                    " the ratio is how many times longer the replay took"),
+        Figure(f"full replay of the {log.label}: events/s", done.rate, "events/s", limit=limit.rate,
+               note="limit: raw psycopg streaming the same events, the better reading around the run"),
+        Figure("(per CPU-second) full replay", done.per_cpu, "events/CPU-s", limit=limit.per_cpu,
+               note=BOTH_SIDES),
+        Figure(f"(information) live catch-up of the {log.label} from empty", live["events"] / live["seconds"],
+               "events/s", limit=limit.rate),
         Figure("replay's swap: readers of the live tables held off at most", done.held_off_ms, "ms"),
-    ]
+    ]  # fmt: skip
     order = [label for _, _, label in REPLAY_STAGES + STAGES if label in done.stages]
     stages = ", ".join(f"{label.strip()} {done.stages[label]:.1f} s" for label in order)
     result.notes.append(f"replay ({done.seconds:.1f} s, batch {BATCH:,}): {stages}")

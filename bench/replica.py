@@ -10,30 +10,14 @@ read-API. The limit is the same measure on the primary's read-API.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import time
 import uuid
-from contextlib import ExitStack
 
 import httpx
 import orjson
 
-from bench.common import (
-    BIN,
-    REDIS_URL,
-    RESULTS,
-    BenchEnv,
-    BenchError,
-    Check,
-    Figure,
-    ScenarioResult,
-    background,
-    forget_queue,
-    free_port,
-    server,
-)
-from bench.stream import KEY, percentile
+from bench.common import RESULTS, BenchEnv, BenchError, Check, Figure, ScenarioResult, percentile
+from bench.stack import HEADERS, frontline_env, migrate, production
 from tests.support.servers import ThrowawayPostgres, ThrowawayStandby, postgres_bin_dir
 
 RATE = 20.0
@@ -56,12 +40,11 @@ def run(env: BenchEnv) -> ScenarioResult:
         standby.destroy()
         primary.destroy()
     on_primary, on_standby = lags["primary"], lags["standby"]
-    for p in (0.5, 0.99):
-        name = f"readable on the standby after the POST's answer, p{round(p * 100)}"
-        limit = percentile(on_primary, p)
-        result.figures.append(
-            Figure(name, percentile(on_standby, p), "ms", limit=limit, note="limit: on the primary")
-        )
+    result.figures += [
+        Figure(f"readable on the standby after the POST's answer, p{q}", percentile(on_standby, q), "ms",
+               limit=percentile(on_primary, q), note="limit: on the primary")
+        for q in (50, 99)
+    ]  # fmt: skip
     result.checks.append(
         Check(
             "every write readable on both",
@@ -73,28 +56,15 @@ def run(env: BenchEnv) -> ScenarioResult:
 
 
 def _measure(env: BenchEnv, primary_url: str, standby_url: str) -> dict[str, list[float]]:
-    queue = f"bench-{env.run_id}-replica"
-    base_env = {"DATABASE_URL": primary_url, "LOG_LEVEL": "WARNING", "INGEST_API_KEYS": KEY}
-    base_env |= {"REDIS_URL": REDIS_URL, "QUEUE_NAME": queue}
+    migrate(primary_url)
+    apis = {
+        "ingest-api": (["ingest-api"], {}),
+        "primary": (["read-api"], {}),
+        "standby": (["read-api"], {"READ_DATABASE_URL": standby_url}),
+    }
     logs = RESULTS / f"replica-{env.run_id}"
-    process_env = {**os.environ, **base_env}
-    migrated = subprocess.run(
-        [str(BIN / "frontline"), "migrate"], env=process_env, capture_output=True, check=False
-    )
-    if migrated.returncode != 0:
-        raise BenchError(f"migrate failed: {migrated.stderr[-2000:]!r}")
-    with ExitStack() as stack:
-        stack.callback(forget_queue, queue)
-        urls = {}
-        for name, extra in (("ingest", {}), ("primary", {}), ("standby", {"READ_DATABASE_URL": standby_url})):
-            port = free_port()
-            kind = "ingest-api" if name == "ingest" else "read-api"
-            args = [str(BIN / "frontline"), kind, "--port", str(port)]
-            log = logs.with_suffix(f".{name}.log")
-            urls[name] = stack.enter_context(server(args, {**process_env, **extra}, port, log)).base_url
-        stack.enter_context(
-            background([str(BIN / "frontline"), "worker"], process_env, logs.with_suffix(".worker.log"))
-        )
+    with production(frontline_env(primary_url), logs, f"bench-{env.run_id}-replica", apis) as stack:
+        urls = {name: running.base_url for name, running in stack.apis.items()}
         return asyncio.run(_writes(urls, int(env.seconds(15) * RATE)))
 
 
@@ -104,12 +74,7 @@ async def _writes(urls: dict[str, str], count: int) -> dict[str, list[float]]:
         start = time.monotonic()
         for n in range(count):
             await asyncio.sleep(max(0.0, start + n / RATE - time.monotonic()))
-            place = f"Replica Bench {uuid.uuid4().hex[:8]}"
-            claim = {"place": place, "country": "IQ", "location": {"lat": 33.3, "lon": 44.4}, "actor": "ISF",
-                     "occurred_at": "2017-11-03"}  # fmt: skip
-            body = orjson.dumps({"id": uuid.uuid4().hex, "source": {"name": "bench"}, "claims": [claim]})
-            headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-            answer = await http.post(urls["ingest"] + "/v1/reports", content=body, headers=headers)
+            answer = await http.post(urls["ingest-api"] + "/v1/reports", content=_report(), headers=HEADERS)
             answered = time.monotonic()
             event = answer.json()["events"][0]
             path = f"/v1/places/{event['place_id']}?min_position={answer.json()['position']}"
@@ -120,3 +85,9 @@ async def _writes(urls: dict[str, str], count: int) -> dict[str, list[float]]:
 
             await asyncio.gather(readable("primary"), readable("standby"))  # side by side
     return lags
+
+
+def _report() -> bytes:
+    claim = {"place": f"Replica Bench {uuid.uuid4().hex[:8]}", "country": "IQ",
+             "location": {"lat": 33.3, "lon": 44.4}, "actor": "ISF", "occurred_at": "2017-11-03"}  # fmt: skip
+    return orjson.dumps({"id": uuid.uuid4().hex, "source": {"name": "bench"}, "claims": [claim]})

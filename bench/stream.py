@@ -16,26 +16,16 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import uvloop
 
-from bench.common import (
-    RESULTS,
-    BenchEnv,
-    Check,
-    Figure,
-    ScenarioResult,
-    fresh_database,
-    frontline_env,
-    migrate,
-    production_shape,
-)
-from bench.paced import Connection, post_request
+from bench.common import RESULTS, BenchEnv, Check, Figure, ScenarioResult, percentile
+from bench.paced import post_reports
+from bench.stack import fresh_migrated, frontline_env, production
 
-KEY = "bench-stream-key"
+DB = "bench_stream"
 SUBSCRIBERS = 1000
 RATE = 20.0  # reports a second
 EVENT_ID = re.compile(rb"^id: (\d+)", re.MULTILINE)  # read in bulk: the client shares the machine
@@ -82,36 +72,6 @@ def report(n: int) -> bytes:
     return orjson.dumps({"id": uuid.uuid4().hex, "source": {"name": "bench"}, "claims": [claim]})
 
 
-async def post_reports(
-    ingest: tuple[str, int], count: int, rate: float, make: Callable[[int], bytes] = report
-) -> dict[int, float]:
-    """POST `count` reports (`make(n)`) at `rate` a second; each answer's position and when it came."""
-    idle: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(8):  # one exchange at a time on each
-        idle.put_nowait(Connection(*ingest))
-    answered: dict[int, float] = {}
-
-    async def one(n: int) -> None:
-        headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-        raw = post_request(*ingest, "/v1/reports", headers, make(n))
-        connection = await idle.get()
-        try:
-            status, body = await connection.exchange(raw)
-        finally:
-            idle.put_nowait(connection)
-        if status == 201:
-            answered[int(orjson.loads(body)["position"])] = time.monotonic()
-
-    start, tasks = time.monotonic(), []
-    for n in range(count):
-        await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
-        tasks.append(asyncio.create_task(one(n)))
-    await asyncio.gather(*tasks)
-    while not idle.empty():
-        idle.get_nowait().close()
-    return answered
-
-
 async def measure(
     read: tuple[str, int], ingest: tuple[str, int], pid: int, subscribers: int, seconds: float
 ) -> tuple[list[Subscriber], dict[int, float], float]:
@@ -122,7 +82,7 @@ async def measure(
     await asyncio.gather(*(r.wait() for r in readies))
     await asyncio.sleep(2)
     idle_kib = (rss_kib(pid) - before) / subscribers
-    answered = await post_reports(ingest, int(seconds * RATE), RATE)
+    answered = await post_reports(ingest, int(seconds * RATE), RATE, report)
     await asyncio.sleep(3)  # the last deliveries
     for s in subs:
         s.close()
@@ -131,41 +91,26 @@ async def measure(
     return subs, answered, idle_kib
 
 
-def _address(url: str) -> tuple[str, int]:
-    host, port = url.removeprefix("http://").split(":")
-    return host, int(port)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
-
-
 def run(env: BenchEnv) -> ScenarioResult:
     result = ScenarioResult("stream")
-    dbname = "bench_stream"
-    fresh_database(env.pg, dbname)
-    migrate(env.pg, dbname)
-    process_env = frontline_env(env.pg, dbname, INGEST_API_KEYS=KEY)
+    fresh_migrated(env.pg, DB)
     seconds = env.seconds(30)
     subscribers = 100 if env.quick else SUBSCRIBERS
     logs = RESULTS / f"stream-{env.run_id}"
-    with production_shape(process_env, logs, f"bench-{env.run_id}-stream") as running:
-        read, ingest = _address(running["read-api"].base_url), _address(running["ingest-api"].base_url)
-        pid = running["read-api"].session
+    with production(frontline_env(env.pg.url(DB)), logs, f"bench-{env.run_id}-stream") as stack:
+        read, ingest, pid = stack.read.address, stack.ingest.address, stack.read.session
         # The client's loop is uvloop's, as the server's is: the client shares the machine with what
         # it measures, and a thousand sockets read by the default loop cost it more than the server.
         alone, alone_answered, _ = uvloop.run(measure(read, ingest, pid, 1, seconds))
         subs, answered, idle_kib = uvloop.run(measure(read, ingest, pid, subscribers, seconds))
-    baseline = _latencies(alone, alone_answered)
-    latencies = _latencies(subs, answered)
+    baseline, latencies = _latencies(alone, alone_answered), _latencies(subs, answered)
     label = f"{subscribers} subscribers, {RATE:g} reports/s"
     alone_note = "limit: the same with one subscriber"
     result.figures += [
-        Figure(f"delivery p50, {label}", percentile(latencies, 0.5), "ms",
-               limit=percentile(baseline, 0.5), note=alone_note),
-        Figure(f"delivery p99, {label}", percentile(latencies, 0.99), "ms",
-               limit=percentile(baseline, 0.99), target=250, ceiling=True, note=alone_note),
+        Figure(f"delivery p50, {label}", percentile(latencies, 50), "ms",
+               limit=percentile(baseline, 50), note=alone_note),
+        Figure(f"delivery p99, {label}", percentile(latencies, 99), "ms",
+               limit=percentile(baseline, 99), target=250, ceiling=True, note=alone_note),
         Figure("read-API memory per idle subscriber", idle_kib, "KiB"),
     ]  # fmt: skip
     result.checks.append(_everyone_got_everything(subs, answered))

@@ -34,6 +34,23 @@ class WrkRun:
     def created(self) -> int:
         return len(self.created_ids)
 
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def bytes_read(self) -> float:
+        found = re.search(r"requests in [\d.]+\w+, ([\d.]+)([KMG]?B) read", self.output)
+        if not found:
+            return 0.0
+        return float(found[1]) * {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[found[2]]
+
+    @property
+    def latencies(self) -> dict[str, float]:
+        """wrk's latency distribution (50, 75, 90, 99 %), in ms."""
+        found = re.findall(rf"^\s*(50|75|90|99)%\s+{_AMOUNT}\s*$", self.output, re.MULTILINE)
+        return {f"p{q}": _ms(v, u) for q, v, u in found}
+
     def as_dict(self) -> dict[str, object]:
         return {
             "requests": self.requests,
@@ -55,6 +72,28 @@ def require_wrk() -> str:
     return path
 
 
+def _command(url: str, script: Path, seconds: float, threads: int, connections: int) -> list[str]:
+    return [
+        require_wrk(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        # wrk drops answers slower than its timeout (2 s by default) from every figure, and the
+        # durability check would then miss them: a slow answer must be counted as slow.
+        "--timeout=30s",
+        "--latency",
+        f"-s{script}",
+        url,
+    ]
+
+
+def _wrk(command: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout + done.stderr
+
+
 def run(
     url: str,
     script: str,
@@ -68,31 +107,14 @@ def run(
     """wrk with `script` (a file in bench/wrk/) wrapped by tracked.lua, against `url`."""
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         answers = Path(tmp) / "answers"
-        command = [
-            require_wrk(),
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            # wrk drops answers slower than its timeout (2 s by default) from every figure, and
-            # the durability check would then miss them: a slow answer must be counted as slow.
-            "--timeout=30s",
-            "--latency",
-            f"-s{TRACKED}",
-            url,
-            "--",
-            *args,
-        ]
-        full_env = {
-            **os.environ,
-            **env,
-            "BENCH_WRK_SCRIPT": str(SCRIPTS / script),
-            "BENCH_WRK_OUT": str(answers),
-        }
-        done = subprocess.run(command, env=full_env, capture_output=True, text=True, check=False)
-        if done.returncode != 0 or not answers.exists():
-            raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        command = [*_command(url, TRACKED, seconds, threads, connections), "--", *args]
+        output = _wrk(
+            command, {**env, "BENCH_WRK_SCRIPT": str(SCRIPTS / script), "BENCH_WRK_OUT": str(answers)}
+        )
+        if not answers.exists():
+            raise BenchError(f"wrk wrote no answers:\n{output}")
         statuses, created = _read_answers(answers.read_text())
-    return _parse(done.stdout + done.stderr, statuses, created)
+    return _parse(output, statuses, created)
 
 
 def run_untracked(
@@ -100,20 +122,7 @@ def run_untracked(
 ) -> WrkRun:
     """wrk with `script` alone: no Lua runs per answer, so a fast server is measured, not wrk's
     Lua. Nothing is known of the answers but wrk's own counts (statuses stay empty)."""
-    command = [
-        require_wrk(),
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout=30s",
-        "--latency",
-        f"-s{SCRIPTS / script}",
-        url,
-    ]
-    done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return _parse(done.stdout + done.stderr, {}, [])
+    return _parse(_wrk(_command(url, SCRIPTS / script, seconds, threads, connections), env), {}, [])
 
 
 def _read_answers(text: str) -> tuple[dict[int, int], list[str]]:

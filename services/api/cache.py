@@ -49,14 +49,16 @@ def request_key(path: str, query_string: str, declared: frozenset[str] | None = 
 
 @dataclass(frozen=True)
 class Listing:
-    """What a list of current states depends on: the places it shows, and the new states that
-    would join it (the list's filter, applied to a changed place)."""
+    """What a page of current states depends on: the places it shows, and the new states that
+    would join it (the list's filter, applied to a changed place) unless they sort past the end of
+    a full page (`beyond`): a place joining page 5 of the contested list leaves page 1 as it was."""
 
     members: frozenset[str]
     admits: Callable[[dict[str, Any]], bool]
+    beyond: Callable[[dict[str, Any]], bool] = lambda _place: False
 
     def altered_by(self, place: dict[str, Any]) -> bool:
-        return place["place_id"] in self.members or self.admits(place)
+        return place["place_id"] in self.members or (self.admits(place) and not self.beyond(place))
 
 
 # The places an answer depends on; a Listing; or None: any change may alter it.

@@ -88,9 +88,21 @@ def contested(ctx: Context, cursor: list[Any] | None, limit: int) -> dict[str, A
         if cursor is not None:
             rows = [r for r in rows if (-r[1].challenger_share, r[0].place_id) > (-cursor[0], cursor[1])]
     items = [_place_view(ctx, p, s) for p, s in rows[: limit + 1]]
-    return paging.page(
-        items, limit, lambda item: [round(item["control"][1]["share"] * 100), item["place_id"]]
-    )
+    return paging.page(items, limit, lambda item: [_challenger_share(item), item["place_id"]])
+
+
+def by_place_id(view: dict[str, Any]) -> str:
+    """The order of place lists (and of their pages' cursors)."""
+    return str(view["place_id"])
+
+
+def by_contest(view: dict[str, Any]) -> tuple[int, str]:
+    """The order of the contested list: most contested (largest second share) first."""
+    return -_challenger_share(view), view["place_id"]
+
+
+def _challenger_share(view: dict[str, Any]) -> int:
+    return round(float(view["control"][1]["share"]) * 100)  # hundredths, as the read models hold it
 
 
 def geojson(ctx: Context, filters: PlaceFilters, cursor: list[Any] | None, limit: int) -> dict[str, Any]:

@@ -197,12 +197,16 @@ def _one(place_id: str) -> Callable[[dict[str, Any]], Dependency]:
 
 
 def _listing(
-    filters: PlaceFilters, bound: Bounds, items: Callable[[dict[str, Any]], Any], key: str = "place_id"
+    filters: PlaceFilters,
+    bound: Bounds,
+    views: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    order: Callable[[dict[str, Any]], Any] = reads.by_place_id,
 ) -> Callable[[dict[str, Any]], Dependency]:
-    """A list of current states: altered by a change to a place it shows, or by a place changing
-    into a state its filters admit (tested without `actor` and `place`, which a read resolves in
-    its own snapshot: the list then goes stale on more changes than it must, never on fewer). A
-    name search or a time-travel list: by any change."""
+    """A page of current states (`views` of the answer, in the list's `order`): altered by a change
+    to a place it shows, or by a place changing into a state its filters admit and sorting before
+    the end of the page (tested without `actor` and `place`, which a read resolves in its own
+    snapshot: the page then goes stale on more changes than it must, never on fewer). A name
+    search or a time-travel list: by any change."""
     if filters.q is not None or bound.as_of is not None or bound.known_at is not None:
         return lambda _: None
     try:
@@ -210,7 +214,22 @@ def _listing(
     except UnknownFilter:
         return lambda _: None  # the read answers 422; nothing is cached
     admits = place_filter(PlaceFilters(status=filters.status, country=country))
-    return lambda body: Listing(frozenset(item[key] for item in items(body)), admits)
+    return lambda body: _page(views(body), body["next_cursor"] is not None, admits, order)
+
+
+def _page(
+    shown: list[dict[str, Any]],
+    full: bool,
+    admits: Callable[[dict[str, Any]], bool],
+    order: Callable[[dict[str, Any]], Any],
+) -> Listing:
+    """A page's Listing; a place joining the list after the last place of a full page joins a later
+    page (pages are cut by the sort key of their last place, see `paging`), not this one."""
+    members = frozenset(view["place_id"] for view in shown)
+    if not (full and shown):
+        return Listing(members, admits)
+    end = order(shown[-1])
+    return Listing(members, admits, beyond=lambda place: order(place) > end)
 
 
 def _declared(request: Request) -> frozenset[str]:
@@ -312,7 +331,7 @@ async def places_geojson(
         bound,
         min_position,
         GEOJSON,
-        depends=_listing(filters, bound, lambda body: body["features"], key="id"),
+        depends=_listing(filters, bound, lambda body: [f["properties"] for f in body["features"]]),
     )
 
 
@@ -366,7 +385,7 @@ async def contested(
 ) -> Response:
     """Contested places, most contested (largest second share) first."""
     after = paging.decode(cursor, (int, str))
-    depends = _listing(PlaceFilters(status="contested"), bound, lambda body: body["items"])
+    depends = _listing(PlaceFilters(status="contested"), bound, lambda body: body["items"], reads.by_contest)
     return await answer(
         request, lambda ctx: reads.contested(ctx, after, limit), bound, min_position, depends=depends
     )

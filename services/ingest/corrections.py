@@ -8,6 +8,8 @@ retraction of one claim cannot both pass.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -22,7 +24,8 @@ from services.domain.events import CLAIM_CORRECTED, CLAIM_RETRACTED, CONTROL_CHA
 from services.domain.places import Location
 from services.domain.shares import to_hundredths
 from services.gazetteer import Gazetteer
-from services.ingest import examples
+from services.ingest import examples, idempotency
+from services.ingest.idempotency import CORRECTION, RETRACTION, Kind, Ledger, StoreLedger, Verdict
 from services.ingest.problems import (
     AlreadyRetracted,
     EventNotFound,
@@ -31,7 +34,7 @@ from services.ingest.problems import (
     Rejected,
     unknown_place,
 )
-from services.ingest.resolution import PlaceQuery, PlaceResolver
+from services.ingest.resolution import PlaceQuery, PlaceResolution, PlaceResolver
 from services.ingest.schemas import (
     NO_NUL,
     Country,
@@ -43,9 +46,9 @@ from services.ingest.schemas import (
     Text,
     checked_occurred_at,
 )
-from services.store import event_log, requests
+from services.store import event_log
 from services.store.actors import ActorDirectory
-from services.store.event_log import NewEvent
+from services.store.event_log import Appended, NewEvent
 from services.store.locks import lock_registry
 from services.store.serial import lock_log
 
@@ -123,47 +126,73 @@ def record_correction(
     conn: sa.Connection, body: CorrectionIn, digest: str, actors: ActorDirectory, gazetteer: Gazetteer
 ) -> Amended:
     """Record a correction in the caller's write transaction (see module docstring for errors)."""
-    if (earlier := _earlier(conn, "correction", body.id, digest, CLAIM_CORRECTED)) is not None:
-        return earlier
-    lock_registry(conn)  # before the log's lock: the order every writer takes them in
-    lock_log(conn)
-    claim = _current_claim(conn, body.event_id)
-    changes, created = _resolve(conn, body.changes, actors, gazetteer)
-    corrected = apply_changes(claim, typed_changes(changes))
-    try:
-        validate_claim(corrected)
-    except InvalidClaim as exc:
-        raise Rejected([FieldError(["body", "changes"], str(exc), "invalid_claim")]) from None
-    data = {
-        "event_id": body.event_id,
-        "changes": changes,
-        "reason": body.reason,
-        "source": body.source.model_dump(mode="json") if body.source else None,
-        "place_created": created,
-    }
-    event = NewEvent(CLAIM_CORRECTED, claim.place_id, data, request_id=body.id, target_event_id=body.event_id)
-    return _append(conn, "correction", body.id, digest, event, [claim.place_id, corrected.place_id], created)
+    decide = functools.partial(_correction, conn, body, actors, gazetteer)
+    return record_amendment(StoreLedger(conn), CORRECTION, body.id, digest, decide)
 
 
 def record_retraction(conn: sa.Connection, body: RetractionIn, digest: str) -> Amended:
     """Record a retraction in the caller's write transaction (see module docstring for errors)."""
-    if (earlier := _earlier(conn, "retraction", body.id, digest, CLAIM_RETRACTED)) is not None:
+    decide = functools.partial(_retraction, conn, body)
+    return record_amendment(StoreLedger(conn), RETRACTION, body.id, digest, decide)
+
+
+def record_amendment(
+    ledger: Ledger, kind: Kind, request_id: str | None, digest: str, decide: Callable[[], NewEvent]
+) -> Amended:
+    """Answer a replay (or refuse a conflict) as `idempotency` decides; else `decide` the event
+    (under the locks it takes), write it and answer from what was written."""
+    if (earlier := _earlier(ledger, kind, request_id, digest)) is not None:
         return earlier
+    event = decide()
+    written = ledger.write(kind, {request_id: digest} if request_id is not None else {}, [event])
+    if request_id is not None and request_id not in written.claimed:
+        # A concurrent request with this id was recorded first (its transaction held the locks).
+        stored = ledger.stored_hashes(kind, [request_id])
+        return _replayed(ledger, kind, request_id, idempotency.lost(request_id, digest, stored))
+    return Amended(_answer(event, written.appended[event.event_id]), created=True)
+
+
+def _earlier(ledger: Ledger, kind: Kind, request_id: str | None, digest: str) -> Amended | None:
+    """The answer to a request recorded before; IdConflict when it came with another body."""
+    if request_id is None:
+        return None
+    verdict = idempotency.verdict(request_id, digest, ledger.stored_hashes(kind, [request_id]))
+    return None if verdict is Verdict.NEW else _replayed(ledger, kind, request_id, verdict)
+
+
+def _replayed(ledger: Ledger, kind: Kind, request_id: str, verdict: Verdict) -> Amended:
+    if verdict is Verdict.CONFLICT:
+        raise IdConflict(kind.name, request_id)
+    [event] = ledger.recorded(kind, [request_id])[request_id]
+    return Amended(_answer(event, event), created=False)
+
+
+def _lock(conn: sa.Connection) -> None:
+    # The registry's lock before the log's: the order every writer takes them in. Under the log's
+    # lock, a correction and a retraction of one claim cannot both pass.
     lock_registry(conn)
     lock_log(conn)
-    claim = _current_claim(conn, body.event_id)
-    data = {
-        "event_id": body.event_id,
-        "reason": body.reason,
-        "source": body.source.model_dump(mode="json") if body.source else None,
-    }
-    event = NewEvent(CLAIM_RETRACTED, claim.place_id, data, request_id=body.id, target_event_id=body.event_id)
-    return _append(conn, "retraction", body.id, digest, event, [claim.place_id], False)
 
 
-def _current_claim(conn: sa.Connection, event_id: str) -> Claim:
-    """The claim as it stands now: the claim event with every correction applied."""
-    history = event_log.read_claim_history(conn, event_id)
+def _correction(
+    conn: sa.Connection, body: CorrectionIn, actors: ActorDirectory, gazetteer: Gazetteer
+) -> NewEvent:
+    _lock(conn)
+    claim = current_claim(body.event_id, event_log.read_claim_history(conn, body.event_id))
+    changes, created = _resolve(conn, body.changes, actors, gazetteer)
+    return correction_event(body, claim, changes, created)
+
+
+def _retraction(conn: sa.Connection, body: RetractionIn) -> NewEvent:
+    _lock(conn)
+    return retraction_event(
+        body, current_claim(body.event_id, event_log.read_claim_history(conn, body.event_id))
+    )
+
+
+def current_claim(event_id: str, history: Sequence[RecordedEvent]) -> Claim:
+    """The claim as it stands now: the claim event with every correction in `history` (a claim
+    event, then its corrections and retractions) applied."""
     if not history or history[0].type != CONTROL_CHANGED:
         raise EventNotFound(event_id)
     claim = claim_from_event(history[0])
@@ -174,97 +203,122 @@ def _current_claim(conn: sa.Connection, event_id: str) -> Claim:
     return claim
 
 
+def correction_event(
+    body: CorrectionIn, claim: Claim, changes: dict[str, Any], place_created: bool
+) -> NewEvent:
+    """The ClaimCorrected event of `changes` (resolved: ids, not names) to `claim` as it stands;
+    Rejected when the corrected claim breaks the algebra."""
+    try:
+        validate_claim(apply_changes(claim, typed_changes(changes)))
+    except InvalidClaim as exc:
+        raise Rejected([FieldError(["body", "changes"], str(exc), "invalid_claim")]) from None
+    data = {
+        "event_id": body.event_id,
+        "changes": changes,
+        "reason": body.reason,
+        "source": body.source.model_dump(mode="json") if body.source else None,
+        "place_created": place_created,
+    }
+    return NewEvent(CLAIM_CORRECTED, claim.place_id, data, request_id=body.id, target_event_id=body.event_id)
+
+
+def retraction_event(body: RetractionIn, claim: Claim) -> NewEvent:
+    """The ClaimRetracted event withdrawing `claim`."""
+    data = {
+        "event_id": body.event_id,
+        "reason": body.reason,
+        "source": body.source.model_dump(mode="json") if body.source else None,
+    }
+    return NewEvent(CLAIM_RETRACTED, claim.place_id, data, request_id=body.id, target_event_id=body.event_id)
+
+
 def _resolve(
     conn: sa.Connection, body: ChangesIn, actors: ActorDirectory, gazetteer: Gazetteer
 ) -> tuple[dict[str, Any], bool]:
-    """The changes as event data (ids, percent, normalised time), and whether a place was created."""
-    errors: list[FieldError] = []
+    """The changes as event data (ids, percent, normalised time), and whether a place was created;
+    Rejected with the errors of every name that resolves to nothing."""
     changes: dict[str, Any] = {}
+    errors: list[FieldError] = []
     created = False
+    if body.place is not None:
+        place = _place(conn, body.place, body.country, body.location, gazetteer)
+        if isinstance(place, FieldError):
+            errors.append(place)
+        else:
+            changes["place_id"], created = place.place.place_id, place.created
+    named = _ChangedActors(conn, actors)
+    changes.update(named.changes(body))
+    if errors or named.errors:
+        raise Rejected([*errors, *named.errors])
+    return {**changes, **_plain_changes(body)}, created
 
-    def actor_id(name: str, field: str) -> str | None:
+
+def _place(
+    conn: sa.Connection, name: str, country: str | None, location: LocationIn | None, gazetteer: Gazetteer
+) -> PlaceResolution | FieldError:
+    resolver = PlaceResolver(conn, gazetteer)
+    resolver.preload([name])
+    try:
+        resolution = resolver.resolve(
+            PlaceQuery(name, country, Location(location.lat, location.lon) if location else None)
+        )
+    except Unresolved as exc:
+        return unknown_place(["body", "changes", "place"], exc)
+    resolver.accept()
+    resolver.record()
+    return resolution
+
+
+class _ChangedActors:
+    """A correction's actor names as ids; the names that resolve to nothing become `errors`."""
+
+    def __init__(self, conn: sa.Connection, directory: ActorDirectory) -> None:
+        self._conn = conn
+        self._directory = directory
+        self.errors: list[FieldError] = []
+
+    def changes(self, body: ChangesIn) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        if body.actor is not None:
+            changes["actor_id"] = self._id(body.actor, "actor")
+        if "from_actor" in body.model_fields_set:
+            changes["from_actor_id"] = self._id(body.from_actor, "from_actor") if body.from_actor else None
+        if body.supporting_actors is not None:
+            changes["supporting_actor_ids"] = [
+                self._id(n, "supporting_actors") for n in body.supporting_actors
+            ]
+        return changes
+
+    def _id(self, name: str, field: str) -> str | None:
         try:
-            return actors.resolve(conn, name).actor_id
+            return self._directory.resolve(self._conn, name).actor_id
         except Unresolved as exc:
-            errors.append(FieldError(["body", "changes", field], str(exc), "unknown_actor", exc.suggestions))
+            self.errors.append(
+                FieldError(["body", "changes", field], str(exc), "unknown_actor", exc.suggestions)
+            )
             return None
 
-    fields = body.model_fields_set
-    if body.place is not None:
-        resolver = PlaceResolver(conn, gazetteer)
-        resolver.preload([body.place])
-        location = Location(body.location.lat, body.location.lon) if body.location else None
-        try:
-            resolution = resolver.resolve(PlaceQuery(body.place, body.country, location))
-            resolver.accept()
-            resolver.record()
-            changes["place_id"], created = resolution.place.place_id, resolution.created
-        except Unresolved as exc:
-            errors.append(unknown_place(["body", "changes", "place"], exc))
-    if body.actor is not None:
-        changes["actor_id"] = actor_id(body.actor, "actor")
-    if "from_actor" in fields:
-        changes["from_actor_id"] = actor_id(body.from_actor, "from_actor") if body.from_actor else None
-    if body.supporting_actors is not None:
-        changes["supporting_actor_ids"] = [actor_id(n, "supporting_actors") for n in body.supporting_actors]
+
+def _plain_changes(body: ChangesIn) -> dict[str, Any]:
+    """The changes that need no resolving, as event data."""
+    changes: dict[str, Any] = {}
     if body.share is not None:
         changes["share"] = to_hundredths(body.share) / 100
     if body.occurred_at is not None:
         changes["occurred_at"] = body.occurred_at
-    if "note" in fields:
+    if "note" in body.model_fields_set:
         changes["note"] = body.note
-    if errors:
-        raise Rejected(errors)
-    return changes, created
+    return changes
 
 
-def _earlier(
-    conn: sa.Connection, kind: str, request_id: str | None, digest: str, event_type: str
-) -> Amended | None:
-    if request_id is None:
-        return None
-    stored = requests.stored_hash(conn, kind, request_id)
-    if stored is None:
-        return None
-    if stored != digest:
-        raise IdConflict(kind, request_id)
-    [event] = event_log.read_requests(conn, [request_id], event_type)
-    return Amended(_answer_of(event), created=False)
-
-
-def _append(
-    conn: sa.Connection,
-    kind: str,
-    request_id: str | None,
-    digest: str,
-    event: NewEvent,
-    places: list[str],
-    created: bool,
-) -> Amended:
-    if request_id is not None and not requests.claim(conn, kind, request_id, digest):
-        earlier = _earlier(conn, kind, request_id, digest, event.type)
-        assert earlier is not None, "a claimed request id always has a stored hash"
-        return earlier
-    [appended] = event_log.append(conn, [event])
-    answer = AmendmentOut(
-        event_id=appended.event_id,
-        position=appended.position,
-        type=event.type,
-        target_event_id=event.target_event_id or "",
-        place_ids=sorted(set(places)),
-        place_created=created,
-    )
-    return Amended(answer, created=True)
-
-
-def _answer_of(event: RecordedEvent) -> AmendmentOut:
+def _answer(event: NewEvent | RecordedEvent, logged: Appended | RecordedEvent) -> AmendmentOut:
+    """The answer to an amendment, the same whether just written or read back for a replay."""
     changes = event.data.get("changes", {})
-    places = {event.stream_id, changes.get("place_id", event.stream_id)}
     return AmendmentOut(
-        event_id=event.event_id,
-        position=event.position,
+        event_id=logged.event_id,
+        position=logged.position,
         type=event.type,
         target_event_id=event.target_event_id or "",
-        place_ids=sorted(places),
+        place_ids=sorted({event.stream_id, changes.get("place_id", event.stream_id)}),
         place_created=bool(event.data.get("place_created", False)),
     )

@@ -3,39 +3,44 @@ none of them.
 
 `record_reports` records a batch of reports in the caller's transaction (the report writer's group
 commit, or the importer's): every report is all or nothing on its own; a bad one is answered with
-its errors and writes nothing, while the others in the batch go in.
+its errors and writes nothing, while the others in the batch go in. It runs in three steps:
+
+1. decide (`decide`, pure given what was read): each report against the stored hashes of its id
+   (`idempotency`), then a new one's claims resolved (`Names`) into its events, or its errors;
+2. write: the places the accepted reports add, then one store call that claims their ids and
+   appends their events;
+3. answer: built from what was written, or, for a replay, from the events stored the first time.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
-import orjson
 import sqlalchemy as sa
-from pydantic import BaseModel
 
 from services.domain.control import validate_claim_fields
 from services.domain.errors import InvalidClaim, Unresolved
 from services.domain.events import CONTROL_CHANGED, RecordedEvent
+from services.domain.occurred import parse_occurred
 from services.domain.places import Location
 from services.domain.shares import to_hundredths
 from services.gazetteer import Gazetteer
+from services.ingest import idempotency
+from services.ingest.idempotency import Ledger, StoreLedger, Verdict, Written
+from services.ingest.idempotency import body_hash as body_hash
 from services.ingest.problems import FieldError, IdConflict, Rejected, unknown_place
 from services.ingest.resolution import PlaceQuery, PlaceResolution, PlaceResolver
-from services.ingest.schemas import ClaimIn, ReportIn, ReportOut, parse_occurred_cached
-from services.store import event_log, requests
+from services.ingest.schemas import ClaimIn, ReportIn, ReportOut
 from services.store import places as place_store
 from services.store.actors import ActorDirectory
-from services.store.event_log import NewEvent, new_event_ids
+from services.store.event_log import Appended, NewEvent
 
-KIND = "report"
+KIND = idempotency.REPORT.name
 
-# Shares repeat (and each claim's is converted twice): remember the Decimal arithmetic's answers.
+# Shares repeat: remember the Decimal arithmetic's answers.
 _hundredths = functools.lru_cache(maxsize=4096)(to_hundredths)
 
 
@@ -53,17 +58,43 @@ class Outcome:
     created: bool
 
 
-class Deferred(Exception):
+@dataclass(frozen=True)
+class Deferred:
     """The same report id came twice in one batch: record the second in a later batch."""
 
 
 Result = Outcome | Rejected | IdConflict | Deferred
 
 
-def body_hash(body: BaseModel) -> str:
-    """A hash of the request's meaning: key order and whitespace do not change it."""
-    canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).hexdigest()
+@dataclass(frozen=True)
+class New:
+    """A report to record: its events, to be written."""
+
+    submission: Submission
+    events: tuple[NewEvent, ...]
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A report recorded before with the same body: answered from its stored events."""
+
+    submission: Submission
+
+
+Decision = New | Replay | Rejected | IdConflict | Deferred
+
+
+class Names(Protocol):
+    """What a batch's claims name, resolved. The places a report would add stay staged until the
+    report is accepted (kept for the reports after it) or discarded (forgotten)."""
+
+    def actor(self, name: str) -> str | Unresolved: ...
+
+    def place(self, query: PlaceQuery) -> PlaceResolution | Unresolved: ...
+
+    def accept(self) -> None: ...
+
+    def discard(self) -> None: ...
 
 
 def record_reports(
@@ -77,44 +108,13 @@ def record_reports(
     A Rejected or IdConflict result wrote nothing for that report. An Outcome with `created` False
     is a report recorded before with the same body, answered as the first time.
     """
-    results: list[Result | None] = [None] * len(batch)
     places = PlaceResolver(conn, gazetteer)
-    stored = _stored_and_places(conn, batch, places)
-    fresh: dict[str, int] = {}
-    for i, submission in enumerate(batch):
-        report_id = submission.report.id
-        if report_id in stored:
-            results[i] = None if stored[report_id] == submission.digest else IdConflict(KIND, report_id)
-        elif report_id in fresh:
-            results[i] = Deferred()
-        else:
-            fresh[report_id] = i
-    prepared = _prepare(batch, list(fresh.values()), _ClaimReader(conn, actors, places), results)
-    claimed, appended = event_log.claim_and_append(
-        conn,
-        KIND,
-        {batch[i].report.id: batch[i].digest for i in prepared},
-        [e for new_events in prepared.values() for e in new_events],
-    )
-    positions = iter(appended)
-    for i, new_events in prepared.items():
-        if batch[i].report.id in claimed:
-            recorded = [_recorded_out(e, next(positions)) for e in new_events]
-            results[i] = Outcome(_answer(batch[i].report.id, recorded), created=True)
-    _answer_replays(conn, batch, results)
-    return [_settled(r) for r in results]
+    decisions = decide(batch, _read(conn, batch, places), _StoreNames(conn, actors, places))
+    places.record()  # the places the accepted reports add
+    return write_and_answer(StoreLedger(conn), decisions)
 
 
-def _settled(result: Result | None) -> Result:
-    # Every report id without a result was stored (before, or by a concurrent writer we waited for).
-    if result is None:
-        raise RuntimeError("a report id was neither recorded nor found stored")
-    return result
-
-
-def _stored_and_places(
-    conn: sa.Connection, batch: Sequence[Submission], places: PlaceResolver
-) -> dict[str, str]:
+def _read(conn: sa.Connection, batch: Sequence[Submission], places: PlaceResolver) -> dict[str, str]:
     """The hashes stored for the batch's report ids; every recorded place its claims may name is
     preloaded into `places`. The batch's reads: one round trip on PostgreSQL."""
     stored, found = place_store.stored_hashes_and_places(
@@ -127,118 +127,86 @@ def _stored_and_places(
     return stored
 
 
-def _prepare(
-    batch: Sequence[Submission], indices: list[int], reader: _ClaimReader, results: list[Result | None]
-) -> dict[int, list[NewEvent]]:
-    prepared: dict[int, list[NewEvent]] = {}
-    for i in indices:
-        try:
-            prepared[i] = reader.events(batch[i].report)
-            reader.places.accept()
-        except Rejected as rejected:
-            reader.places.discard()
-            results[i] = rejected
-    reader.places.record()
-    return prepared
+# Deciding
 
 
-def _answer_replays(conn: sa.Connection, batch: Sequence[Submission], results: list[Result | None]) -> None:
-    """Answer reports recorded before (or by a concurrent writer) as they were answered then."""
-    stored = requests.stored_hashes(
-        conn, KIND, [batch[i].report.id for i, r in enumerate(results) if r is None]
+def decide(batch: Sequence[Submission], stored: Mapping[str, str], names: Names) -> list[Decision]:
+    """What to do with each submission, in order, given the hashes stored for their ids."""
+    found = idempotency.verdicts([(s.report.id, s.digest) for s in batch], stored)
+    return [_decision(s, v, names) for s, v in zip(batch, found, strict=True)]
+
+
+def _decision(submission: Submission, verdict: Verdict, names: Names) -> Decision:
+    if verdict is Verdict.NEW:
+        return _new(submission, names)
+    if verdict is Verdict.REPLAY:
+        return Replay(submission)
+    if verdict is Verdict.CONFLICT:
+        return IdConflict(KIND, submission.report.id)
+    return Deferred()
+
+
+def _new(submission: Submission, names: Names) -> New | Rejected:
+    """The report's events; Rejected with every claim's errors when any claim is bad."""
+    report = submission.report
+    source = report.source.model_dump(mode="json")  # one for all its events: none changes it
+    built = [_claim_event(report, i, claim, source, names) for i, claim in enumerate(report.claims)]
+    errors = [error for b in built if isinstance(b, list) for error in b]
+    if errors:
+        names.discard()
+        return Rejected(errors)
+    names.accept()
+    return New(submission, tuple(b for b in built if isinstance(b, NewEvent)))
+
+
+class _Resolved(NamedTuple):
+    actor: str
+    from_actor: str | None
+    supporting: list[str]
+    place: PlaceResolution
+
+
+def _claim_event(
+    report: ReportIn, index: int, claim: ClaimIn, source: dict[str, Any], names: Names
+) -> NewEvent | list[FieldError]:
+    resolved = _resolve(index, claim, names)
+    if isinstance(resolved, list):
+        return resolved
+    errors = _algebra_errors(index, resolved, _hundredths(claim.share))
+    if errors:
+        return errors
+    place = resolved.place
+    data = claim_data(
+        report,
+        index,
+        claim,
+        place.place.place_id,
+        resolved.actor,
+        resolved.from_actor,
+        resolved.supporting,
+        place.created,
+        source=source,
     )
-    by_request: dict[str, list[RecordedEvent]] = defaultdict(list)
-    for event in event_log.read_requests(conn, list(stored), CONTROL_CHANGED):
-        by_request[event.request_id or ""].append(event)
-    for i, result in enumerate(results):
-        report_id = batch[i].report.id
-        if result is not None or report_id not in stored:
-            continue
-        if stored[report_id] != batch[i].digest:
-            results[i] = IdConflict(KIND, report_id)
-        else:
-            recorded = [_recorded_out(e.data, e) for e in by_request[report_id]]
-            results[i] = Outcome(_answer(report_id, recorded), created=False)
+    occurred = parse_occurred(claim.occurred_at)
+    return NewEvent(CONTROL_CHANGED, place.place.place_id, data, occurred, request_id=report.id)
 
 
-class _ClaimReader:
-    """Turns the claims of one batch's reports into events, or into their errors.
-
-    A large report names the same few actors, places and dates over and over: each actor name is
-    resolved once per batch here (places are memoised by the resolver, dates by
-    `parse_occurred_cached`), which keeps a 1000-claim report from costing 1000 lookups of each.
-    """
-
-    def __init__(self, conn: sa.Connection, actors: ActorDirectory, places: PlaceResolver) -> None:
-        self._conn = conn
-        self._directory = actors
-        self.places = places
-        self._actors: dict[str, str | Unresolved] = {}
-
-    def events(self, report: ReportIn) -> list[NewEvent]:
-        """The report's events; Rejected with every claim's errors when any claim is bad."""
-        source = report.source.model_dump(mode="json")
-        event_ids = new_event_ids(len(report.claims))
-        errors: list[FieldError] = []
-        new_events = []
-        for index, claim in enumerate(report.claims):
-            try:
-                new_events.append(self._event(report, index, claim, source, event_ids[index]))
-            except Rejected as exc:
-                errors.extend(exc.errors)
-        if errors:
-            raise Rejected(errors)
-        return new_events
-
-    def _event(
-        self, report: ReportIn, index: int, claim: ClaimIn, source: dict[str, Any], event_id: str
-    ) -> NewEvent:
-        actor = self._actor_id(claim.actor)
-        from_actor = self._actor_id(claim.from_actor) if claim.from_actor is not None else None
-        supporting = [self._actor_id(name) for name in claim.supporting_actors]
-        location = Location(claim.location.lat, claim.location.lon) if claim.location else None
-        try:
-            resolution: PlaceResolution | Unresolved = self.places.resolve(
-                PlaceQuery(claim.place, claim.country, location)
-            )
-        except Unresolved as exc:
-            resolution = exc
-        if (
-            isinstance(actor, Unresolved)
-            or isinstance(from_actor, Unresolved)
-            or isinstance(resolution, Unresolved)
-            or any(isinstance(s, Unresolved) for s in supporting)
-        ):
-            raise Rejected(_resolution_errors(index, actor, from_actor, supporting, resolution))
-        data = claim_data(
-            report,
-            index,
-            claim,
-            resolution.place.place_id,
-            actor,
-            from_actor,
-            [s for s in supporting if isinstance(s, str)],
-            resolution.created,
-            source=source,
-        )
-        _check_algebra(data, ["body", "claims", index])
-        return NewEvent(
-            type=CONTROL_CHANGED,
-            stream_id=resolution.place.place_id,
-            data=data,
-            occurred=parse_occurred_cached(claim.occurred_at),
-            request_id=report.id,
-            event_id=event_id,
-        )
-
-    def _actor_id(self, name: str) -> str | Unresolved:
-        # The directory reloads on a miss: remembering the miss keeps that to once per batch.
-        if name not in self._actors:
-            try:
-                self._actors[name] = self._directory.resolve(self._conn, name).actor_id
-            except Unresolved as exc:
-                self._actors[name] = exc
-        return self._actors[name]
+def _resolve(index: int, claim: ClaimIn, names: Names) -> _Resolved | list[FieldError]:
+    """The claim's names resolved, or the field errors of those that resolve to nothing."""
+    actor = names.actor(claim.actor)
+    from_actor = names.actor(claim.from_actor) if claim.from_actor is not None else None
+    supporting = [names.actor(name) for name in claim.supporting_actors]
+    location = Location(claim.location.lat, claim.location.lon) if claim.location else None
+    place = names.place(PlaceQuery(claim.place, claim.country, location))
+    known = [s for s in supporting if isinstance(s, str)]
+    if (
+        isinstance(actor, str)
+        and not isinstance(from_actor, Unresolved)
+        and isinstance(place, PlaceResolution)
+        and len(known) == len(supporting)
+    ):
+        return _Resolved(actor, from_actor, known, place)
+    return _resolution_errors(index, actor, from_actor, supporting, place)
 
 
 def _resolution_errors(
@@ -259,6 +227,15 @@ def _resolution_errors(
     if isinstance(place, Unresolved):
         errors.append(unknown_place([*loc, "place"], place))
     return errors
+
+
+def _algebra_errors(index: int, resolved: _Resolved, share: int) -> list[FieldError]:
+    # The same check the fold applies: a claim it would reject is refused here, at the door.
+    try:
+        validate_claim_fields(resolved.actor, share, resolved.from_actor, resolved.supporting)
+    except InvalidClaim as exc:
+        return [FieldError(["body", "claims", index], str(exc), "invalid_claim")]
+    return []
 
 
 def claim_data(
@@ -293,23 +270,94 @@ def claim_data(
     }
 
 
-def _check_algebra(data: dict[str, Any], loc: list[str | int]) -> None:
-    # The same check the fold applies: a claim it would reject is refused here, at the door.
-    try:
-        validate_claim_fields(
-            data["actor_id"], _hundredths(data["share"]), data["from_actor_id"], data["supporting_actor_ids"]
-        )
-    except InvalidClaim as exc:
-        raise Rejected([FieldError(loc, str(exc), "invalid_claim")]) from None
+class _StoreNames:
+    """`Names` on the store: the actor directory and the batch's place resolver.
+
+    A large report names the same few actors over and over: each name is asked of the directory
+    once per batch (it reloads on a miss, so a miss is remembered too). The resolver memoises places.
+    """
+
+    def __init__(self, conn: sa.Connection, directory: ActorDirectory, places: PlaceResolver) -> None:
+        self._conn = conn
+        self._directory = directory
+        self._places = places
+        self._actors: dict[str, str | Unresolved] = {}
+
+    def actor(self, name: str) -> str | Unresolved:
+        if name not in self._actors:
+            self._actors[name] = self._lookup(name)
+        return self._actors[name]
+
+    def _lookup(self, name: str) -> str | Unresolved:
+        try:
+            return self._directory.resolve(self._conn, name).actor_id
+        except Unresolved as exc:
+            return exc
+
+    def place(self, query: PlaceQuery) -> PlaceResolution | Unresolved:
+        try:
+            return self._places.resolve(query)
+        except Unresolved as exc:
+            return exc
+
+    def accept(self) -> None:
+        self._places.accept()
+
+    def discard(self) -> None:
+        self._places.discard()
 
 
-def _recorded_out(event: NewEvent | dict[str, Any], appended: Any) -> dict[str, Any]:
+# Writing and answering
+
+
+def write_and_answer(ledger: Ledger, decisions: Sequence[Decision]) -> list[Result]:
+    """Write the new reports' ids and events in one call, then answer every decision."""
+    new = [d for d in decisions if isinstance(d, New)]
+    digests = {d.submission.report.id: d.submission.digest for d in new}
+    written = ledger.write(idempotency.REPORT, digests, [e for d in new for e in d.events])
+    return _answers(ledger, decisions, written)
+
+
+def _answers(ledger: Ledger, decisions: Sequence[Decision], written: Written) -> list[Result]:
+    """Each decision's result: the new reports from what was written, the replays (and the new
+    ones a concurrent writer recorded first) from the stored events."""
+    # New reports whose id a concurrent writer claimed first (this one waited for it): stored now.
+    lost = {
+        d.submission.report.id: d.submission.digest
+        for d in decisions
+        if isinstance(d, New) and d.submission.report.id not in written.claimed
+    }
+    rechecked = ledger.stored_hashes(idempotency.REPORT, list(lost))
+    settled = [_settle(d, written, rechecked) for d in decisions]
+    replays = [d.submission.report.id for d in settled if isinstance(d, Replay)]
+    stored = ledger.recorded(idempotency.REPORT, replays)
+    return [_result(d, written, stored) for d in settled]
+
+
+def _settle(decision: Decision, written: Written, stored: Mapping[str, str]) -> Decision:
+    if not isinstance(decision, New) or decision.submission.report.id in written.claimed:
+        return decision
+    submission = decision.submission
+    verdict = idempotency.lost(submission.report.id, submission.digest, stored)
+    return Replay(submission) if verdict is Verdict.REPLAY else IdConflict(KIND, submission.report.id)
+
+
+def _result(decision: Decision, written: Written, stored: Mapping[str, list[RecordedEvent]]) -> Result:
+    if isinstance(decision, New):
+        events = [_event_out(e.data, written.appended[e.event_id]) for e in decision.events]
+        return Outcome(_answer(decision.submission.report.id, events), created=True)
+    if isinstance(decision, Replay):
+        report_id = decision.submission.report.id
+        return Outcome(_answer(report_id, [_event_out(e.data, e) for e in stored[report_id]]), created=False)
+    return decision
+
+
+def _event_out(data: Mapping[str, Any], logged: Appended | RecordedEvent) -> dict[str, Any]:
     # A RecordedEventOut as a dict: `_answer` validates them all in one call (a model built per
     # event costs twice as much for a 1000-claim report).
-    data = event.data if isinstance(event, NewEvent) else event
     return {
-        "event_id": appended.event_id,
-        "position": appended.position,
+        "event_id": logged.event_id,
+        "position": logged.position,
         "place_id": data["place_id"],
         "actor_id": data["actor_id"],
         "place_created": data["place_created"],

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints, field_validator
 
 from services.domain.errors import InvalidTime
-from services.domain.occurred import OccurredAt, parse_occurred
+from services.domain.occurred import parse_occurred
 from services.domain.places import Location, Place, PlaceKind
 from services.ingest import examples
 
@@ -43,22 +42,14 @@ class SourceIn(Strict):
         return parse_occurred(value).text if value is not None else None
 
 
-@functools.lru_cache(maxsize=4096)
-def parse_occurred_cached(value: str) -> OccurredAt:
-    """`parse_occurred`, remembered: a report's claims repeat a few dates (a 1000-claim report
-    parses each claim's at least twice), and an OccurredAt is immutable, so one serves them all."""
-    return parse_occurred(value)
-
-
-@functools.lru_cache(maxsize=4096)
 def checked_occurred_at(value: str) -> str:
     """Normalise an `occurred_at`; reject impossible dates and ones over a day in the future.
 
-    Remembered (only what it accepts: an error is not cached): a date accepted now stays acceptable
-    as time goes on, and a report's claims repeat a few dates, each checked once instead of per claim.
+    A report's claims repeat a few dates: `parse_occurred` remembers its answers (the one cache of
+    parsed dates), so each claim costs a lookup and the comparison with now.
     """
     try:
-        occurred = parse_occurred_cached(value)
+        occurred = parse_occurred(value)
     except InvalidTime as exc:
         raise ValueError(str(exc)) from None
     if occurred.start > datetime.now(UTC) + FUTURE_TOLERANCE:

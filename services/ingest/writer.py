@@ -163,5 +163,5 @@ def _resolve(answers: list[tuple[_Item, Result | BaseException]]) -> None:
             continue  # the client went away and the request was cancelled
         if isinstance(result, BaseException):
             item.future.set_exception(result)
-        else:
+        elif isinstance(result, Outcome):  # a Deferred one is not answered yet: see _settle
             item.future.set_result(result)

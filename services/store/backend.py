@@ -2,9 +2,10 @@
 
 In the manner of eventsourcing's recorders: `Backend` says what the store needs from a database,
 `services.store.postgres` and `services.store.sqlite` say how each one does it, and `Database`
-picks one by its URL when it opens its engine (`database.backend_for`, the one choice of it). Every connection from that engine carries its
-backend (`backend_of`), so store modules write portable SQLAlchemy where the two agree and call the
-backend where they do not; nothing outside the two backend modules asks which database it has.
+picks one by its URL when it opens its engine (`database.backend_for`, the one choice of it).
+Every connection from that engine carries its backend (`backend_of`), so store modules write
+portable SQLAlchemy where the two agree and call the backend where they do not; nothing outside
+the two backend modules asks which database it has.
 """
 
 from __future__ import annotations

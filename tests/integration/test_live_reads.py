@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -66,3 +67,48 @@ def test_a_list_changes_its_etag_only_when_its_content_changes(stack: tuple[str,
     changed = post(http, claim("Abu Kamal", "IS", 50, day=12, from_actor="SAA"))
     moved = http.get("/v1/contested", params={"min_position": changed}, headers={"If-None-Match": etag})
     assert moved.status_code == 200 and moved.headers["etag"] != etag
+
+
+HOLDERS = [("Abu Kamal", "SAA"), ("Mosul", "ISF"), ("Raqqa", "SDF")]
+
+
+def test_a_write_joining_a_later_page_computes_nothing_for_the_first(
+    fresh_pg_url: str, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.api import reads
+    from services.combined import create_app
+    from tests.support.apps import settings_for
+    from tests.support.workers import wait_until
+
+    computed = reads.contested
+    calls: list[int] = []
+
+    def counted(ctx: reads.Context, after: Any, limit: int) -> Any:
+        calls.append(limit)
+        return computed(ctx, after, limit)
+
+    monkeypatch.setattr(reads, "contested", counted)
+    with TestClient(create_app(settings_for(fresh_pg_url, cache_dir, reconcile_interval=0.2))) as http:
+        post(
+            http, claim("Abu Kamal", "SAA", day=8), claim("Mosul", "ISF", day=8), claim("Raqqa", "SDF", day=8)
+        )
+        post(http, claim("Raqqa", "IS", 20, day=9, from_actor="SDF"))
+        top = post(http, claim("Abu Kamal", "IS", 40, day=10, from_actor="SAA"))
+        page = {"limit": 1, "min_position": top}
+        first = http.get("/v1/contested", params=page)
+        assert [p["place_id"] for p in first.json()["items"]] == ["albu-kamal-sy"]
+        later = post(http, claim("Mosul", "IS", 10, day=10, from_actor="ISF"))  # joins page 3
+        wait_until(lambda: noted(http) >= later, 10, "the cache to note the change")
+        etag = {"If-None-Match": first.headers["etag"]}
+        kept = http.get("/v1/contested", params=page | {"min_position": later}, headers=etag)
+        assert kept.status_code == 304 and calls == [1]  # still fresh: not computed again
+        ahead = post(http, claim("Raqqa", "IS", 45, day=11, from_actor="SDF"))  # moves to page 1
+        moved = http.get("/v1/contested", params=page | {"min_position": ahead})
+        assert calls == [1, 1] and [p["place_id"] for p in moved.json()["items"]] == ["ar-raqqah-sy"]
+
+
+def noted(http: Any) -> int:
+    """The log position up to which the app's answer cache has been told what changed."""
+    return int(http.app.state.read_cache.current.position)

@@ -135,3 +135,33 @@ def test_the_cache_is_bounded_in_bytes_as_well_as_entries() -> None:
         )
     kept = [n for n in range(5) if cache.lookup(f"/v1/places.geojson?as_of=201{n}")[0] is not None]
     assert kept == [3, 4]  # the oldest went first, and 800 bytes are kept of the 2,000 put
+
+
+def contested_at(place_id: str, position: int, challenger: float) -> tuple[int, dict[str, Any]]:
+    control = [{"actor_id": "saa", "share": 100 - challenger}, {"actor_id": "is", "share": challenger}]
+    return position, {"place_id": place_id, "status": "contested", "control": control}
+
+
+def test_a_place_joining_past_the_end_of_a_full_page_leaves_the_page_fresh() -> None:
+    from services.api.reads import by_contest
+    from services.api.routes import _page
+
+    cache = cache_at(Version(1, 10))
+    shown = [contested_at("albu-kamal-sy", 10, 40)[1], contested_at("rawah-iq", 10, 30)[1]]
+    contested = lambda place: place["status"] == "contested"  # noqa: E731
+    cache.put("/v1/contested?limit=2", Version(1, 10), _page(shown, True, contested, by_contest), b"[]", "j")
+    cache.note_changes(Version(1, 11), [contested_at("mosul-iq", 11, 10)])  # joins a later page
+    assert cache.lookup("/v1/contested?limit=2")[1] == 11
+    cache.note_changes(Version(1, 12), [contested_at("raqqa-sy", 12, 35)])  # sorts before Rawa
+    assert cache.lookup("/v1/contested?limit=2")[1] is None
+
+
+def test_a_page_that_is_not_full_shows_every_place_joining_the_list() -> None:
+    from services.api.reads import by_place_id
+    from services.api.routes import _page
+
+    cache = cache_at(Version(1, 10))
+    listing = _page([{"place_id": "albu-kamal-sy"}], False, lambda place: True, by_place_id)
+    cache.put("/v1/places?", Version(1, 10), listing, b"[]", "application/json")
+    cache.note_changes(Version(1, 11), [touch("zummar-iq", 11)])  # last in order, but the page has room
+    assert cache.lookup("/v1/places?")[1] is None
