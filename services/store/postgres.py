@@ -81,6 +81,80 @@ _PLACES = (
 )
 
 
+def _in_utc(dbapi_conn: Any, _record: Any) -> None:
+    # Times load in the session's zone: west of UTC, 0001-01-01T00:00Z would load as year 0,
+    # which Python cannot hold. In UTC every time the services store loads as it was written.
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    dbapi_conn.execute("SET TIME ZONE 'UTC'")
+    dbapi_conn.autocommit = autocommit
+
+
+def _claim_params(kind: str, hashes: dict[str, str]) -> tuple[Any, ...]:
+    ids = sorted(hashes)
+    return kind, datetime.now(UTC), ids, [hashes[i] for i in ids]
+
+
+def _json(rows: list[dict[str, Any]]) -> Jsonb:
+    # orjson's bytes go to the server as they are (no str round trip for a 1000-row array).
+    return Jsonb(rows, dumps=orjson.dumps)
+
+
+def _driver(conn: sa.Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under `conn`, in the transaction SQLAlchemy began on it."""
+    return cast(psycopg.Connection[Any], conn.connection.driver_connection)
+
+
+def _rows(conn: sa.Connection, query: str, params: Sequence[Any], *, commit: bool = False) -> list[Row]:
+    """Run one statement through psycopg in the caller's transaction: its rows, if it has any.
+
+    `commit` sends COMMIT in the same round trip (psycopg's pipeline mode), ending the caller's
+    transaction; if the statement fails, the pipeline skips the COMMIT and the failure is raised.
+    """
+    driver = _driver(conn)
+    try:
+        if not commit:
+            return _fetched(driver.execute(query, params))
+        with driver.pipeline():
+            cursor = driver.execute(query, params)
+            driver.commit()
+        return _fetched(cursor)
+    except psycopg.Error as exc:
+        _raised(conn, exc, query, params)
+
+
+def _pipelined(conn: sa.Connection, statements: list[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+    """Each statement's rows, all sent in one round trip (psycopg's pipeline mode)."""
+    driver = _driver(conn)
+    try:
+        with driver.pipeline():
+            cursors = [driver.execute(query, params) for query, params in statements]
+        return [_fetched(cursor) for cursor in cursors]
+    except psycopg.Error as exc:
+        _raised(conn, exc, "; ".join(query for query, _ in statements), None)
+
+
+def _fetched(cursor: psycopg.Cursor[Any]) -> list[Row]:
+    return cursor.fetchall() if cursor.description else []
+
+
+def _raised(
+    conn: sa.Connection, exc: psycopg.Error, statement: str, params: Sequence[Any] | None
+) -> NoReturn:
+    """Raise `exc` as `conn.execute` would: wrapped in SQLAlchemy's DBAPIError subclass for it, and
+    when the connection is lost, that connection invalidated and the pool's others with it (they
+    were most likely lost together: a server restart), so that the next checkout connects afresh."""
+    driver = _driver(conn)
+    lost = driver.closed or driver.broken
+    error = sa.exc.DBAPIError.instance(
+        statement, params, exc, psycopg.Error, connection_invalidated=lost, dialect=conn.dialect
+    )
+    if lost:
+        conn.invalidate(exc)
+        conn.engine.dispose()
+    raise error from exc
+
+
 class PostgresBackend:
     name = "postgresql"
 
@@ -210,77 +284,3 @@ class PostgresBackend:
         return query.with_for_update()
 
     # The read models.
-
-
-def _in_utc(dbapi_conn: Any, _record: Any) -> None:
-    # Times load in the session's zone: west of UTC, 0001-01-01T00:00Z would load as year 0,
-    # which Python cannot hold. In UTC every time the services store loads as it was written.
-    autocommit = dbapi_conn.autocommit
-    dbapi_conn.autocommit = True
-    dbapi_conn.execute("SET TIME ZONE 'UTC'")
-    dbapi_conn.autocommit = autocommit
-
-
-def _claim_params(kind: str, hashes: dict[str, str]) -> tuple[Any, ...]:
-    ids = sorted(hashes)
-    return kind, datetime.now(UTC), ids, [hashes[i] for i in ids]
-
-
-def _json(rows: list[dict[str, Any]]) -> Jsonb:
-    # orjson's bytes go to the server as they are (no str round trip for a 1000-row array).
-    return Jsonb(rows, dumps=orjson.dumps)
-
-
-def _driver(conn: sa.Connection) -> psycopg.Connection[Any]:
-    """The psycopg connection under `conn`, in the transaction SQLAlchemy began on it."""
-    return cast(psycopg.Connection[Any], conn.connection.driver_connection)
-
-
-def _rows(conn: sa.Connection, query: str, params: Sequence[Any], *, commit: bool = False) -> list[Row]:
-    """Run one statement through psycopg in the caller's transaction: its rows, if it has any.
-
-    `commit` sends COMMIT in the same round trip (psycopg's pipeline mode), ending the caller's
-    transaction; if the statement fails, the pipeline skips the COMMIT and the failure is raised.
-    """
-    driver = _driver(conn)
-    try:
-        if not commit:
-            return _fetched(driver.execute(query, params))
-        with driver.pipeline():
-            cursor = driver.execute(query, params)
-            driver.commit()
-        return _fetched(cursor)
-    except psycopg.Error as exc:
-        _raised(conn, exc, query, params)
-
-
-def _pipelined(conn: sa.Connection, statements: list[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
-    """Each statement's rows, all sent in one round trip (psycopg's pipeline mode)."""
-    driver = _driver(conn)
-    try:
-        with driver.pipeline():
-            cursors = [driver.execute(query, params) for query, params in statements]
-        return [_fetched(cursor) for cursor in cursors]
-    except psycopg.Error as exc:
-        _raised(conn, exc, "; ".join(query for query, _ in statements), None)
-
-
-def _fetched(cursor: psycopg.Cursor[Any]) -> list[Row]:
-    return cursor.fetchall() if cursor.description else []
-
-
-def _raised(
-    conn: sa.Connection, exc: psycopg.Error, statement: str, params: Sequence[Any] | None
-) -> NoReturn:
-    """Raise `exc` as `conn.execute` would: wrapped in SQLAlchemy's DBAPIError subclass for it, and
-    when the connection is lost, that connection invalidated and the pool's others with it (they
-    were most likely lost together: a server restart), so that the next checkout connects afresh."""
-    driver = _driver(conn)
-    lost = driver.closed or driver.broken
-    error = sa.exc.DBAPIError.instance(
-        statement, params, exc, psycopg.Error, connection_invalidated=lost, dialect=conn.dialect
-    )
-    if lost:
-        conn.invalidate(exc)
-        conn.engine.dispose()
-    raise error from exc

@@ -20,6 +20,66 @@ from sqlalchemy.dialects import sqlite
 from services.store.backend import JSON_CODEC, Row, attach, ignoring_conflicts
 from services.store.schema import events, place_names, places, requests
 
+_PLACE_COLUMNS = ("place_id", "name", "country", "kind", "lat", "lon", "population", "aliases")
+
+
+def create_folder_for(url: str) -> None:
+    """Create the folder of the database file (`./var/` on a fresh clone): SQLite creates the file,
+    never its folder. Nothing to do for an in-memory database."""
+    database = sa.make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Take over transaction control from the sqlite3 module so BEGIN can be IMMEDIATE.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # a report is durable when its answer is sent
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _on_begin(conn: sa.Connection) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _number(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    # SQLite serialises writers (BEGIN IMMEDIATE), so numbering streams here cannot race; the
+    # position is the table's AUTOINCREMENT rowid, commit-ordered for the same reason.
+    streams = {r["stream_id"] for r in rows}
+    query = (
+        sa.select(events.c.stream_id, sa.func.max(events.c.stream_version))
+        .where(events.c.stream_id.in_(streams))
+        .group_by(events.c.stream_id)
+    )
+    versions: dict[str, int] = {row[0]: row[1] for row in conn.execute(query)}
+    now = datetime.now(UTC)
+    for row in rows:
+        versions[row["stream_id"]] = versions.get(row["stream_id"], 0) + 1
+        row["stream_version"] = versions[row["stream_id"]]
+        row["recorded_at"] = now
+
+
+@contextlib.contextmanager
+def _flocked(path: Path, wait: bool) -> Iterator[bool]:
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            # Removed while still held, so no one opens it after we let go and finds it free
+            # although a runner of the same id (there is none after us) might still come.
+            path.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
 
 class SqliteBackend:
     name = "sqlite"
@@ -149,64 +209,3 @@ class SqliteBackend:
         return query  # the writer's BEGIN IMMEDIATE holds the database lock already
 
     # The read models.
-
-
-_PLACE_COLUMNS = ("place_id", "name", "country", "kind", "lat", "lon", "population", "aliases")
-
-
-def create_folder_for(url: str) -> None:
-    """Create the folder of the database file (`./var/` on a fresh clone): SQLite creates the file,
-    never its folder. Nothing to do for an in-memory database."""
-    database = sa.make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Take over transaction control from the sqlite3 module so BEGIN can be IMMEDIATE.
-    dbapi_conn.isolation_level = None
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")  # a report is durable when its answer is sent
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def _on_begin(conn: sa.Connection) -> None:
-    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-    conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-def _number(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    # SQLite serialises writers (BEGIN IMMEDIATE), so numbering streams here cannot race; the
-    # position is the table's AUTOINCREMENT rowid, commit-ordered for the same reason.
-    streams = {r["stream_id"] for r in rows}
-    query = (
-        sa.select(events.c.stream_id, sa.func.max(events.c.stream_version))
-        .where(events.c.stream_id.in_(streams))
-        .group_by(events.c.stream_id)
-    )
-    versions: dict[str, int] = {row[0]: row[1] for row in conn.execute(query)}
-    now = datetime.now(UTC)
-    for row in rows:
-        versions[row["stream_id"]] = versions.get(row["stream_id"], 0) + 1
-        row["stream_version"] = versions[row["stream_id"]]
-        row["recorded_at"] = now
-
-
-@contextlib.contextmanager
-def _flocked(path: Path, wait: bool) -> Iterator[bool]:
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            # Removed while still held, so no one opens it after we let go and finds it free
-            # although a runner of the same id (there is none after us) might still come.
-            path.unlink(missing_ok=True)
-            fcntl.flock(handle, fcntl.LOCK_UN)
