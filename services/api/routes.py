@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -226,12 +225,17 @@ def _listing(
     return lambda body: Listing(frozenset(item[key] for item in items(body)), admits)
 
 
-@lru_cache(maxsize=256)
+_DECLARED: dict[Callable[..., Any], frozenset[str]] = {}
+
+
 def _declared(route: APIRoute) -> frozenset[str]:
     """The query parameters the route reads: others cannot change the answer, so they do not
-    make a new cache entry (an unknown parameter must not force a recomputation). Remembered per
-    route: a route's parameters are fixed once it is built."""
-    return frozenset(_query_params(route.dependant))
+    make a new cache entry (an unknown parameter must not force a recomputation). Remembered by
+    handler: its parameters are the same in every app that includes it."""
+    names = _DECLARED.get(route.endpoint)
+    if names is None:
+        names = _DECLARED[route.endpoint] = frozenset(_query_params(route.dependant))
+    return names
 
 
 def _holding(actor_id: str, bound: Bounds) -> Callable[[dict[str, Any]], Dependency]:
