@@ -30,6 +30,7 @@ from services.domain.occurred import upper_bound
 from services.store.read_models import tables
 from services.web.auth import require
 from services.web.context import context_of
+from services.web.deps import ContextDep
 from services.web.problems import problem, problem_responses
 from services.web.runtime import Runtime
 
@@ -389,6 +390,7 @@ async def contested(
 @router.get("/actors", responses={200: {"model": schemas.ActorPage}})
 async def list_actors(
     request: Request,
+    context: ContextDep,
     bound: BoundsDep,
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -396,7 +398,7 @@ async def list_actors(
 ) -> Response:
     """Actors with the places each holds and the population under its control."""
     after = paging.decode(cursor, (str,))
-    runtime = context_of(request.app).runtime
+    runtime = context.runtime
 
     def compute(ctx: Context) -> dict[str, Any]:
         return reads.list_actors(ctx, runtime.actors.index(ctx.conn, reload=True).actors, after, limit)
@@ -406,10 +408,10 @@ async def list_actors(
 
 @router.get("/actors/{actor_id}", responses={200: {"model": schemas.ActorOut}, **problem_responses(404)})
 async def get_actor(
-    request: Request, actor_id: str, bound: BoundsDep, min_position: MinPosition = None
+    request: Request, context: ContextDep, actor_id: str, bound: BoundsDep, min_position: MinPosition = None
 ) -> Response:
     """One actor: the places it holds (fully or in part) and the population under its control."""
-    runtime = context_of(request.app).runtime
+    runtime = context.runtime
 
     def compute(ctx: Context) -> dict[str, Any] | None:
         try:
@@ -447,6 +449,7 @@ async def changes(
 @router.get("/events", responses={200: {"model": schemas.EventPage}})
 async def events(
     request: Request,
+    context: ContextDep,
     after: Annotated[int, Query(ge=0, le=2**62, description="A log position")] = 0,
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -455,7 +458,6 @@ async def events(
     _reject_blank_numbers(request)
     key = paging.decode(cursor, (int,))
     start = int(key[0]) if key else after
-    context = context_of(request.app)
 
     def read() -> bytes:
         with context.runtime.read_db.snapshot() as conn:
@@ -483,7 +485,7 @@ LastEventId = Annotated[
     responses={200: {"description": "`place` events (id: log position; data: the place), `replay` events"}},
 )
 async def stream(
-    request: Request,
+    context: ContextDep,
     filters: FiltersDep,
     after: Annotated[int | None, Query(ge=0, le=2**62, description="Resume after this log position")] = None,
     last_event_id: LastEventId = None,
@@ -492,7 +494,6 @@ async def stream(
     `/v1/places` (applied to each new state; `q` is not one); resume with `Last-Event-ID` (or
     `after`), and a `replay` event when a replay swaps the read models in. Without either, it
     starts at the read models' current position."""
-    context = context_of(request.app)
     runtime = context.runtime
     if filters.q is not None:
         error = {
