@@ -12,10 +12,10 @@ from urllib.parse import parse_qsl
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.api.cache import Entry, matches, request_key
+from services.api.cache import Entry, ReadCache, matches, request_key
 from services.api.context import ReadSide
 from services.web.auth import ReadAccess
-from services.web.context import context_of
+from services.web.context import AppContext, context_of
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +28,17 @@ class CachedReads:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._context: AppContext | None = None
+        self._access: ReadAccess | None = None
+        self._cache: ReadCache | None = None
+
+    def _parts(self, context: AppContext) -> tuple[ReadAccess, ReadCache]:
+        """The running app's read rule and cache, looked up once per run of the app (a hit is a
+        few microseconds: lookups per request would be a tenth of it)."""
+        if context is not self._context or self._access is None or self._cache is None:
+            self._access, self._cache = context.get(ReadAccess), context.get(ReadSide).cache
+            self._context = context
+        return self._access, self._cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -69,10 +80,10 @@ class CachedReads:
             elif name == b"if-none-match":
                 inm = value
         query = scope["query_string"].decode("latin-1")
-        context = context_of(scope["app"])
-        if context.get(ReadAccess).refusal(authorization) is not None:
+        access, cache = self._parts(context_of(scope["app"]))
+        if access.refusal(authorization) is not None:
             return None, 0, None  # the route's dependency answers 401, with the same reason
-        entry, position = context.get(ReadSide).cache.lookup(request_key(scope["path"], query))
+        entry, position = cache.lookup(request_key(scope["path"], query))
         if entry is None or position is None or not self._reached(query, position):
             return None, 0, None
         return entry, position, inm.decode("latin-1") if inm else None
