@@ -190,9 +190,12 @@ def replay() -> None:
         TimeElapsedColumn(),
     )
     from services.logs import quieted
+    from services.projector.runner import cyclic_gc_paused
 
-    # The bar tells the progress; a warning still prints above it, not through it.
-    with quieted("services.projector"), Progress(*columns, console=Console(stderr=True)) as progress:
+    # The bar tells the progress; a warning still prints above it, not through it. The process
+    # does nothing else: the cyclic collector may wait for the end.
+    bar = Progress(*columns, console=Console(stderr=True))
+    with quieted("services.projector"), cyclic_gc_paused(), bar as progress:
         task = progress.add_task("replay", total=None)
         run_replay(
             db,

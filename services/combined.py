@@ -9,78 +9,100 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 
 from fastapi import FastAPI
 
 from services import logs
+from services.api import context as read_context
 from services.api import page as map_page
 from services.api import routes as read_routes
+from services.api.context import ReadSide
 from services.config import Settings
 from services.doorbell import LocalDoorbell
 from services.ingest import admin
 from services.ingest import routes as ingest_routes
+from services.ingest.admin import ReplayRunner
 from services.projector.embedded import EmbeddedProjector
 from services.projector.replay import batch_size_for, run_replay
+from services.web.context import AppContext
 from services.web.runtime import Runtime
 from services.web.setup import build_app
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Started in this order, stopped in the reverse: the read side, the projection (which moves
+    the read side at once), the report writer (which rings the projection)."""
     settings = settings or Settings()
-    doorbell = None if settings.redis_url else LocalDoorbell()
-    app = build_app("Frontline", settings, runtime, doorbell)
-    ingest_routes.install(app)
-    admin.install(app)
-    read_routes.install(app, settings)
-    map_page.install(app)
-    app.state.on_start.append(_start_projection)
-    app.state.on_stop.append(_stop_projection)
-    return app
+    return build_app(
+        "Frontline",
+        settings,
+        installs=[ingest_routes.install, admin.install, read_routes.install, map_page.install],
+        wiring=[read_context.wire, _wire_projection, ingest_routes.wire],
+        runtime=runtime,
+        doorbell=None if settings.redis_url else LocalDoorbell(),
+    )
 
 
-def _start_projection(app: FastAPI, runtime: Runtime) -> None:
+def _wire_projection(context: AppContext) -> None:
+    runtime = context.runtime
     if isinstance(runtime.doorbell, LocalDoorbell):
-        projector = EmbeddedProjector(
-            runtime.db,
-            runtime.doorbell,
-            runtime.settings.reconcile_interval,
-            runtime.settings.projection_batch_size,
-            on_advance=lambda _: app.state.follower.poll(),  # read answers move at once
-        )
-        projector.start()
-        runtime.doorbell.ring()  # catch up with what was recorded while nothing ran
-        app.state.projector = projector
-        app.state.replay_threads = []
-        app.state.replay_runner = lambda replay_id: app.state.replay_threads.append(
-            _replay_in_thread(runtime, replay_id)
-        )
+        follower = context.get(ReadSide).follower
+        embedded = EmbeddedProjection(runtime, runtime.doorbell, lambda _: follower.poll())
+        context.start(EmbeddedProjection, embedded)
+        context.provide(ReplayRunner, ReplayRunner(embedded.run_replay))
     else:
-        # A child process rather than a thread: an RQ worker owns its process's signals. Its log
-        # lines look like the server's (readable under `make run`, JSON in a container).
-        log_format = logs.resolve_format(runtime.settings.log_format, runtime.settings.dev_mode)
-        app.state.projector = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "worker"], env={**os.environ, "LOG_FORMAT": log_format}
+        context.start(WorkerChild, WorkerChild(runtime))
+        admin.queued_replays(context)
+
+
+class EmbeddedProjection:
+    """The projector thread, and the replays it runs as threads of their own, in this process."""
+
+    def __init__(self, runtime: Runtime, doorbell: LocalDoorbell, on_advance: Callable[[int], None]) -> None:
+        self.runtime = runtime
+        settings = runtime.settings
+        self.projector = EmbeddedProjector(
+            runtime.db, doorbell, settings.reconcile_interval, settings.projection_batch_size, on_advance
         )
+        self.replays: list[threading.Thread] = []
 
+    def start(self) -> None:
+        self.projector.start()
+        self.projector.wake()  # catch up with what was recorded while nothing ran
 
-def _replay_in_thread(runtime: Runtime, replay_id: str) -> threading.Thread:
-    batch = batch_size_for(runtime.settings.projection_batch_size)
+    def run_replay(self, replay_id: str) -> None:
+        batch = batch_size_for(self.runtime.settings.projection_batch_size)
+        db = self.runtime.db
 
-    def run() -> None:
-        with contextlib.suppress(Exception):  # a failure is logged and kept in the replay record
-            run_replay(runtime.db, replay_id, batch)
+        def run() -> None:
+            with contextlib.suppress(Exception):  # a failure is logged and kept in the replay record
+                run_replay(db, replay_id, batch)
 
-    thread = threading.Thread(target=run, name="replay", daemon=True)
-    thread.start()
-    return thread
+        thread = threading.Thread(target=run, name="replay", daemon=True)
+        thread.start()
+        self.replays.append(thread)
 
-
-def _stop_projection(app: FastAPI, runtime: Runtime) -> None:
-    projector = app.state.projector
-    if isinstance(projector, EmbeddedProjector):
-        for thread in app.state.replay_threads:
+    def stop(self) -> None:
+        for thread in self.replays:
             thread.join(120)  # a replay in flight finishes (or fails) before the database closes
-        projector.stop()
-    else:
-        projector.terminate()
-        projector.wait(30)
+        self.projector.stop()
+
+
+class WorkerChild:
+    """A `frontline worker` child process: an RQ worker owns its process's signals, so it cannot
+    be a thread. Its log lines look like the server's (readable under `make run`, JSON in a
+    container)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.log_format = logs.resolve_format(runtime.settings.log_format, runtime.settings.dev_mode)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "LOG_FORMAT": self.log_format}
+        self.process = subprocess.Popen([sys.executable, "-m", "services.cli", "worker"], env=env)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(30)

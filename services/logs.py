@@ -52,17 +52,31 @@ def configure(level: str = "INFO", fmt: str = "auto", dev: bool = False) -> None
     """Route structlog and the standard library through one renderer (at most one handler of ours
     on the root logger, whatever other handlers, a test runner's say, are there)."""
     global _handler
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
-        if resolve_format(fmt, dev) == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    _configure_structlog(shared)
+    handler = _StderrHandler()
+    handler.setFormatter(_formatter(shared, _renderer(fmt, dev)))
+    root = logging.getLogger()
+    if _handler is not None:
+        root.removeHandler(_handler)
+    root.addHandler(handler)
+    root.setLevel(level)
+    _handler = handler
+    _adopt_foreign(level)
+
+
+def _renderer(fmt: str, dev: bool) -> structlog.types.Processor:
+    if resolve_format(fmt, dev) == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+
+
+def _configure_structlog(shared: list[structlog.types.Processor]) -> None:
     structlog.configure(
         # filter_by_level first: a line below LOG_LEVEL costs one comparison, not a rendering.
         processors=[
@@ -74,23 +88,23 @@ def configure(level: str = "INFO", fmt: str = "auto", dev: bool = False) -> None
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = _StderrHandler()
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                renderer,
-            ],
-        )
+
+
+def _formatter(
+    shared: list[structlog.types.Processor], renderer: structlog.types.Processor
+) -> structlog.stdlib.ProcessorFormatter:
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
     )
-    root = logging.getLogger()
-    if _handler is not None:
-        root.removeHandler(_handler)
-    root.addHandler(handler)
-    root.setLevel(level)
-    _handler = handler
+
+
+def _adopt_foreign(level: str) -> None:
+    """Send the FOREIGN loggers' lines up to our handler; hear the CHATTY ones only at DEBUG."""
     for name in FOREIGN:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -7,14 +7,15 @@ ever served from here, so validation and authorisation stay where they are decla
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.api.cache import Entry, ReadCache, matches, request_key
+from services.api.context import ReadSide
+from services.web.auth import ReadAccess
+from services.web.context import AppContext, context_of
 
 log = structlog.get_logger(__name__)
 
@@ -22,12 +23,22 @@ CACHED_PREFIXES = ("/v1/places", "/v1/contested", "/v1/actors", "/v1/changes")
 
 
 class CachedReads:
-    OUTSIDE_FRAMEWORK = True  # served before FastAPI's own middleware (see services.web.setup)
+    """A middleware: outside the routing, inside request ids and metrics (see services.web.setup).
+    Its cache and the rule of who may read are the running app's (`ReadSide`, `ReadAccess`)."""
 
-    def __init__(self, app: ASGIApp, cache: ReadCache, read_keys: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.cache = cache
-        self.keys = [k.encode() for k in read_keys]
+        self._context: AppContext | None = None
+        self._access: ReadAccess | None = None
+        self._cache: ReadCache | None = None
+
+    def _parts(self, context: AppContext) -> tuple[ReadAccess, ReadCache]:
+        """The running app's read rule and cache, looked up once per run of the app (a hit is a
+        few microseconds: lookups per request would be a tenth of it)."""
+        if context is not self._context or self._access is None or self._cache is None:
+            self._access, self._cache = context.get(ReadAccess), context.get(ReadSide).cache
+            self._context = context
+        return self._access, self._cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -40,8 +51,8 @@ class CachedReads:
         try:
             entry, position, inm = self._lookup(scope)
         except Exception:
-            # This layer sits outside the framework's error handling: a fault here must not turn
-            # a read the routes can answer into a bare 500. Log it and let the routes answer.
+            # This layer sits outside the routes' error handling: a fault here must not turn a
+            # read the routes can answer into a 500. Log it and let the routes answer.
             log.exception("fastpath.failed", path=scope["path"])
             entry = None
         if entry is None:
@@ -64,28 +75,18 @@ class CachedReads:
         it is true at, and the request's If-None-Match."""
         authorization = inm = None
         for name, value in scope["headers"]:
-            if name == b"authorization":
+            if name == b"authorization" and authorization is None:  # the first, as the routes read it
                 authorization = value
             elif name == b"if-none-match":
                 inm = value
         query = scope["query_string"].decode("latin-1")
-        if not self._authorised(authorization):
-            return None, 0, None
-        entry, position = self.cache.lookup(request_key(scope["path"], query))
+        access, cache = self._parts(context_of(scope["app"]))
+        if access.refusal(authorization) is not None:
+            return None, 0, None  # the route's dependency answers 401, with the same reason
+        entry, position = cache.lookup(request_key(scope["path"], query))
         if entry is None or position is None or not self._reached(query, position):
             return None, 0, None
         return entry, position, inm.decode("latin-1") if inm else None
-
-    def _authorised(self, header: bytes | None) -> bool:
-        if not self.keys:
-            return True
-        if not header or header[:7].lower() != b"bearer ":
-            return False
-        token = header[7:].strip()
-        found = False
-        for key in self.keys:
-            found |= hmac.compare_digest(token, key)
-        return found
 
     @staticmethod
     def _reached(query: str, position: int) -> bool:

@@ -18,6 +18,7 @@ import psycopg
 import sqlalchemy as sa
 import structlog
 
+from services.loops import Loop
 from services.store import checkpoints
 from services.store.database import Database
 from services.store.read_models import PROJECTION
@@ -91,25 +92,22 @@ def read_version(conn: sa.Connection) -> Version:
     return Version(checkpoint.generation, checkpoint.position) if checkpoint else Version(0, 0)
 
 
-class Follower:
+class Follower(Loop):
     """Keeps a PositionWatch current: LISTEN on PostgreSQL, polling on both backends (and only
     polling on a hot standby, which hears no NOTIFY)."""
 
     def __init__(self, db: Database, watch: PositionWatch, poll_interval: float, listen: bool = True) -> None:
+        super().__init__("position-follower", poll_interval)
         self.db = db
         self.watch = watch
         self.poll_interval = poll_interval
         self.listen = listen and db.backend.hears_notices()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="position-follower", daemon=True)
 
     def start(self) -> None:
         self.poll()
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(self.poll_interval + 5)
+        super().start()
+        if self.listen:
+            self.wake()  # listen now, not after a first interval
 
     def poll(self) -> None:
         try:
@@ -118,13 +116,12 @@ class Follower:
         except Exception as exc:  # the database may be down; keep serving what is cached
             log.warning("position.poll_failed", error=str(exc))
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self.listen:
-                self._listen()
-            else:
-                self._stop.wait(self.poll_interval)
-                self.poll()
+    def tick(self) -> None:
+        """Listen until stopped (an interval's wait after a lost connection), or poll once."""
+        if self.listen:
+            self._listen()
+        else:
+            self.poll()
 
     def _listen(self) -> None:
         url = self.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -133,7 +130,7 @@ class Follower:
                 conn.execute(f"LISTEN {checkpoints.NOTIFY_CHANNEL}")
                 schema = conn.execute("SELECT current_schema()").fetchone()
                 self.poll()  # anything committed before LISTEN took effect
-                while not self._stop.is_set():
+                while not self.stopping:
                     heard = False
                     for note in conn.notifies(timeout=self.poll_interval, stop_after=1):
                         heard = self._heard(note.payload, schema[0] if schema else None)
@@ -141,7 +138,6 @@ class Follower:
                         self.poll()
         except psycopg.Error as exc:
             log.warning("position.listen_failed", error=str(exc))
-            self._stop.wait(self.poll_interval)
 
     def _heard(self, payload: str, schema: str | None) -> bool:
         """Advance to what the notice says, if it is this schema's projection's; else False.

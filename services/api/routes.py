@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,23 +11,26 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api import paging, reads, schemas
 from services.api.cache import Dependency, Entry, Listing, ReadCache, matches, request_key
+from services.api.context import ReadSide
 from services.api.fastpath import CachedReads
 from services.api.filters import PlaceFilters, UnknownFilter, country_code
 from services.api.filters import resolve as resolve_filters
-from services.api.position import Follower, PositionWatch, read_version
+from services.api.position import read_version
 from services.api.reads import Bounds, Context, NotYetRecorded
-from services.api.stream import ChangeBroadcast, place_filter
 from services.api.stream import events as stream_events
-from services.config import Settings
+from services.api.stream import place_filter
 from services.domain.errors import InvalidTime, Unresolved
 from services.domain.occurred import upper_bound
 from services.store.read_models import tables
 from services.web.auth import require
+from services.web.context import context_of
+from services.web.deps import ContextDep
 from services.web.problems import problem, problem_responses
 from services.web.runtime import Runtime
 
@@ -116,13 +120,15 @@ async def answer(
     """Serve `compute`'s answer from cache while it is fresh, else compute it (once for all the
     requests that miss it together). `depends` says what the answer depends on (see
     services.api.cache); by default, anything. `missing`: the 404's detail when there is none."""
-    watch: PositionWatch = request.app.state.position_watch
+    context = context_of(request.app)
+    side = context.get(ReadSide)
+    watch = side.watch
     if min_position is not None and not await watch.wait_for(min_position, MIN_POSITION_WAIT):
         return _not_reached(min_position, watch.version.position)
     _reject_blank_numbers(request)
-    key = request_key(request.url.path, request.url.query, _declared(request))
-    fill = _filler(request, key, compute, bound, media_type, depends)
-    entry, position = await _newest(request.app.state.read_cache, key, fill, min_position or 0)
+    key = request_key(request.url.path, request.url.query, _declared(request.scope["route"]))
+    fill = _filler(context.runtime, side, key, compute, Filling(bound, media_type, depends))
+    entry, position = await _newest(side.cache, key, fill, min_position or 0)
     if entry is None:
         detail = missing or f"nothing at {request.url.path}"
         return problem(
@@ -155,29 +161,36 @@ async def _newest(
     return entry, position or 0
 
 
+@dataclass(frozen=True)
+class Filling:
+    """How an answer is made: at which times, as what media type, depending on what."""
+
+    bound: Bounds
+    media_type: str
+    depends: Callable[[dict[str, Any]], Dependency]
+
+
 def _filler(
-    request: Request,
+    runtime: Runtime,
+    side: ReadSide,
     key: str,
     compute: Callable[[Context], dict[str, Any] | None],
-    bound: Bounds,
-    media_type: str,
-    depends: Callable[[dict[str, Any]], Dependency],
+    how: Filling,
 ) -> Callable[[], Awaitable[Entry | None]]:
     """The computation of one answer, in the thread pool, from one snapshot, into the cache."""
-    runtime: Runtime = request.app.state.runtime
-    watch: PositionWatch = request.app.state.position_watch
-    cache: ReadCache = request.app.state.read_cache
 
     def fill() -> Entry | None:
         with runtime.read_db.snapshot(lock=LIVE_TABLES) as conn:
             current = read_version(conn)
             body = compute(
-                Context(conn, tables(), lambda a: runtime.actors.name_of(conn, a), bound, current.position)
+                Context(
+                    conn, tables(), lambda a: runtime.actors.name_of(conn, a), how.bound, current.position
+                )
             )
-        watch.advance(current)
+        side.watch.advance(current)
         if body is None:
             return None
-        return cache.put(key, current, depends(body), orjson.dumps(body), media_type)
+        return side.cache.put(key, current, how.depends(body), orjson.dumps(body), how.media_type)
 
     async def fill_async() -> Entry | None:
         return await run_in_threadpool(fill)
@@ -232,14 +245,16 @@ def _page(
     return Listing(members, admits, beyond=lambda place: order(place) > end)
 
 
-def _declared(request: Request) -> frozenset[str]:
+_DECLARED: dict[Callable[..., Any], frozenset[str]] = {}
+
+
+def _declared(route: APIRoute) -> frozenset[str]:
     """The query parameters the route reads: others cannot change the answer, so they do not
-    make a new cache entry (an unknown parameter must not force a recomputation)."""
-    route = request.scope["route"]
-    names: frozenset[str] | None = getattr(route, "_frontline_params", None)
+    make a new cache entry (an unknown parameter must not force a recomputation). Remembered by
+    handler: its parameters are the same in every app that includes it."""
+    names = _DECLARED.get(route.endpoint)
     if names is None:
-        names = frozenset(_query_params(route.dependant))
-        route._frontline_params = names
+        names = _DECLARED[route.endpoint] = frozenset(_query_params(route.dependant))
     return names
 
 
@@ -276,7 +291,7 @@ def _is_instant(text: str) -> bool:
 
 
 def _resolved(request: Request, ctx: Context, filters: PlaceFilters) -> PlaceFilters:
-    runtime: Runtime = request.app.state.runtime
+    runtime = context_of(request.app).runtime
     return resolve_filters(ctx.conn, filters, runtime.actors, lambda: runtime.gazetteer)
 
 
@@ -394,6 +409,7 @@ async def contested(
 @router.get("/actors", responses={200: {"model": schemas.ActorPage}})
 async def list_actors(
     request: Request,
+    context: ContextDep,
     bound: BoundsDep,
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -401,7 +417,7 @@ async def list_actors(
 ) -> Response:
     """Actors with the places each holds and the population under its control."""
     after = paging.decode(cursor, (str,))
-    runtime: Runtime = request.app.state.runtime
+    runtime = context.runtime
 
     def compute(ctx: Context) -> dict[str, Any]:
         return reads.list_actors(ctx, runtime.actors.index(ctx.conn, reload=True).actors, after, limit)
@@ -411,10 +427,10 @@ async def list_actors(
 
 @router.get("/actors/{actor_id}", responses={200: {"model": schemas.ActorOut}, **problem_responses(404)})
 async def get_actor(
-    request: Request, actor_id: str, bound: BoundsDep, min_position: MinPosition = None
+    request: Request, context: ContextDep, actor_id: str, bound: BoundsDep, min_position: MinPosition = None
 ) -> Response:
     """One actor: the places it holds (fully or in part) and the population under its control."""
-    runtime: Runtime = request.app.state.runtime
+    runtime = context.runtime
 
     def compute(ctx: Context) -> dict[str, Any] | None:
         try:
@@ -452,6 +468,7 @@ async def changes(
 @router.get("/events", responses={200: {"model": schemas.EventPage}})
 async def events(
     request: Request,
+    context: ContextDep,
     after: Annotated[int, Query(ge=0, le=2**62, description="A log position")] = 0,
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -460,14 +477,13 @@ async def events(
     _reject_blank_numbers(request)
     key = paging.decode(cursor, (int,))
     start = int(key[0]) if key else after
-    runtime: Runtime = request.app.state.runtime
 
     def read() -> bytes:
-        with runtime.read_db.snapshot() as conn:
+        with context.runtime.read_db.snapshot() as conn:
             return orjson.dumps(reads.events(conn, start, limit))
 
     body = await run_in_threadpool(read)
-    position = request.app.state.position_watch.version.position
+    position = context.get(ReadSide).watch.version.position
     return Response(body, media_type="application/json", headers={"X-Projection-Position": str(position)})
 
 
@@ -488,7 +504,7 @@ LastEventId = Annotated[
     responses={200: {"description": "`place` events (id: log position; data: the place), `replay` events"}},
 )
 async def stream(
-    request: Request,
+    context: ContextDep,
     filters: FiltersDep,
     after: Annotated[int | None, Query(ge=0, le=2**62, description="Resume after this log position")] = None,
     last_event_id: LastEventId = None,
@@ -497,7 +513,7 @@ async def stream(
     `/v1/places` (applied to each new state; `q` is not one); resume with `Last-Event-ID` (or
     `after`), and a `replay` event when a replay swaps the read models in. Without either, it
     starts at the read models' current position."""
-    runtime: Runtime = request.app.state.runtime
+    runtime = context.runtime
     if filters.q is not None:
         error = {
             "loc": ("query", "q"),
@@ -507,7 +523,7 @@ async def stream(
         raise RequestValidationError([error])
     resume = _resume_position(last_event_id, after)
     resolved = await run_in_threadpool(_resolved_now, runtime, filters)
-    content = stream_events(request.app.state.change_broadcast, resume, place_filter(resolved))
+    content = stream_events(context.get(ReadSide).broadcast, resume, place_filter(resolved))
     return EventSourceResponse(content, ping=runtime.settings.stream_heartbeat)
 
 
@@ -526,14 +542,11 @@ def _resolved_now(runtime: Runtime, filters: PlaceFilters) -> PlaceFilters:
         return resolve_filters(conn, filters, runtime.actors, lambda: runtime.gazetteer)
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """Add the read routes, the version watch and the answer cache (with its fast path)."""
-    watch, cache = PositionWatch(), ReadCache()
-    app.state.position_watch, app.state.read_cache = watch, cache
-    keys = [*settings.read_api_keys, *settings.ingest_api_keys, *settings.admin_api_keys]
-    app.add_middleware(CachedReads, cache=cache, read_keys=keys if settings.read_api_keys else [])
+def install(app: FastAPI) -> None:
+    """Add the read routes and the answer cache's fast path (both use the app's ReadSide, which
+    `services.api.context.wire` adds when the app starts)."""
+    app.add_middleware(CachedReads)
     app.include_router(router)
-    app.state.on_start.append(_start_follower)
 
     @app.exception_handler(UnknownFilter)
     async def _unknown_filter(_: Request, exc: UnknownFilter) -> Response:
@@ -547,23 +560,3 @@ def install(app: FastAPI, settings: Settings) -> None:
             f"(it was first recorded at {exc.recorded_at.isoformat()})"
         )
         return problem(404, "not-yet-recorded", detail)
-
-    app.state.on_stop.append(_stop_follower)
-
-
-def _start_follower(app: FastAPI, runtime: Runtime) -> None:
-    if runtime.replica is None:  # LISTEN on the database, with a slow poll behind it
-        follower = Follower(runtime.db, app.state.position_watch, poll_interval=1.0)
-    else:  # a standby hears no NOTIFY: its own replayed checkpoint is polled
-        interval = runtime.settings.read_poll_interval
-        follower = Follower(runtime.replica, app.state.position_watch, poll_interval=interval, listen=False)
-    follower.start()
-    app.state.follower = follower
-    broadcast = ChangeBroadcast(runtime, app.state.position_watch, app.state.read_cache)
-    broadcast.start()
-    app.state.change_broadcast = broadcast
-
-
-def _stop_follower(app: FastAPI, runtime: Runtime) -> None:
-    app.state.change_broadcast.stop()
-    app.state.follower.stop()

@@ -1,30 +1,38 @@
 """Admin routes (admin key): replay the read models, watch replays and projections.
 
 A replay runs where projection runs: an RQ job on a projector worker, or a thread of the embedded
-projector (`make run`). The app factory says which by setting `app.state.replay_runner`.
+projector (`make run`). The app factory says which, by the ReplayRunner it wires.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import sqlalchemy as sa
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from pydantic import BaseModel
 
+from services import lag as projection_lag
 from services.doorbell import enqueue_replay
-from services.store import checkpoints, event_log, replay_runners, replays
+from services.store import replay_runners, replays
+from services.store.checkpoints import Checkpoint
 from services.store.replays import Replay
-from services.store.schema import events
 from services.web.auth import BEARER, authenticated_route
-from services.web.deps import RuntimeDep
+from services.web.context import AppContext
+from services.web.deps import ContextDep, RuntimeDep
 from services.web.problems import problem_responses
 from services.web.runtime import Runtime
 
-ReplayRunner = Callable[[str], None]
+
+@dataclass
+class ReplayRunner:
+    """Where a replay runs: `run(replay_id)` hands it over, and raises if it cannot."""
+
+    run: Callable[[str], None]
+
 
 log = structlog.get_logger(__name__)
 
@@ -70,14 +78,14 @@ class ProjectionsOut(BaseModel):
 
 
 @router.post("/replay", status_code=202, responses=problem_responses(503))
-def start_replay(request: Request, runtime: RuntimeDep) -> ReplayStarted:
+def start_replay(context: ContextDep) -> ReplayStarted:
     """Rebuild every read model from position 0 beside the live ones, then swap them in.
 
     One replay at a time: while one is queued or running, this answers with that one. One whose
     runner died, or that no runner took within REPLAY_START_TIMEOUT, is failed first. When the new
     one cannot be handed to a runner (Redis down), it is failed and the answer is 503.
     """
-    runner: ReplayRunner | None = getattr(request.app.state, "replay_runner", None)
+    runtime, runner = context.runtime, context.find(ReplayRunner)
     if runner is None:
         raise HTTPException(503, "no projector is configured to run replays (set REDIS_URL)")
     # A replay whose runner died, or never came, blocks no other.
@@ -93,7 +101,7 @@ def _hand_over(runner: ReplayRunner, runtime: Runtime, replay_id: str) -> None:
     """Give a new replay to its runner; if that fails, fail the replay (so it blocks no later
     one) and answer 503."""
     try:
-        runner(replay_id)
+        runner.run(replay_id)
     except Exception as exc:  # whatever the runner raised: the replay cannot run, and must not stay queued
         with runtime.db.transaction() as conn:
             replays.fail(conn, replay_id, "queued", f"it could not be started: {exc}", datetime.now(UTC))
@@ -118,42 +126,38 @@ def get_replay(replay_id: str, runtime: RuntimeDep) -> ReplayOut:
 def projections(runtime: RuntimeDep) -> ProjectionsOut:
     """Each projection (and replay being built): its position and its lag behind the log."""
     with runtime.db.snapshot() as conn:
-        head = event_log.last_position(conn)
-        items = [_projection(conn, c, head) for c in checkpoints.read_all(conn)]
+        found = projection_lag.lags(conn)
+    now = projection_lag.now()
+    items = [_projection(lag, lag.checkpoint, now) for lag in found if lag.checkpoint is not None]
     return ProjectionsOut(items=items)
 
 
-def _projection(conn: sa.Connection, checkpoint: checkpoints.Checkpoint, head: int) -> ProjectionOut:
-    behind = conn.execute(
-        sa.select(sa.func.count(), sa.func.min(events.c.recorded_at)).where(
-            events.c.position > checkpoint.position
-        )
-    ).one()
-    oldest: datetime | None = behind[1]
-    lag_seconds = max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest else 0.0
+def _projection(lag: projection_lag.Lag, checkpoint: Checkpoint, now: datetime) -> ProjectionOut:
     return ProjectionOut(
         name=checkpoint.name,
         position=checkpoint.position,
         generation=checkpoint.generation,
         status=checkpoint.status,
         error=checkpoint.error,
-        head=head,
-        lag_events=int(behind[0]),
-        lag_seconds=round(lag_seconds, 3),
+        head=lag.head,
+        lag_events=lag.waiting.events,
+        lag_seconds=round(lag.waiting.seconds(now), 3),
         updated_at=checkpoint.updated_at,
     )
 
 
 def install(app: FastAPI) -> None:
-    """Add the admin routes; replays go to RQ when Redis is configured (embedded mode overrides)."""
+    """Add the admin routes (their replay runner is the app's: `queued_replays`, or the embedded one)."""
     app.include_router(router)
-    app.state.on_start.append(_queue_replays)
 
 
-def _queue_replays(app: FastAPI, runtime: Runtime) -> None:
-    if runtime.redis is not None:
-        queue = runtime.settings.queue_name
-        app.state.replay_runner = lambda replay_id: enqueue_replay(runtime.redis, queue, replay_id)
+def queued_replays(context: AppContext) -> None:
+    """Replays as RQ jobs on the projector's queue, when Redis is configured (else none: 503)."""
+    connection, queue = context.runtime.redis, context.runtime.settings.queue_name
+    if connection is not None:
+        context.provide(
+            ReplayRunner, ReplayRunner(lambda replay_id: enqueue_replay(connection, queue, replay_id))
+        )
 
 
 def _replay_out(replay: Replay) -> ReplayOut:

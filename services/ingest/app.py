@@ -11,7 +11,10 @@ from services.web.setup import build_app
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    app = build_app("Frontline ingest", settings or Settings(), runtime)
-    routes.install(app)
-    admin.install(app)
-    return app
+    return build_app(
+        "Frontline ingest",
+        settings or Settings(),
+        installs=[routes.install, admin.install],
+        wiring=[admin.queued_replays, routes.wire],
+        runtime=runtime,
+    )

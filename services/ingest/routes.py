@@ -33,6 +33,7 @@ from services.ingest.schemas import (
 )
 from services.ingest.writer import ReportWriter, WriterBusy
 from services.web.auth import BEARER, authenticated_route
+from services.web.context import AppContext, context_of
 from services.web.deps import RuntimeDep, require_json
 from services.web.problems import problem, problem_responses
 from services.web.runtime import Runtime
@@ -59,7 +60,7 @@ router = APIRouter(
 )
 async def post_report(report: ReportIn, request: Request, response: Response) -> ReportOut:
     """Record a report: all of its claims as events, or none of them. Answered once durable."""
-    writer: ReportWriter = request.app.state.report_writer
+    writer = context_of(request.app).get(ReportWriter)  # not a dependency: one less to solve per report
     outcome = await writer.write(Submission(report, body_hash(report)))
     if not outcome.created:
         response.status_code = 200
@@ -129,22 +130,18 @@ def post_actor(body: ActorIn, runtime: RuntimeDep) -> RegisteredActorOut:
     )
 
 
-def _start_writer(app: FastAPI, runtime: Runtime) -> None:
+def wire(context: AppContext) -> None:
+    """Start the report writer (the app factory puts it last: it stops first, before anything
+    its batches ring or the database it writes to)."""
+    runtime = context.runtime
     writer = ReportWriter(runtime.db, runtime.actors, lambda: runtime.gazetteer, runtime.doorbell)
-    writer.start()
-    app.state.report_writer = writer
-
-
-def _stop_writer(app: FastAPI, runtime: Runtime) -> None:
-    app.state.report_writer.stop()
+    context.start(ReportWriter, writer)
 
 
 def install(app: FastAPI) -> None:
-    """Add the write routes, their report writer, and the translation of write-side errors."""
+    """Add the write routes and the translation of write-side errors (`wire` adds their writer)."""
     app.include_router(router)
     place_names.install(app)
-    app.state.on_start.append(_start_writer)
-    app.state.on_stop.insert(0, _stop_writer)
 
     @app.exception_handler(WriterBusy)
     async def _busy(_: Request, exc: WriterBusy) -> Response:

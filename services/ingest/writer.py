@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import structlog
 from services.doorbell import Doorbell
 from services.gazetteer import Gazetteer
 from services.ingest.reports import Deferred, Outcome, Result, Submission, record_reports
+from services.loops import Loop
 from services.store.actors import ActorDirectory
 from services.store.database import Database
 from services.store.errors import StoreUnavailable
@@ -44,8 +44,9 @@ class _Item:
     future: asyncio.Future[Outcome]
 
 
-class ReportWriter:
-    """One thread per process that owns the write transactions of POST /v1/reports."""
+class ReportWriter(Loop):
+    """One thread per process that owns the write transactions of POST /v1/reports: each tick
+    writes the reports waiting (it blocks on the queue, so the loop has no interval)."""
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class ReportWriter:
         max_claims: int = 2000,
         backlog: int = 10_000,
     ) -> None:
+        super().__init__("report-writer", interval=0, stop_timeout=10)
         self.db = db
         self.actors = actors
         self.gazetteer = gazetteer
@@ -65,16 +67,12 @@ class ReportWriter:
         self.max_claims = max_claims
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=backlog)
         self._carry: list[_Item] = []
-        self._thread = threading.Thread(target=self._run, name="report-writer", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self) -> None:
         """Finish what is queued, then stop."""
-        if self._thread.is_alive():
+        if self.running:
             self._queue.put(None)
-            self._thread.join(timeout)
+            self.join()
 
     async def write(self, submission: Submission) -> Outcome:
         """Record a report; returns once it is durable (or raises its error)."""
@@ -85,13 +83,12 @@ class ReportWriter:
             raise WriterBusy from None
         return await item.future
 
-    def _run(self) -> None:
-        while True:
-            batch, stopping = self._next_batch()
-            if batch:
-                self._write(batch)
-            if stopping and not self._carry:
-                return
+    def tick(self) -> None:
+        batch, stopping = self._next_batch()
+        if batch:
+            self._write(batch)
+        if stopping and not self._carry:
+            self.finish()
 
     def _next_batch(self) -> tuple[list[_Item], bool]:
         batch, claims, stopping = list(self._carry), 0, False

@@ -1,14 +1,14 @@
-"""The projector inside the web process (embedded mode: no Redis): a thread woken by the writer's
+"""The projector inside the web process (embedded mode: no Redis): a loop woken by the writer's
 doorbell, and by its own timer as the reconciler."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import structlog
 
 from services.doorbell import LocalDoorbell
+from services.loops import Loop
 from services.projector.batch import ProjectionError
 from services.projector.runner import catch_up
 from services.store.database import Database
@@ -17,7 +17,7 @@ from services.store.errors import StoreError
 log = structlog.get_logger(__name__)
 
 
-class EmbeddedProjector:
+class EmbeddedProjector(Loop):
     def __init__(
         self,
         db: Database,
@@ -26,34 +26,18 @@ class EmbeddedProjector:
         batch_size: int,
         on_advance: Callable[[int], None] | None = None,
     ) -> None:
+        super().__init__("projector", interval, wake=doorbell.event, stop_timeout=30)
         self.db = db
-        self.doorbell = doorbell
-        self.interval = interval
         self.batch_size = batch_size
         self.on_advance = on_advance
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="projector", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.doorbell.ring()
-        self._thread.join(30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.doorbell.event.wait(self.interval)
-            self.doorbell.event.clear()
-            if self._stop.is_set():
-                return
-            try:
-                result = catch_up(self.db, batch_size=self.batch_size)
-            except ProjectionError:
-                continue  # logged and recorded in the checkpoint; the projection stays stopped
-            except StoreError as exc:
-                log.warning("projector.unavailable", error=str(exc))
-                continue
-            if result.events and self.on_advance is not None:
-                self.on_advance(result.position)
+    def tick(self) -> None:
+        try:
+            result = catch_up(self.db, batch_size=self.batch_size)
+        except ProjectionError:
+            return  # logged and recorded in the checkpoint; the projection stays stopped
+        except StoreError as exc:
+            log.warning("projector.unavailable", error=str(exc))
+            return
+        if result.events and self.on_advance is not None:
+            self.on_advance(result.position)

@@ -19,13 +19,13 @@ def catch_up(projection: str = PROJECTION) -> dict[str, Any]:
     """Fold what the log holds beyond the projection's checkpoint into its read models."""
     if projection != PROJECTION:
         raise ValueError(f"unknown projection {projection!r}")
-    settings = process.settings()
+    context = process.current()
     # Stay well inside the job timeout; if more is left, the worker's reconciler rings again.
     result = run_catch_up(
-        process.database(),
+        context.database(),
         projection,
-        batch_size=settings.projection_batch_size,
-        budget=settings.job_timeout * 0.5,
+        batch_size=context.settings.projection_batch_size,
+        budget=context.settings.job_timeout * 0.5,
     )
     log.info("projection.caught_up", projection=projection, events=result.events, position=result.position)
     return {"events": result.events, "position": result.position, "caught_up": result.caught_up}
@@ -33,7 +33,8 @@ def catch_up(projection: str = PROJECTION) -> dict[str, Any]:
 
 def replay(replay_id: str) -> dict[str, Any]:
     """Rebuild the read models from position 0 and swap them in (see replay.py)."""
+    context = process.current()
     run_replay(
-        process.database(), replay_id, batch_size=batch_size_for(process.settings().projection_batch_size)
+        context.database(), replay_id, batch_size=batch_size_for(context.settings.projection_batch_size)
     )
     return {"replay_id": replay_id}

@@ -1,8 +1,11 @@
-"""Per-process resources of a projector: created lazily in the process that uses them.
+"""A projector process's context: its settings and database, created lazily in the process that
+uses them.
 
-RQ's forking worker runs each job in a child process; an engine (and its pooled sockets) created
-before a fork must not be used after it. Keying the cached Database by process id makes every
-process build its own, whichever worker class runs the job.
+RQ calls a job by its importable name with primitive arguments, so a job finds its process's
+context here (`current()`), not in an argument. RQ's forking worker runs each job in a child
+process; an engine (and its pooled sockets) created before a fork must not be used after it:
+keying the Database by process id makes every process build its own, whichever worker class runs
+the job.
 """
 
 from __future__ import annotations
@@ -13,29 +16,38 @@ import threading
 from services.config import Settings
 from services.store.database import Database
 
-_lock = threading.RLock()
-_settings: Settings | None = None
-_database: Database | None = None
+
+class ProjectorContext:
+    """The settings a projector process runs with and its one Database."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+        self._database: Database | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def settings(self) -> Settings:
+        with self._lock:
+            if self._settings is None:
+                self._settings = Settings()
+            return self._settings
+
+    def database(self) -> Database:
+        with self._lock:
+            if self._database is None or self._database.pid != os.getpid():
+                self._database = Database(self.settings.database_url, pool_size=2)
+            return self._database
 
 
-def settings() -> Settings:
-    global _settings
-    with _lock:
-        if _settings is None:
-            _settings = Settings()
-        return _settings
+_current = ProjectorContext()
 
 
-def database() -> Database:
-    global _database
-    with _lock:
-        if _database is None or _database.pid != os.getpid():
-            _database = Database(settings().database_url, pool_size=2)
-        return _database
+def current() -> ProjectorContext:
+    """This process's projector context."""
+    return _current
 
 
 def configure(new_settings: Settings) -> None:
     """Use `new_settings` in this process (the `frontline worker` entrypoint calls this)."""
-    global _settings, _database
-    with _lock:
-        _settings, _database = new_settings, None
+    global _current
+    _current = ProjectorContext(new_settings)

@@ -12,15 +12,14 @@ itself; the projection's database lock makes that safe beside any job.
 
 from __future__ import annotations
 
-import threading
-
 import sqlalchemy as sa
 import structlog
 
+from services import lag as projection_lag
 from services.doorbell import Doorbell
+from services.loops import Loop
 from services.projector.batch import ProjectionError
 from services.projector.runner import catch_up
-from services.store import checkpoints, event_log
 from services.store.database import Database
 from services.store.errors import StoreError
 from services.store.read_models import PROJECTION
@@ -30,54 +29,32 @@ log = structlog.get_logger(__name__)
 STUCK_AFTER_TICKS = 5
 
 
-def lag(db: Database, projection: str = PROJECTION) -> tuple[int, int] | None:
-    """(checkpoint, head) when the log holds events the running projection has not folded."""
-    with db.snapshot() as conn:
-        checkpoint = checkpoints.read(conn, projection)
-        head = event_log.last_position(conn)
-    position = checkpoint.position if checkpoint else 0
-    stopped = checkpoint is not None and checkpoint.status != "running"
-    return (position, head) if head > position and not stopped else None
-
-
-class Reconciler:
+class Reconciler(Loop):
     def __init__(
         self, db: Database, doorbell: Doorbell, interval: float, batch_size: int, projection: str = PROJECTION
     ) -> None:
+        super().__init__("reconciler", interval)
         self.db = db
         self.doorbell = doorbell
-        self.interval = interval
         self.batch_size = batch_size
         self.projection = projection
         self._behind_at: int | None = None
         self._still = 0  # consecutive ticks behind at the same checkpoint
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(self.interval + 5)
 
     def tick(self) -> None:
         """Ring if the projection is behind; fold directly if ringing has not moved it."""
         try:
-            behind = lag(self.db, self.projection)
-            if behind is None:
+            with self.db.snapshot() as conn:
+                behind = projection_lag.lag(conn, self.projection)
+            if not behind.behind:
                 self._behind_at, self._still = None, 0
                 return
-            self._still = self._still + 1 if behind[0] == self._behind_at else 0
-            self._behind_at = behind[0]
+            self._still = self._still + 1 if behind.position == self._behind_at else 0
+            self._behind_at = behind.position
             # A long batch also holds the checkpoint still for a while: only a checkpoint that has
             # not moved for several rings is "stuck" (a ring that nobody answered).
             if self._still >= STUCK_AFTER_TICKS:
-                log.warning(
-                    "reconciler.stuck", projection=self.projection, position=behind[0], head=behind[1]
-                )
-                catch_up(self.db, self.projection, batch_size=self.batch_size, budget=self.interval * 10)
-                self._behind_at, self._still = None, 0
+                self._fold(behind)
             else:
                 self.doorbell.ring()
         except ProjectionError:
@@ -85,6 +62,9 @@ class Reconciler:
         except (StoreError, sa.exc.SQLAlchemyError) as exc:
             log.warning("reconciler.unreachable", error=str(exc))
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.tick()
+    def _fold(self, behind: projection_lag.Lag) -> None:
+        log.warning(
+            "reconciler.stuck", projection=self.projection, position=behind.position, head=behind.head
+        )
+        catch_up(self.db, self.projection, batch_size=self.batch_size, budget=self.interval * 10)
+        self._behind_at, self._still = None, 0

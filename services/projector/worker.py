@@ -19,6 +19,7 @@ from services import logs
 from services.doorbell import QueueDoorbell
 from services.projector import process
 from services.projector.reconciler import Reconciler
+from services.projector.runner import cyclic_gc_paused
 from services.store.read_models import PROJECTION
 
 
@@ -26,7 +27,7 @@ class ProjectorWorker(SimpleWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Read (and check) the settings before anything else, so that a bad variable stops the
         # stock `rq worker` command at once, naming it; and log as every other process does.
-        settings = process.settings()
+        settings = process.current().settings
         logs.configure(settings.log_level, settings.log_format)
         # RQ declares a job abandoned (its worker died) only during maintenance: run it every
         # 30 s rather than every 10 min, so that a killed worker's job frees its id soon.
@@ -34,10 +35,11 @@ class ProjectorWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
-        settings = process.settings()
+        context = process.current()
+        settings = context.settings
         doorbell = QueueDoorbell(self.connection, self.queues[0].name, PROJECTION, settings.job_timeout)
         reconciler = Reconciler(
-            process.database(), doorbell, settings.reconcile_interval, settings.projection_batch_size
+            context.database(), doorbell, settings.reconcile_interval, settings.projection_batch_size
         )
         reconciler.tick()  # catch up with whatever arrived while no worker ran
         reconciler.start()
@@ -48,5 +50,6 @@ class ProjectorWorker(SimpleWorker):
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         # Every line logged while the job runs (RQ's own included) says which job it is.
-        with structlog.contextvars.bound_contextvars(job_id=job.id, queue=queue.name):
+        # The worker process does nothing but run jobs: the collector may wait for a job's end.
+        with structlog.contextvars.bound_contextvars(job_id=job.id, queue=queue.name), cyclic_gc_paused():
             super().execute_job(job, queue)

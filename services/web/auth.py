@@ -14,34 +14,74 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, HTTPException, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
+from starlette.types import Scope
 
 from services.config import Settings
+from services.web.context import context_of
 
 Role = Literal["ingest", "admin", "read"]
 
-
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+NO_KEY = "an API key is required: Authorization: Bearer KEY"
+BAD_KEY = "the API key is not valid"
 
 
-def _matches(token: str, keys: Sequence[str]) -> bool:
+def _bearer(header: bytes | None) -> bytes | None:
+    """The token of an `Authorization: Bearer TOKEN` header (None: no such header)."""
+    if not header or header[:7].lower() != b"bearer ":
+        return None
+    return header[7:].strip() or None
+
+
+def authorization(scope: Scope) -> bytes | None:
+    """The request's Authorization header, as sent."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return bytes(value)
+    return None
+
+
+def _matches(token: bytes, keys: Sequence[bytes]) -> bool:
     # Compare against every key without stopping early, so timing says nothing about which.
     found = False
     for key in keys:
-        found |= hmac.compare_digest(token.encode(), key.encode())
+        found |= hmac.compare_digest(token, key)
     return found
+
+
+def _configured(settings: Settings) -> dict[Role, list[bytes]]:
+    return {
+        "admin": [k.encode() for k in settings.admin_api_keys],
+        "ingest": [k.encode() for k in settings.ingest_api_keys],
+        "read": [k.encode() for k in settings.read_api_keys],
+    }
 
 
 def roles_of(token: str, settings: Settings) -> set[Role]:
     """The roles a key grants (a key may be configured for several)."""
-    configured: dict[Role, list[str]] = {
-        "admin": settings.admin_api_keys,
-        "ingest": settings.ingest_api_keys,
-        "read": settings.read_api_keys,
-    }
-    return {role for role, keys in configured.items() if _matches(token, keys)}
+    return _granted(token.encode(), settings)
+
+
+def _granted(token: bytes, settings: Settings) -> set[Role]:
+    return {role for role, keys in _configured(settings).items() if _matches(token, keys)}
+
+
+class ReadAccess:
+    """Who may read: anyone when READ_API_KEYS is unset; else the bearer of any configured key
+    (read, ingest or admin). The one rule of read authorisation: the read routes' dependency and
+    the read cache's fast path both ask `refusal`. Built once per app (its keys encoded once)."""
+
+    def __init__(self, settings: Settings) -> None:
+        configured = _configured(settings)
+        self.keys = [k for keys in configured.values() for k in keys] if settings.read_api_keys else None
+
+    def refusal(self, header: bytes | None) -> str | None:
+        """Why a request with this Authorization header may not read (None: it may)."""
+        if self.keys is None:
+            return None
+        token = _bearer(header)
+        if token is None:
+            return NO_KEY
+        return None if _matches(token, self.keys) else BAD_KEY
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -94,25 +134,31 @@ def authenticated_route(role: Role, *others: Role) -> type[APIRoute]:
 
 
 def _checker(role: Role, *others: Role) -> Callable[[Request], Awaitable[None]]:
+    if role == "read":
+        return _check_read
     wanted: set[Role] = {role, *others}
 
     async def check(request: Request) -> None:
-        settings: Settings = request.app.state.runtime.settings
-        if role == "read" and not settings.read_api_keys:
-            return  # reads are open when READ_API_KEYS is unset
+        settings = context_of(request.app).runtime.settings
         keys = [k for r in wanted for k in _write_keys(settings, r)]
-        if role != "read" and not keys and settings.open_writes:
+        if not keys and settings.open_writes:
             return
-        token = _bearer(request)
+        token = _bearer(authorization(request.scope))
         if token is None:
-            raise _unauthorized("an API key is required: Authorization: Bearer KEY")
-        granted = roles_of(token, settings)
+            raise _unauthorized(NO_KEY)
+        granted = _granted(token, settings)
         if not granted:
-            raise _unauthorized("the API key is not valid")
-        if role != "read" and not granted & wanted:
+            raise _unauthorized(BAD_KEY)
+        if not granted & wanted:
             raise HTTPException(403, f"this route needs an {' or '.join(sorted(wanted))} key")
 
     return check
+
+
+async def _check_read(request: Request) -> None:
+    refusal = context_of(request.app).get(ReadAccess).refusal(authorization(request.scope))
+    if refusal is not None:
+        raise _unauthorized(refusal)
 
 
 def _write_keys(settings: Settings, role: Role) -> list[str]:

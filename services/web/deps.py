@@ -10,12 +10,21 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from services.web.context import AppContext, context_of
 from services.web.runtime import Runtime
 
 
+async def get_context(request: Request) -> AppContext:
+    """The running app's context: its Runtime and the parts its routes need."""
+    return context_of(request.app)
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
 async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+    """The context's Runtime (read directly: one dependency fewer to solve per request)."""
+    return context_of(request.app).runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -49,40 +49,15 @@ class BodyLimit:
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             await self._reject(scope, receive, send)
             return
-        received = 0
-        started = False
-        complete = False
-        deadline = asyncio.get_running_loop().time() + self.timeout
-
-        async def counting_receive() -> Message:
-            nonlocal received, complete
-            if complete:
-                return await receive()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise _TooSlow(self.timeout) from None
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _TooLarge(self.limit)
-                complete = not message.get("more_body", False)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        body = _BodyWatch(receive, send, self.limit, self.timeout)
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, body.receive, body.send)
         except _TooLarge:
-            if started:
+            if body.started:
                 raise
             await self._reject(scope, receive, send)
         except _TooSlow as exc:
-            if started:
+            if body.started:
                 raise
             slow = problem(408, "request-timeout", str(exc.detail), headers=dict(exc.headers or {}))
             await slow(scope, receive, send)
@@ -90,6 +65,38 @@ class BodyLimit:
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"the request body exceeds {self.limit} bytes"
         await problem(413, "body-too-large", detail, headers={"Connection": "close"})(scope, receive, send)
+
+
+class _BodyWatch:
+    """One request's `receive`, counting the body's bytes against the limit and its time against
+    the deadline, and its `send`, noting whether the answer has begun."""
+
+    def __init__(self, receive: Receive, send: Send, limit: int, timeout: float) -> None:
+        self._receive, self._send = receive, send
+        self.limit, self.timeout = limit, timeout
+        self.deadline = asyncio.get_running_loop().time() + timeout
+        self.received = 0
+        self.complete = False
+        self.started = False
+
+    async def receive(self) -> Message:
+        if self.complete:
+            return await self._receive()
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                message = await self._receive()
+        except TimeoutError:
+            raise _TooSlow(self.timeout) from None
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                raise _TooLarge(self.limit)
+            self.complete = not message.get("more_body", False)
+        return message
+
+    async def send(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
 
 
 class NoNul:

@@ -16,13 +16,13 @@ HTTP counters are per process: run one server process per container, as docker-c
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 import redis
 import sqlalchemy as sa
-from fastapi import FastAPI, Request, Response
+from fastapi import Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -32,26 +32,24 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.store import checkpoints, event_log
+from services import lag as projection_lag
 from services.store.database import Database
 from services.store.errors import StoreUnavailable
 from services.store.read_models import PROJECTION
-from services.store.schema import events
+from services.web.context import ServiceApp
 from services.web.runtime import Runtime
 
 
-def install(app: FastAPI) -> None:
+def install(app: ServiceApp) -> None:
     """Count requests by route and serve the metrics, unauthenticated, at GET /metrics."""
     registry = CollectorRegistry()
-    app.state.metrics_registry = registry
     app.add_middleware(RouteMetrics, registry=registry)
-    registry.register(StateCollector(app))
+    registry.register(StateCollector(lambda: app.context.runtime if app.context else None))
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
-    def metrics(request: Request) -> Response:
+    def metrics() -> Response:
         """Prometheus text exposition: requests, events appended, projection lag, queue."""
-        body = generate_latest(request.app.state.metrics_registry)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 # Seconds. The instrumentator's default (0.1, 0.5, 1) cannot tell a cached read from a slow query.
@@ -132,14 +130,14 @@ class RouteMetrics:
 class StateCollector(Collector):
     """The log, projection and queue figures, read from the app's database and Redis per scrape."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
+    def __init__(self, runtime: Callable[[], Runtime | None]) -> None:
+        self.runtime = runtime  # None while the app is not running
 
     def describe(self) -> Iterable[Metric]:
         return []  # nothing to read before the app has started
 
     def collect(self) -> Iterator[Metric]:
-        runtime: Runtime | None = getattr(self.app.state, "runtime", None)
+        runtime = self.runtime()
         if runtime is None:
             return
         up = GaugeMetricFamily(
@@ -159,39 +157,32 @@ def log_metrics(db: Database) -> list[Metric]:
     """The log's head and each projection's position and lag (nothing if the database is down)."""
     try:
         with db.snapshot() as conn:
-            head = event_log.last_position(conn)
-            saved = checkpoints.read_all(conn)
-            marks = {PROJECTION: 0} | {c.name: c.position for c in saved}
-            failed = {c.name for c in saved if c.status == "failed"}
-            waiting = {name: _oldest_after(conn, position) for name, position in marks.items()}
+            found = projection_lag.lags(conn, always=[PROJECTION])
     except (StoreUnavailable, sa.exc.SQLAlchemyError):
         return []
-    now = datetime.now(UTC)
+    head = found[0].head  # the same for each: one snapshot
     appended = CounterMetricFamily(
         "frontline_events_appended", "Events appended to the log (its head position)", value=head
     )
+    return [appended, *_lag_families(found, projection_lag.now())]
+
+
+def _lag_families(found: list[projection_lag.Lag], now: datetime) -> list[Metric]:
     labels = ["projection"]
     position = GaugeMetricFamily("frontline_projection_position", "Last log position folded", labels=labels)
-    lag = GaugeMetricFamily("frontline_projection_lag_events", "Log positions not yet folded", labels=labels)
+    lag = GaugeMetricFamily("frontline_projection_lag_events", "Events not yet folded", labels=labels)
     seconds = GaugeMetricFamily(
         "frontline_projection_lag_seconds", "Age of the oldest event not yet folded (0: none)", labels=labels
     )
     stopped = GaugeMetricFamily(
         "frontline_projection_failed", "1 if stopped by a failing event", labels=labels
     )
-    for name, mark in sorted(marks.items()):
-        oldest = waiting[name]
-        position.add_metric([name], mark)
-        lag.add_metric([name], max(head - mark, 0))
-        seconds.add_metric([name], max((now - oldest).total_seconds(), 0.0) if oldest else 0.0)
-        stopped.add_metric([name], 1 if name in failed else 0)
-    return [appended, position, lag, seconds, stopped]
-
-
-def _oldest_after(conn: sa.Connection, position: int) -> datetime | None:
-    query = sa.select(events.c.recorded_at).where(events.c.position > position).order_by(events.c.position)
-    recorded: datetime | None = conn.execute(query.limit(1)).scalar()
-    return recorded
+    for each in found:
+        position.add_metric([each.name], each.position)
+        lag.add_metric([each.name], each.waiting.events)
+        seconds.add_metric([each.name], each.waiting.seconds(now))
+        stopped.add_metric([each.name], 1 if each.stopped else 0)
+    return [position, lag, seconds, stopped]
 
 
 def queue_metrics(connection: redis.Redis, queue_name: str) -> list[Metric]:

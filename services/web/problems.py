@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from services.store.errors import StoreUnavailable
+from services.web.request_ids import HEADER, SCOPE_KEY
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "urn:frontline:problem:"
@@ -105,9 +106,12 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, slug, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> Response:
-        # Logged by the server as well; the client gets a problem, never a bare text 500.
-        return problem(500, "internal", "the server failed to answer; the error is logged")
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Logged by the server as well; the client gets a problem, never a bare text 500. FastAPI
+        # sends it from outside every middleware, RequestIds included: it echoes the id itself.
+        request_id = request.scope.get(SCOPE_KEY)
+        headers = {HEADER.decode(): request_id} if request_id else None
+        return problem(500, "internal", "the server failed to answer; the error is logged", headers=headers)
 
     @app.exception_handler(StoreUnavailable)
     async def _unavailable(_: Request, exc: StoreUnavailable) -> Response:

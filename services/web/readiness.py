@@ -15,11 +15,12 @@ import orjson
 import redis
 import sqlalchemy as sa
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 
 from services.store.database import Database
 from services.store.errors import StoreUnavailable
 from services.store.migrations import head_revision, known_revisions
+from services.web.deps import RuntimeDep
 from services.web.problems import problem, problem_responses
 from services.web.runtime import Runtime
 
@@ -126,9 +127,9 @@ def install(app: FastAPI) -> None:
     """GET /readyz: 200 when ready, else 503 (problem+json) naming every check that failed."""
 
     @app.get("/readyz", tags=["operations"], response_class=Response, responses=problem_responses(503))
-    def readyz(request: Request) -> Response:
+    def readyz(runtime: RuntimeDep) -> Response:
         """Ready: the database and Redis answer, migrations are at head, commits are durable."""
-        found = failures(request.app.state.runtime)
+        found = failures(runtime)
         if not found:
             return Response(orjson.dumps({"status": "ready"}), media_type="application/json")
         for failure in found:

@@ -22,6 +22,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = b"x-request-id"
+SCOPE_KEY = "frontline.request_id"  # where the id is kept for the answer FastAPI's error layer sends
 # Anything else (control characters, spaces, kilobytes) would let a client forge or flood log lines.
 ACCEPTED = re.compile(rb"^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}$")
 # Probes and scrapes arrive every few seconds from machines: their lines are DEBUG, not INFO.
@@ -67,7 +68,7 @@ class RequestIds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = incoming_id(scope) or new_id()
+        request_id = scope[SCOPE_KEY] = incoming_id(scope) or new_id()
         header = (HEADER, request_id.encode())
         status = 500  # if the app fails before answering, the server answers 500
         started = time.perf_counter()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from redis import Redis
 
 from services.config import Settings
 from services.doorbell import Doorbell, NoDoorbell, QueueDoorbell, redis_connection
@@ -21,11 +22,10 @@ class Runtime:
     settings: Settings
     db: Database
     doorbell: Doorbell = field(default_factory=NoDoorbell)
-    redis: Any = None
+    redis: Redis | None = None
     _gazetteer: Gazetteer | None = None
     actors: ActorDirectory = field(default_factory=ActorDirectory)
     replica: Database | None = None  # READ_DATABASE_URL: a hot standby the read routes use
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def gazetteer(self) -> Gazetteer:

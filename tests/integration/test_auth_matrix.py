@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from services.combined import create_app
 from services.store import replays
+from services.web.context import context_of
 from tests.support import databases
 from tests.support.apps import ADMIN_KEY, INGEST_KEY, READ_KEY, settings_for
 from tests.support.workers import wait_until
@@ -122,7 +123,7 @@ def settle(app: FastAPI) -> None:
     """Let a replay that an admin call started finish before the app stops under it."""
 
     def idle() -> bool:
-        with app.state.runtime.db.snapshot() as conn:
+        with context_of(app).runtime.db.snapshot() as conn:
             return replays.active(conn) is None
 
     wait_until(idle, 60, "the replay started by the matrix to finish")

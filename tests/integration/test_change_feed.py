@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from services.api import stream
 from services.seed import SEED_REPORT
+from services.web.context import context_of
 from tests.support.apps import INGEST
 
 
@@ -49,7 +50,7 @@ def test_the_streams_reader_loses_no_place_sharing_a_position(
 ) -> None:
     position = moved_claim(client)
     client.get("/v1/contested", params={"min_position": position})
-    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime = context_of(client.app).runtime
     _, whole = stream.read_changes(runtime, position - 1, None)
     monkeypatch.setattr(stream, "PAGE", 1)
     _, paged = stream.read_changes(runtime, position - 1, None)

@@ -111,4 +111,7 @@ def test_a_write_joining_a_later_page_computes_nothing_for_the_first(
 
 def noted(http: Any) -> int:
     """The log position up to which the app's answer cache has been told what changed."""
-    return int(http.app.state.read_cache.current.position)
+    from services.api.context import ReadSide
+    from services.web.context import context_of
+
+    return context_of(http.app).get(ReadSide).cache.current.position

@@ -18,9 +18,11 @@ import redis
 from fastapi.testclient import TestClient
 
 from services.api import reads
+from services.api.context import ReadSide
 from services.combined import create_app
 from services.projector.runner import catch_up
 from services.seed import SEED_REPORT
+from services.web.context import context_of
 from tests.support.apps import INGEST, settings_for
 from tests.support.workers import wait_until, worker_env
 
@@ -80,15 +82,15 @@ def test_an_answer_never_goes_back_behind_one_already_given(
         # This answer's snapshot is taken; now the retraction is projected, and the process
         # answers /v1/contested from the newer version, before this answer is done.
         if not retracted:
-            runtime = app.state.runtime
+            runtime = context_of(app).runtime
             from services.ingest.corrections import RetractionIn, record_retraction
 
             with runtime.db.transaction() as conn:
                 body = RetractionIn(event_id=retaken, reason="test")
                 retracted.append(record_retraction(conn, body, uuid.uuid4().hex).answer.position)
             catch_up(runtime.db)
-            app.state.follower.poll()
-            assert app.state.position_watch.version.position >= retracted[0]
+            context_of(app).get(ReadSide).follower.poll()
+            assert context_of(app).get(ReadSide).watch.version.position >= retracted[0]
         return original(ctx, place_id)
 
     monkeypatch.setattr(reads, "get_place", get_place_while_the_projector_commits)

@@ -18,12 +18,14 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from services.combined import create_app
+from services.ingest.admin import ReplayRunner
 from services.ingest.app import create_app as create_ingest_app
 from services.projector.replay import ReplayAbandoned, run_replay
 from services.store import checkpoints, event_log, replay_runners, replays
 from services.store.database import Database
 from services.store.read_models import PROJECTION
 from services.store.read_models import replays as replay_table
+from services.web.context import context_of
 from tests.support.apps import ADMIN, free_port, live_server, settings_for
 from tests.support.events import control_changed
 from tests.support.workers import wait_until, worker_env, workers
@@ -80,8 +82,8 @@ def test_a_replay_that_could_not_be_started_is_failed_and_the_next_one_runs(
         raise ConnectionError("redis went away")
 
     with TestClient(create_app(settings_for(backend_url, cache_dir))) as client:
-        real = client.app.state.replay_runner  # type: ignore[attr-defined]
-        client.app.state.replay_runner = broken  # type: ignore[attr-defined]
+        runner = context_of(client.app).get(ReplayRunner)
+        real, runner.run = runner.run, broken
         refused = client.post("/v1/admin/replay", headers=ADMIN)
         assert refused.status_code == 503, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")
@@ -90,7 +92,7 @@ def test_a_replay_that_could_not_be_started_is_failed_and_the_next_one_runs(
         assert failed.status == "failed" and failed.finished_at is not None
         assert failed.error == "it could not be started: redis went away"
 
-        client.app.state.replay_runner = real  # type: ignore[attr-defined]
+        runner.run = real
         started = client.post("/v1/admin/replay", headers=ADMIN)
         assert started.status_code == 202, started.text
         assert started.json()["replay_id"] != failed.replay_id
@@ -114,15 +116,15 @@ def test_a_replay_whose_job_was_lost_gives_way_after_the_start_timeout(
     calls: list[str] = []
     settings = settings_for(backend_url, cache_dir, replay_start_timeout=1.0)
     with TestClient(create_app(settings)) as client:
-        real = client.app.state.replay_runner  # type: ignore[attr-defined]
-        client.app.state.replay_runner = lost(calls)  # type: ignore[attr-defined]
+        runner = context_of(client.app).get(ReplayRunner)
+        real, runner.run = runner.run, lost(calls)
         first = client.post("/v1/admin/replay", headers=ADMIN).json()["replay_id"]
         # Within the timeout the queued one may still be taken: it is the active replay.
         again = client.post("/v1/admin/replay", headers=ADMIN).json()
         assert again == {"replay_id": first, "status": "queued"} and calls == [first]
 
         time.sleep(1.1)
-        client.app.state.replay_runner = real  # type: ignore[attr-defined]
+        runner.run = real
         started = client.post("/v1/admin/replay", headers=ADMIN)
         assert started.status_code == 202 and started.json()["replay_id"] != first
         wait_until(lambda: _statuses(backend_url) == ["failed", "done"], 30, "the next replay")
@@ -222,7 +224,7 @@ def test_concurrent_replay_requests_start_one_replay(backend_url: str, cache_dir
     calls: list[str] = []
     app = create_app(settings_for(backend_url, cache_dir))
     with live_server(app) as base:
-        app.state.replay_runner = lost(calls)
+        context_of(app).get(ReplayRunner).run = lost(calls)
         barrier = threading.Barrier(8)
 
         def post(_: int) -> Any:

@@ -1,0 +1,81 @@
+"""A running app's context: the process's Runtime and the parts its routes need (the report
+writer, the read side, the replay runner, the embedded projector), built by one function at start
+(`services.web.setup.bootstrap`) and closed at stop.
+
+Parts are found by their type: the three services never import each other, so this module cannot
+name their parts, and a route asks for the one it knows (`context.get(ReportWriter)`). Each type
+is provided once: an app factory says which replay runner it means, no hook overrides another.
+Parts with a life (`start`/`stop`) are started in the order the app factory gives and stopped in
+the reverse order, each before what it depends on goes.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any, Protocol, TypeVar, cast
+
+from fastapi import FastAPI
+
+from services.web.runtime import Runtime
+
+T = TypeVar("T")
+
+
+class Part(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+P = TypeVar("P", bound=Part)
+
+
+class AppContext:
+    def __init__(self, runtime: Runtime, owns_runtime: bool = True) -> None:
+        self.runtime = runtime
+        self._parts: dict[type, object] = {}
+        self._stops = ExitStack()
+        if owns_runtime:
+            self._stops.callback(runtime.close)  # closed last, after every part has stopped
+
+    def provide(self, kind: type[T], part: T) -> T:
+        """Make `part` the app's one `kind`."""
+        if kind in self._parts:
+            raise ValueError(f"this app already has a {kind.__name__}: its factory must choose one")
+        self._parts[kind] = part
+        return part
+
+    def start(self, kind: type[P], part: P) -> P:
+        """Provide `part` and start it now; it stops when the context closes, before what started
+        earlier."""
+        self.provide(kind, part)
+        part.start()
+        self._stops.callback(part.stop)
+        return part
+
+    def get(self, kind: type[T]) -> T:
+        part = self._parts.get(kind)
+        if part is None:
+            raise LookupError(f"this app has no {kind.__name__}")
+        return cast(T, part)
+
+    def find(self, kind: type[T]) -> T | None:
+        return cast(T | None, self._parts.get(kind))
+
+    def close(self) -> None:
+        """Stop every part, the last started first, then close the runtime (if it is the app's)."""
+        self._stops.close()
+
+
+class ServiceApp(FastAPI):
+    """FastAPI, with the context of the app while it runs (None before its start, after its stop)."""
+
+    context: AppContext | None = None
+
+
+def context_of(app: Any) -> AppContext:
+    """The running app's context (a route's `request.app`, or a test's app)."""
+    context = app.context if isinstance(app, ServiceApp) else None
+    if context is None:
+        raise RuntimeError("the app is not running: its context is built by its lifespan")
+    return context
