@@ -147,23 +147,14 @@ def swap(db: Database, suffix: str, batch_size: int, before_swap: BeforeSwap | N
         # projector's to fold once the swap is done (it resumes from the swapped-in checkpoint).
         head = event_log.last_position(conn)
         folded = fold_within(conn, rebuild.build_name(suffix), built, batch_size, upto=head)
-        position = checkpoints.read(conn, rebuild.build_name(suffix)).position  # type: ignore[union-attr]
+        position = checkpoints.lock(conn, rebuild.build_name(suffix)).position
         if before_swap is not None:
             before_swap(conn, folded)
         retired = f"__old{uuid.uuid4().hex[:8]}"  # see read_model_sets.RETIRED
         _lock_exclusively(conn, live)
         read_model_sets.swap(conn, suffix, retired)
-        conn.execute(
-            sa.text(
-                "UPDATE projections SET position = :position, generation = generation + 1, "
-                "status = 'running', error = NULL WHERE name = :name"
-            ),
-            {"position": position, "name": PROJECTION},
-        )
-        conn.execute(
-            sa.text("DELETE FROM projections WHERE name = :name"), {"name": rebuild.build_name(suffix)}
-        )
-        checkpoints.notify(conn, PROJECTION, current.generation + 1, position)
+        checkpoints.swap_in(conn, current, position)
+        checkpoints.delete(conn, rebuild.build_name(suffix))
     return folded
 
 
@@ -175,11 +166,8 @@ def drop_retired(db: Database) -> None:
 
 
 def _lock_exclusively(conn: sa.Connection, live: ReadModelTables) -> None:
-    # Readers take ACCESS SHARE on these tables before their snapshot (Database.snapshot's `lock`),
-    # so from here they wait for the swap instead of reading across it.
-    if conn.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in live.all)
-        conn.execute(sa.text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
+    # From here readers wait for the swap instead of reading across it.
+    read_model_sets.lock_out_readers(conn, live)
 
 
 def _remaining(db: Database, position: int) -> int:

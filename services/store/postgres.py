@@ -5,12 +5,18 @@ Chosen by `Database` for a `postgresql` URL; see `services.store.backend` for th
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
+import orjson
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from services.domain.events import RecordedEvent
+from services.store import event_log
 from services.store.backend import ignoring_conflicts
+from services.store.control_rows import Key
 
 # Advisory-lock keys; the log's own lock is keyed in migration 0001.
 REGISTRY_LOCK = 7340031999998
@@ -32,3 +38,119 @@ class PostgresBackend:
     # The log and its requests.
 
     # The read models.
+
+    def one_of(self, column: sa.ColumnElement[Any], values: Sequence[Any]) -> sa.ColumnElement[bool]:
+        # One array parameter: the same text for any count, prepared once per connection.
+        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+
+    def insert_rows(self, conn: sa.Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
+        # COPY, several times faster than INSERT; psycopg formats each row in C, given JSON as text.
+        if not rows:
+            return
+        names = ", ".join(c.name for c in table.columns)
+        json = [i for i, c in enumerate(table.columns) if isinstance(c.type, sa.JSON)]
+        with _driver(conn).cursor().copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(_json_as_text(row, json) if json else row)
+
+    def update_column(
+        self,
+        conn: sa.Connection,
+        column: sa.Column[Any],
+        key: sa.Column[Any],
+        pairs: Sequence[tuple[Any, Any]],
+    ) -> None:
+        if not pairs:
+            return
+        keys, values = zip(*pairs, strict=True)
+        table, cast_as = (
+            column.table.name,
+            column.type.dialect_impl(conn.dialect).compile(dialect=conn.dialect),
+        )
+        if isinstance(column.type, sa.JSON):
+            values = tuple(orjson.dumps(v).decode() if v is not None else None for v in values)
+        conn.execute(
+            sa.text(
+                f"UPDATE {table} t SET {column.name} = v.value FROM unnest(CAST(:keys AS text[]), "  # noqa: S608
+                f"CAST(:values AS {cast_as}[])) AS v(key, value) WHERE t.{key.name} = v.key"
+            ),
+            {"keys": list(keys), "values": list(values)},
+        )
+
+    def claims_before(self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key]) -> Sequence[Any]:
+        c = claims.c
+        return conn.execute(
+            sa.text(
+                f"SELECT b.place_id, c.occurred_start, c.position, c.state_after FROM {_BOUNDS} "  # noqa: S608
+                f"JOIN LATERAL (SELECT occurred_start, position, state_after FROM {claims.name} c "
+                "WHERE c.place_id = b.place_id AND NOT c.retracted "
+                "AND (c.occurred_start, c.position) < (b.s, b.pos) "
+                "ORDER BY c.occurred_start DESC, c.position DESC LIMIT 1) c ON true"
+            ).columns(sa.column("place_id"), c.occurred_start, c.position, c.state_after),
+            _bound_params(bounds),
+        ).all()
+
+    def claims_from(self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key]) -> Sequence[Any]:
+        return conn.execute(
+            sa.text(
+                f"SELECT c.* FROM {_BOUNDS} JOIN {claims.name} c ON c.place_id = b.place_id "  # noqa: S608
+                "AND (c.occurred_start, c.position) >= (b.s, b.pos) WHERE NOT c.retracted"
+            ).columns(*claims.c),
+            _bound_params(bounds),
+        ).all()
+
+    def events_after(
+        self, conn: sa.Connection, after: int, limit: int, upto: int | None
+    ) -> list[RecordedEvent]:
+        return event_log.read_after(conn, after, limit, upto)
+
+    def create_read_models(self, conn: sa.Connection, suffix: str) -> None:
+        # The services' role may not create tables (migration 0007: CREATE on the log's schema would
+        # let it plant functions): the migration's SECURITY DEFINER functions copy the live set's
+        # definition and touch nothing but read-model tables.
+        conn.execute(sa.text("SELECT frontline_read_models_create(:suffix)"), {"suffix": suffix})
+
+    def drop_read_models(self, conn: sa.Connection, suffix: str) -> None:
+        conn.execute(sa.text("SELECT frontline_read_models_drop(:suffix)"), {"suffix": suffix})
+
+    def swap_read_models(self, conn: sa.Connection, suffix: str, retired: str) -> None:
+        # The new set's indexes and keys take the live names too.
+        conn.execute(
+            sa.text("SELECT frontline_read_models_swap(:suffix, :retired)"),
+            {"suffix": suffix, "retired": retired},
+        )
+
+    def lock_out_readers(self, conn: sa.Connection, live: Sequence[sa.Table]) -> None:
+        # Readers take ACCESS SHARE on the read models before their snapshot (Database.snapshot's
+        # `lock`), so from here they wait for the caller's commit instead of reading across it.
+        names = ", ".join(f'"{t.name}"' for t in live)
+        conn.execute(sa.text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
+
+
+# Each place with its bound, as a set to join the claims with.
+_BOUNDS = (
+    "unnest(CAST(:places AS text[]), CAST(:starts AS timestamptz[]), CAST(:positions AS bigint[]))"
+    " AS b(place_id, s, pos)"
+)
+
+
+def _bound_params(bounds: dict[str, Key]) -> dict[str, list[Any]]:
+    places = list(bounds)
+    return {
+        "places": places,
+        "starts": [bounds[p][0] for p in places],
+        "positions": [bounds[p][1] for p in places],
+    }
+
+
+def _driver(conn: sa.Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under `conn`, in the same transaction (for COPY)."""
+    return cast("psycopg.Connection[Any]", conn.connection.driver_connection)
+
+
+def _json_as_text(row: Sequence[Any], json: list[int]) -> list[Any]:
+    values = list(row)
+    for i in json:
+        if values[i] is not None:
+            values[i] = orjson.dumps(values[i]).decode()
+    return values
