@@ -159,6 +159,8 @@ def _trim_excess(shares: dict[str, int], actor: str) -> None:
 
 
 def _holdings(state: PlaceControl, shares: dict[str, int], claim: Claim) -> tuple[Holding, ...]:
+    if len(shares) == len(state.holdings) and all(shares.get(h.actor_id) == h.share for h in state.holdings):
+        return state.holdings  # no share changed: every holding stays as it was, in its order
     before = {h.actor_id: h for h in state.holdings}
 
     def holding(actor: str, share: int) -> Holding:

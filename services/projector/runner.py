@@ -11,7 +11,8 @@ import sqlalchemy as sa
 import structlog
 
 from services.projector.batch import ProjectionError, project_batch
-from services.store import checkpoints, event_log
+from services.store import checkpoints
+from services.store.backend import backend_of
 from services.store.control_store import ControlReader, write_batch
 from services.store.database import Database
 from services.store.read_models import PROJECTION, ReadModelTables, tables
@@ -71,7 +72,7 @@ def fold_within(
     folded = 0
     while True:
         checkpoint = checkpoints.lock(conn, name)
-        events = event_log.read_after(conn, checkpoint.position, batch_size, upto=upto)
+        events = backend_of(conn).events_after(conn, checkpoint.position, batch_size, upto)
         if not events:
             return folded
         changes = project_batch(events, ControlReader(conn, read_models))
@@ -94,7 +95,7 @@ def project_next_batch(
             if checkpoint.status == "failed":
                 log.warning("projection.stopped", projection=name, error=checkpoint.error)
                 return 0, checkpoint.position
-            events = event_log.read_after(conn, checkpoint.position, batch_size)
+            events = backend_of(conn).events_after(conn, checkpoint.position, batch_size, None)
             if not events:
                 return 0, checkpoint.position
             changes = project_batch(events, ControlReader(conn, read_models))

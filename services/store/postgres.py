@@ -6,6 +6,7 @@ Chosen by `Database` for a `postgresql` URL; see `services.store.backend` for th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 import orjson
@@ -13,8 +14,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from services.domain.events import RecordedEvent
-from services.store import event_log
+from services.domain.events import RecordedEvent, upgrade
 from services.store.backend import ignoring_conflicts
 from services.store.control_rows import Key
 
@@ -102,7 +102,11 @@ class PostgresBackend:
     def events_after(
         self, conn: sa.Connection, after: int, limit: int, upto: int | None
     ) -> list[RecordedEvent]:
-        return event_log.read_after(conn, after, limit, upto)
+        # A constant text run as it is, each row a plain tuple: a third less time than the same
+        # SELECT built and typed by SQLAlchemy, for the hundreds of thousands a catch-up reads.
+        params = {"after": after, "upto": _NO_LIMIT if upto is None else upto, "limit": limit}
+        rows = conn.exec_driver_sql(_EVENTS_AFTER, params)
+        return [_recorded(*row) for row in rows]
 
     def create_read_models(self, conn: sa.Connection, suffix: str) -> None:
         # The services' role may not create tables (migration 0007: CREATE on the log's schema would
@@ -127,6 +131,13 @@ class PostgresBackend:
         conn.execute(sa.text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
 
 
+_EVENTS_AFTER = (
+    "SELECT position, event_id, type, stream_id, stream_version, occurred_at, occurred_start,"
+    " recorded_at, request_id, target_event_id, schema_version, data FROM events"
+    " WHERE position > %(after)s AND position <= %(upto)s ORDER BY position LIMIT %(limit)s"
+)
+_NO_LIMIT = 2**63 - 1
+
 # Each place with its bound, as a set to join the claims with.
 _BOUNDS = (
     "unnest(CAST(:places AS text[]), CAST(:starts AS timestamptz[]), CAST(:positions AS bigint[]))"
@@ -141,6 +152,17 @@ def _bound_params(bounds: dict[str, Key]) -> dict[str, list[Any]]:
         "starts": [bounds[p][0] for p in places],
         "positions": [bounds[p][1] for p in places],
     }
+
+
+def _recorded(
+    position: int, event_id: str, type: str, stream_id: str, stream_version: int, occurred_at: str | None,
+    occurred_start: datetime | None, recorded_at: datetime, request_id: str | None,
+    target_event_id: str | None, schema_version: int, data: dict[str, Any],
+) -> RecordedEvent:  # fmt: skip
+    return RecordedEvent(
+        position, event_id, type, stream_id, stream_version, occurred_at, occurred_start, recorded_at,
+        request_id, target_event_id, upgrade(type, schema_version, data),
+    )  # fmt: skip
 
 
 def _driver(conn: sa.Connection) -> psycopg.Connection[Any]:
