@@ -23,7 +23,7 @@ log = structlog.get_logger(__name__)
 # the state of every place it touches once, and folds each place's claims once, so fewer, larger
 # batches do less work per event (and late claims among them cost nothing extra). Measured on the
 # 200,000-event corpus: see BENCHMARKS.md.
-FAR_BEHIND_BATCH = 50_000
+FAR_BEHIND_BATCH = 100_000
 
 
 @dataclass

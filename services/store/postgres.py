@@ -12,6 +12,7 @@ from typing import Any, cast
 import orjson
 import psycopg
 import sqlalchemy as sa
+from psycopg.types.json import Jsonb
 from sqlalchemy.dialects import postgresql
 
 from services.domain.events import RecordedEvent, upgrade
@@ -60,21 +61,17 @@ class PostgresBackend:
         key: sa.Column[Any],
         pairs: Sequence[tuple[Any, Any]],
     ) -> None:
+        # The pairs travel as one JSON array: one constant statement, no array of values to escape.
         if not pairs:
             return
-        keys, values = zip(*pairs, strict=True)
-        table, cast_as = (
-            column.table.name,
-            column.type.dialect_impl(conn.dialect).compile(dialect=conn.dialect),
-        )
-        if isinstance(column.type, sa.JSON):
-            values = tuple(orjson.dumps(v).decode() if v is not None else None for v in values)
+        value_type = column.type.dialect_impl(conn.dialect).compile(dialect=conn.dialect)
         conn.execute(
             sa.text(
-                f"UPDATE {table} t SET {column.name} = v.value FROM unnest(CAST(:keys AS text[]), "  # noqa: S608
-                f"CAST(:values AS {cast_as}[])) AS v(key, value) WHERE t.{key.name} = v.key"
+                f"UPDATE {column.table.name} t SET {column.name} = v.value "  # noqa: S608
+                f"FROM jsonb_to_recordset(:pairs) AS v(key text, value {value_type}) "
+                f"WHERE t.{key.name} = v.key"
             ),
-            {"keys": list(keys), "values": list(values)},
+            {"pairs": Jsonb([{"key": k, "value": v} for k, v in pairs], dumps=orjson.dumps)},
         )
 
     def claims_before(self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key]) -> Sequence[Any]:
@@ -105,7 +102,7 @@ class PostgresBackend:
         # A constant text run as it is, each row a plain tuple: a third less time than the same
         # SELECT built and typed by SQLAlchemy, for the hundreds of thousands a catch-up reads.
         params = {"after": after, "upto": _NO_LIMIT if upto is None else upto, "limit": limit}
-        rows = conn.exec_driver_sql(_EVENTS_AFTER, params)
+        rows = conn.exec_driver_sql(_EVENTS_AFTER, params).all()
         return [_recorded(*row) for row in rows]
 
     def create_read_models(self, conn: sa.Connection, suffix: str) -> None:
