@@ -12,7 +12,7 @@ from typing import Any, cast
 import orjson
 import psycopg
 import sqlalchemy as sa
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_dumps
 from sqlalchemy.dialects import postgresql
 
 from services.domain.events import RecordedEvent, upgrade
@@ -45,14 +45,19 @@ class PostgresBackend:
         return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
 
     def insert_rows(self, conn: sa.Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
-        # COPY, several times faster than INSERT; psycopg formats each row in C, given JSON as text.
+        # Binary COPY, several times faster than INSERT: psycopg writes each value in C as the
+        # column's own type (asked of the server: in binary, PostgreSQL casts nothing), JSON by orjson.
         if not rows:
             return
         names = ", ".join(c.name for c in table.columns)
-        json = [i for i, c in enumerate(table.columns) if isinstance(c.type, sa.JSON)]
-        with _driver(conn).cursor().copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        cursor = _driver(conn).cursor()
+        set_json_dumps(orjson.dumps, cursor)
+        cursor.execute(f"SELECT {names} FROM {table.name} LIMIT 0")  # noqa: S608
+        types = [column.type_code for column in cursor.description or ()]
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
             for row in rows:
-                copy.write_row(_json_as_text(row, json) if json else row)
+                copy.write_row(row)
 
     def update_column(
         self,
@@ -165,11 +170,3 @@ def _recorded(
 def _driver(conn: sa.Connection) -> psycopg.Connection[Any]:
     """The psycopg connection under `conn`, in the same transaction (for COPY)."""
     return cast("psycopg.Connection[Any]", conn.connection.driver_connection)
-
-
-def _json_as_text(row: Sequence[Any], json: list[int]) -> list[Any]:
-    values = list(row)
-    for i in json:
-        if values[i] is not None:
-            values[i] = orjson.dumps(values[i]).decode()
-    return values
