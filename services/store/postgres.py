@@ -50,14 +50,14 @@ class PostgresBackend:
         if not rows:
             return
         names = ", ".join(c.name for c in table.columns)
-        cursor = _driver(conn).cursor()
-        set_json_dumps(orjson.dumps, cursor)
-        cursor.execute(f"SELECT {names} FROM {table.name} LIMIT 0")  # noqa: S608
-        types = [column.type_code for column in cursor.description or ()]
-        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(types)
-            for row in rows:
-                copy.write_row(row)
+        with _driver(conn).cursor() as cursor:
+            set_json_dumps(orjson.dumps, cursor)
+            cursor.execute(f"SELECT {names} FROM {table.name} LIMIT 0")  # noqa: S608
+            types = [column.type_code for column in cursor.description or ()]
+            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row(row)
 
     def update_column(
         self,
