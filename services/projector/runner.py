@@ -21,8 +21,9 @@ log = structlog.get_logger(__name__)
 
 # A catch-up far behind the log folds in batches growing to this size: each batch loads and writes
 # the state of every place it touches once, and folds each place's claims once, so fewer, larger
-# batches do less work per event (and late claims among them cost nothing extra). Measured on the
-# 200,000-event corpus: see BENCHMARKS.md.
+# batches do less work per event (and late claims among them cost nothing extra). On the
+# 200,000-event bench corpus (2,000 places), from batch 5,000: 7.8 s of Python CPU growing to
+# 100,000, 8.2 s to 50,000; 12.8 s before batches grew (and before each place was folded once).
 FAR_BEHIND_BATCH = 100_000
 
 
