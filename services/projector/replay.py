@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import structlog
 
 from services.projector import rebuild
-from services.projector.runner import fold_within, project_next_batch
+from services.projector.runner import FAR_BEHIND_BATCH, fold_within, project_next_batch
 from services.store import checkpoints, event_log, read_model_sets, replay_runners, replays
 from services.store.database import Database
 from services.store.read_models import PROJECTION, ReadModelTables, tables
@@ -38,12 +38,8 @@ class ReplayAbandoned(Exception):
         self.replay_id = replay_id
 
 
-# A replay folds the whole log, so its batches are larger than the live projector's: a batch loads
-# and writes the state of every place it touches once (nearly all of them, in a replay) and folds
-# each place once, so late claims within it cost nothing extra. Measured on the 1,000,000-event
-# bench corpus (8,000 places), quiet machine: 62.9 s at 100,000 events a batch, 57.1 s at 200,000
-# (peak 1.1 GB), 55.4 s at 500,000 (peak 2.5 GB).
-MIN_BATCH = 200_000
+# A replay folds the whole log: it is always far behind (see FAR_BEHIND_BATCH).
+MIN_BATCH = FAR_BEHIND_BATCH
 
 
 def batch_size_for(configured: int) -> int:
