@@ -95,10 +95,10 @@ def apply_claim(state: PlaceControl, claim: Claim) -> PlaceControl:
     validate_claim(claim)
     shares = {h.actor_id: h.share for h in state.holdings}
     new_shares = _redistribute(shares, claim)
-    holdings = _holdings(state, new_shares, claim)
     changed = new_shares != shares
     return PlaceControl(
-        holdings=holdings,
+        # No share changed: every holding stays as it was, in its order.
+        holdings=_holdings(state, new_shares, claim) if changed else state.holdings,
         last_key=claim.order_key,
         last_event_id=claim.event_id,
         changed_at=claim.occurred if changed else state.changed_at,
@@ -160,12 +160,15 @@ def _trim_excess(shares: dict[str, int], actor: str) -> None:
 
 def _holdings(state: PlaceControl, shares: dict[str, int], claim: Claim) -> tuple[Holding, ...]:
     before = {h.actor_id: h for h in state.holdings}
-
-    def holding(actor: str, share: int) -> Holding:
+    holdings = []
+    for actor, share in sorted(shares.items(), key=_largest_first):
         previous = before.get(actor)
-        if previous is not None and previous.share == share:
-            return previous
-        return Holding(actor, share, claim.occurred, claim.event_id, claim.report_id)
+        if previous is None or previous.share != share:
+            previous = Holding(actor, share, claim.occurred, claim.event_id, claim.report_id)
+        holdings.append(previous)
+    return tuple(holdings)
 
-    ordered = sorted(shares.items(), key=lambda item: (-item[1], item[0]))
-    return tuple(holding(actor, share) for actor, share in ordered)
+
+def _largest_first(item: tuple[str, int]) -> tuple[int, str]:
+    actor, share = item
+    return -share, actor

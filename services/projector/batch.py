@@ -4,10 +4,12 @@ The batch reads what it needs through a `Loader` (the place states it touches, t
 corrections name, and, for places that must be re-folded, the claims around the change) and returns
 the rows to write. It does no I/O of its own and calls the domain's fold step for every state.
 
-Claims arriving in `occurred_at` order (the common case) apply on top of their place's state.
-A claim older than its place's latest, a correction or a retraction marks the place "dirty" from
-that point in time: at the end of the batch the place is re-folded from the state right after the
-last claim before that point (every claim row keeps the state after it), not from the beginning.
+Every event only marks the places it changes, from the earliest point in time it changes them;
+at the end of the batch each such place is folded once, in `occurred_at` order, from that point:
+on top of its stored state when the point is after its last stored claim (the common case: new
+claims arrive in order), else from the state right after the last stored claim before that point
+(every claim row keeps the state after it), with the stored claims after it. Late claims within a
+batch thus cost a sort, not a second fold.
 """
 
 from __future__ import annotations
@@ -76,9 +78,8 @@ class _Batch:
         self.changed: dict[str, None] = {}
         self.restated: dict[str, None] = {}
         self.states: dict[str, PlaceControl] = {}
-        self.stored_places: set[str] = set()
         self.updated: dict[str, int] = {}
-        self.dirty: dict[str, Key] = {}
+        self.bounds: dict[str, Key] = {}  # per place, the earliest point in time the batch changes
 
     def run(self, events: list[RecordedEvent]) -> BatchChanges:
         self._preload(events)
@@ -88,9 +89,9 @@ class _Batch:
             except (DomainError, KeyError, TypeError, ValueError) as exc:
                 raise ProjectionError(event, f"{type(exc).__name__}: {exc}") from exc
         try:
-            self._refold()
+            self._fold()
         except DomainError as exc:
-            raise ProjectionError(events[-1], f"re-folding failed: {exc}") from exc
+            raise ProjectionError(events[-1], f"folding failed: {exc}") from exc
         return BatchChanges(
             position=events[-1].position,
             new_claims=[self.records[i] for i in self.new],
@@ -111,17 +112,11 @@ class _Batch:
                 places.add(event.data["changes"]["place_id"])
             elif event.type in (PLACE_NAMES_CHANGED, PLACE_REGISTERED):
                 places.add(event.stream_id)
-        stored = self.loader.place_states(places)
-        self.states = {p: s.state for p, s in stored.items()}
-        self.stored_places = set(stored)
+        self.states = {p: s.state for p, s in self.loader.place_states(places).items()}
 
     def _apply(self, event: RecordedEvent) -> None:
         if event.type == CONTROL_CHANGED:
-            record = ClaimRecord(claim_from_event(event), event.recorded_at)
-            validate_claim(record.claim)
-            self.records[event.event_id] = record
-            self.new[event.event_id] = None
-            self._place(record, event.position)
+            self._claim(event)
         elif event.type == CLAIM_CORRECTED:
             self._correct(self._target(event), event)
         elif event.type == CLAIM_RETRACTED:
@@ -141,17 +136,12 @@ class _Batch:
             raise ValueError(f"claim {event.target_event_id} was retracted before")
         return record
 
-    def _place(self, record: ClaimRecord, position: int) -> None:
-        claim = record.claim
-        place = claim.place_id
-        self.updated[place] = position
-        state = self.states.get(place, EMPTY)
-        if place not in self.dirty and (state.last_key is None or claim.order_key > state.last_key):
-            state = apply_claim(state, claim)
-            self.states[place] = state
-            record.state_after = state
-        else:
-            self._mark(place, claim.order_key, position)
+    def _claim(self, event: RecordedEvent) -> None:
+        record = ClaimRecord(claim_from_event(event), event.recorded_at)
+        validate_claim(record.claim)
+        self.records[event.event_id] = record
+        self.new[event.event_id] = None
+        self._mark(record.claim.place_id, record.claim.order_key, event.position)
 
     def _correct(self, record: ClaimRecord, event: RecordedEvent) -> None:
         before = record.claim
@@ -181,40 +171,61 @@ class _Batch:
 
     def _mark(self, place: str, key: Key, position: int) -> None:
         self.updated[place] = position
-        self.dirty[place] = min(self.dirty.get(place, key), key)
+        self.bounds[place] = min(self.bounds.get(place, key), key)
 
     def _mark_changed(self, record: ClaimRecord) -> None:
         if record.claim.event_id not in self.new:
             self.changed[record.claim.event_id] = None
 
-    def _refold(self) -> None:
-        if not self.dirty:
-            return
-        # Only places with a stored state can have stored claims to read back.
-        stored_bounds = {p: k for p, k in self.dirty.items() if p in self.stored_places}
-        context = self.loader.refold_context(stored_bounds) if stored_bounds else RefoldContext()
+    def _fold(self) -> None:
+        """Fold every place the batch changed, once, from its bound."""
+        # Only a bound at or before a place's last stored claim has stored claims after it.
+        stored = {p: k for p, k in self.bounds.items() if _at_or_before(k, self.states.get(p, EMPTY))}
+        context = self.loader.refold_context(stored) if stored else RefoldContext()
         in_memory = _by_place(self.records.values())
-        for place, bound in self.dirty.items():
-            prior_key, state = context.priors.get(place, (None, EMPTY))
-            tail: dict[str, ClaimRecord] = {}
-            for record in context.tails.get(place, []):
-                # A claim this batch changed is judged by its changed self, below.
-                if record.claim.event_id not in self.records:
-                    self.records[record.claim.event_id] = record
-                    tail[record.claim.event_id] = record
-            for record in in_memory.get(place, []):
-                key = record.claim.order_key
-                if key >= bound:
-                    tail[record.claim.event_id] = record
-                elif record.state_after is not None and (prior_key is None or key > prior_key):
-                    prior_key, state = key, record.state_after
-            for record in sorted(tail.values(), key=lambda r: r.claim.order_key):
-                state = apply_claim(state, record.claim)
-                if record.state_after != state:
-                    record.state_after = state
-                    if record.claim.event_id not in self.new:
-                        self.restated[record.claim.event_id] = None
-            self.states[place] = state
+        for place, bound in self.bounds.items():
+            start = context.priors.get(place, (None, EMPTY)) if place in stored else self._stored(place)
+            tail = self._tail(context.tails.get(place, []))
+            self.states[place] = self._fold_place(start, bound, tail, in_memory.get(place, []))
+
+    def _stored(self, place: str) -> tuple[Key | None, PlaceControl]:
+        state = self.states.get(place, EMPTY)
+        return state.last_key, state
+
+    def _tail(self, stored: list[ClaimRecord]) -> dict[str, ClaimRecord]:
+        """The stored claims to fold again; one this batch changed is judged by its changed self."""
+        tail = {}
+        for record in stored:
+            if record.claim.event_id not in self.records:
+                self.records[record.claim.event_id] = record
+                tail[record.claim.event_id] = record
+        return tail
+
+    def _fold_place(
+        self,
+        start: tuple[Key | None, PlaceControl],
+        bound: Key,
+        tail: dict[str, ClaimRecord],
+        records: list[ClaimRecord],
+    ) -> PlaceControl:
+        prior_key, state = start
+        for record in records:
+            key = record.claim.order_key
+            if key >= bound:
+                tail[record.claim.event_id] = record
+            elif record.state_after is not None and (prior_key is None or key > prior_key):
+                prior_key, state = key, record.state_after
+        for record in sorted(tail.values(), key=lambda r: r.claim.order_key):
+            state = apply_claim(state, record.claim)
+            if record.state_after != state:
+                record.state_after = state
+                if record.claim.event_id not in self.new:
+                    self.restated[record.claim.event_id] = None
+        return state
+
+
+def _at_or_before(bound: Key, state: PlaceControl) -> bool:
+    return state.last_key is not None and bound <= state.last_key
 
 
 def _by_place(records: Iterable[ClaimRecord]) -> dict[str, list[ClaimRecord]]:

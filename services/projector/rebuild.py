@@ -32,7 +32,7 @@ def create(db: Database, suffix: str) -> ReadModelTables:
 def drop(db: Database, suffix: str) -> None:
     with db.transaction() as conn:
         read_model_sets.drop(conn, suffix)
-        conn.execute(sa.text("DELETE FROM projections WHERE name = :name"), {"name": build_name(suffix)})
+        checkpoints.delete(conn, build_name(suffix))
 
 
 def rebuild(db: Database, suffix: str, batch_size: int = 20_000) -> CatchUp:

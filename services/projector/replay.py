@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import structlog
 
 from services.projector import rebuild
-from services.projector.runner import fold_within, project_next_batch
+from services.projector.runner import FAR_BEHIND_BATCH, fold_within, project_next_batch
 from services.store import checkpoints, event_log, read_model_sets, replay_runners, replays
 from services.store.database import Database
 from services.store.read_models import PROJECTION, ReadModelTables, tables
@@ -38,12 +38,8 @@ class ReplayAbandoned(Exception):
         self.replay_id = replay_id
 
 
-# A replay folds the whole log, so its batches are larger than the live projector's: each batch
-# loads and rewrites the state of every place it touches (nearly all of them, in a replay), and
-# late claims within a batch re-fold in memory instead of through the tables. Measured on a
-# 200,000-event log (1,600 places): 34.5 s at 20,000 events a batch, 27.1 s at 50,000, 23.4 s at
-# 100,000, 24.5 s at 200,000; the process peaks near 600 MB at 100,000.
-MIN_BATCH = 100_000
+# A replay folds the whole log: it is always far behind (see FAR_BEHIND_BATCH).
+MIN_BATCH = FAR_BEHIND_BATCH
 
 
 def batch_size_for(configured: int) -> int:
@@ -147,23 +143,14 @@ def swap(db: Database, suffix: str, batch_size: int, before_swap: BeforeSwap | N
         # projector's to fold once the swap is done (it resumes from the swapped-in checkpoint).
         head = event_log.last_position(conn)
         folded = fold_within(conn, rebuild.build_name(suffix), built, batch_size, upto=head)
-        position = checkpoints.read(conn, rebuild.build_name(suffix)).position  # type: ignore[union-attr]
+        position = checkpoints.lock(conn, rebuild.build_name(suffix)).position
         if before_swap is not None:
             before_swap(conn, folded)
         retired = f"__old{uuid.uuid4().hex[:8]}"  # see read_model_sets.RETIRED
         _lock_exclusively(conn, live)
         read_model_sets.swap(conn, suffix, retired)
-        conn.execute(
-            sa.text(
-                "UPDATE projections SET position = :position, generation = generation + 1, "
-                "status = 'running', error = NULL WHERE name = :name"
-            ),
-            {"position": position, "name": PROJECTION},
-        )
-        conn.execute(
-            sa.text("DELETE FROM projections WHERE name = :name"), {"name": rebuild.build_name(suffix)}
-        )
-        checkpoints.notify(conn, PROJECTION, current.generation + 1, position)
+        checkpoints.swap_in(conn, current, position)
+        checkpoints.delete(conn, rebuild.build_name(suffix))
     return folded
 
 
@@ -175,11 +162,8 @@ def drop_retired(db: Database) -> None:
 
 
 def _lock_exclusively(conn: sa.Connection, live: ReadModelTables) -> None:
-    # Readers take ACCESS SHARE on these tables before their snapshot (Database.snapshot's `lock`),
-    # so from here they wait for the swap instead of reading across it.
-    if conn.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in live.all)
-        conn.execute(sa.text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
+    # From here readers wait for the swap instead of reading across it.
+    read_model_sets.lock_out_readers(conn, live)
 
 
 def _remaining(db: Database, position: int) -> int:

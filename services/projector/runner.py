@@ -13,12 +13,20 @@ import sqlalchemy as sa
 import structlog
 
 from services.projector.batch import ProjectionError, project_batch
-from services.store import checkpoints, event_log
+from services.store import checkpoints
+from services.store.backend import backend_of
 from services.store.control_store import ControlReader, write_batch
 from services.store.database import Database
 from services.store.read_models import PROJECTION, ReadModelTables, tables
 
 log = structlog.get_logger(__name__)
+
+# How many events a projection far behind the log folds at a time (the most a catch-up's batches
+# grow to, a replay's batches always): a batch loads and writes the state of every place it touches
+# once and folds each place once, so fewer, larger batches do less work per event, and late claims
+# within one cost nothing extra. Replay of the 1,000,000-event bench corpus (8,000 places), quiet
+# machine: 57.1 s at this size (peak 1.1 GB), 62.9 s at 100,000, 55.4 s at 500,000 (2.5 GB).
+FAR_BEHIND_BATCH = 200_000
 
 
 @dataclass
@@ -39,20 +47,28 @@ def catch_up(
 ) -> CatchUp:
     """Fold the events after the checkpoint into the read models until there are none left.
 
+    A batch that comes back full says the projection is behind: the next one is twice as large, up
+    to FAR_BEHIND_BATCH (or `batch_size`, if larger); one that does not, starts over at
+    `batch_size`. Doubling rather than jumping keeps the first batches after a start short, so a
+    worker killed soon after it starts loses little (jumping to FAR_BEHIND_BATCH after the first
+    batch caught up 200,000 events in 7.6 s rather than 9.5 s, as one batch redone whole).
+
     Returns early (caught_up False) after `budget` seconds; raises ProjectionError after marking
     the projection failed when an event cannot be applied.
     """
     read_models = read_models or tables()
     result = CatchUp()
     deadline = time.monotonic() + budget
+    size = batch_size
     while time.monotonic() < deadline:
-        folded, position = project_next_batch(db, name, read_models, batch_size)
+        folded, position = project_next_batch(db, name, read_models, size)
         result.position = position
         if folded == 0:
             result.caught_up = True
             return result
         result.events += folded
         result.batches += 1
+        size = min(size * 2, max(batch_size, FAR_BEHIND_BATCH)) if folded == size else batch_size
     return result
 
 
@@ -63,7 +79,7 @@ def fold_within(
     folded = 0
     while True:
         checkpoint = checkpoints.lock(conn, name)
-        events = event_log.read_after(conn, checkpoint.position, batch_size, upto=upto)
+        events = backend_of(conn).events_after(conn, checkpoint.position, batch_size, upto)
         if not events:
             return folded
         changes = project_batch(events, ControlReader(conn, read_models))
@@ -82,7 +98,7 @@ def project_next_batch(
             if checkpoint.status == "failed":
                 log.warning("projection.stopped", projection=name, error=checkpoint.error)
                 return 0, checkpoint.position
-            events = event_log.read_after(conn, checkpoint.position, batch_size)
+            events = backend_of(conn).events_after(conn, checkpoint.position, batch_size, None)
             if not events:
                 return 0, checkpoint.position
             changes = project_batch(events, ControlReader(conn, read_models))

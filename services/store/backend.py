@@ -18,6 +18,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from services.domain.events import RecordedEvent
+from services.store.control_rows import Key
+
 _KEY = "frontline.backend"
 
 
@@ -145,6 +148,56 @@ class Backend(Protocol):
         ...
 
     # The read models.
+
+    def one_of(self, column: sa.ColumnElement[Any], values: Sequence[Any]) -> sa.ColumnElement[bool]:
+        """`column IN values`, spelled so that the statement's text is the same for any count."""
+        ...
+
+    def insert_rows(self, conn: sa.Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert new rows, each its values in the table's column order (JSON columns as Python
+        values): the fastest way the database has, for the thousands of rows a batch brings."""
+        ...
+
+    def update_column(
+        self,
+        conn: sa.Connection,
+        column: sa.Column[Any],
+        key: sa.Column[Any],
+        pairs: Sequence[tuple[Any, Any]],
+    ) -> None:
+        """Set `column` to the value of each (key, value) pair in the row whose `key` matches."""
+        ...
+
+    def claims_before(self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key]) -> Sequence[Any]:
+        """Per place, its last unretracted claim before the bound: rows of (place_id,
+        occurred_start, position, state_after)."""
+        ...
+
+    def claims_from(self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key]) -> Sequence[Any]:
+        """Every unretracted claim of each place at or after its bound: rows of `claims`."""
+        ...
+
+    def events_after(
+        self, conn: sa.Connection, after: int, limit: int, upto: int | None
+    ) -> list[RecordedEvent]:
+        """`event_log.read_after`, read the fastest way for a projection that folds them all."""
+        ...
+
+    def create_read_models(self, conn: sa.Connection, suffix: str) -> None:
+        """An empty set of read-model tables under `suffix` (dropping a leftover one)."""
+        ...
+
+    def drop_read_models(self, conn: sa.Connection, suffix: str) -> None:
+        """Drop the set under `suffix`, whatever of it exists."""
+        ...
+
+    def swap_read_models(self, conn: sa.Connection, suffix: str, retired: str) -> None:
+        """The set under `suffix` takes the live names; the live set takes the suffix `retired`."""
+        ...
+
+    def lock_out_readers(self, conn: sa.Connection, live: Sequence[sa.Table]) -> None:
+        """Make readers of `live` wait until the caller's transaction ends."""
+        ...
 
 
 def ignoring_conflicts(

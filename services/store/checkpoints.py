@@ -109,3 +109,25 @@ def _initial(name: str) -> dict[str, Any]:
 
 def _checkpoint(row: Any) -> Checkpoint:
     return Checkpoint(row.name, row.position, row.generation, row.status, row.error, row.updated_at)
+
+
+def swap_in(conn: sa.Connection, checkpoint: Checkpoint, position: int) -> None:
+    """A rebuilt set of read models at `position` has replaced the live one (the caller holds
+    `checkpoint`'s lock): the next generation starts there, running, and listeners are told."""
+    conn.execute(
+        projections.update()
+        .where(projections.c.name == checkpoint.name)
+        .values(
+            position=position,
+            generation=projections.c.generation + 1,
+            status="running",
+            error=None,
+            updated_at=datetime.now(UTC),
+        )
+    )
+    notify(conn, checkpoint.name, checkpoint.generation + 1, position)
+
+
+def delete(conn: sa.Connection, name: str) -> None:
+    """Forget the checkpoint of `name` (a rebuilt set swapped in or dropped)."""
+    conn.execute(projections.delete().where(projections.c.name == name))

@@ -1,9 +1,8 @@
 """Whole sets of read-model tables: create one under a suffix, swap it in, drop one.
 
-On PostgreSQL the services' role may not create or rename tables (migration 0007: CREATE on the
-log's schema would let it plant functions), so these go through the migration's SECURITY DEFINER
-functions, which copy the live set's definition and touch nothing but read-model tables. On
-SQLite, where there are no roles, the tables are created from their SQLAlchemy description.
+How each backend does it is its own (`create_read_models`, `swap_read_models`...: on PostgreSQL
+through the migration's SECURITY DEFINER functions, since the services' role may not create or
+rename tables).
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import re
 
 import sqlalchemy as sa
 
+from services.store.backend import backend_of
 from services.store.read_models import ReadModelTables, tables
 
 RETIRED = re.compile(r"__old[0-9a-f]{8}$")
@@ -19,38 +19,26 @@ RETIRED = re.compile(r"__old[0-9a-f]{8}$")
 
 def create(conn: sa.Connection, suffix: str) -> ReadModelTables:
     """An empty set of read-model tables under `suffix` (dropping a leftover one)."""
-    built = tables(suffix)
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT frontline_read_models_create(:suffix)"), {"suffix": suffix})
-    else:
-        built.metadata.drop_all(conn)
-        built.metadata.create_all(conn)
-    return built
+    backend_of(conn).create_read_models(conn, suffix)
+    return tables(suffix)
 
 
 def drop(conn: sa.Connection, suffix: str) -> None:
     """Drop the set under `suffix`, whatever of it exists."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT frontline_read_models_drop(:suffix)"), {"suffix": suffix})
-    else:
-        tables(suffix).metadata.drop_all(conn)
+    backend_of(conn).drop_read_models(conn, suffix)
 
 
 def swap(conn: sa.Connection, suffix: str, retired: str) -> None:
     """Put the set under `suffix` in place of the live one, which takes the suffix `retired`.
 
-    The caller holds the live tables exclusively. On PostgreSQL the indexes and keys of the new
-    set take the live names too (SQLite cannot rename an index; suffixed names are harmless there).
+    The caller holds the live tables exclusively (`lock_out_readers`).
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            sa.text("SELECT frontline_read_models_swap(:suffix, :retired)"),
-            {"suffix": suffix, "retired": retired},
-        )
-        return
-    for live, built in zip(tables().all, tables(suffix).all, strict=True):
-        conn.execute(sa.text(f'ALTER TABLE "{live.name}" RENAME TO "{live.name}{retired}"'))
-        conn.execute(sa.text(f'ALTER TABLE "{built.name}" RENAME TO "{live.name}"'))
+    backend_of(conn).swap_read_models(conn, suffix, retired)
+
+
+def lock_out_readers(conn: sa.Connection, live: ReadModelTables) -> None:
+    """Make readers of the `live` set wait until the caller's transaction ends."""
+    backend_of(conn).lock_out_readers(conn, live.all)
 
 
 def retired_suffixes(conn: sa.Connection) -> set[str]:

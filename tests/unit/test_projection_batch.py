@@ -1,20 +1,27 @@
-"""The projection of one batch, with no I/O: registrations and renames of places no claim has named."""
+"""The projection of one batch, with no I/O: through its `Loader` protocol, over a fake store
+kept in memory (what the batch wrote is what the next batch loads)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from services.domain.control import EMPTY
+import pytest
+
+from services.domain.control import EMPTY, fold_place
 from services.domain.events import (
     ACTOR_REGISTERED,
     PLACE_NAMES_CHANGED,
     PLACE_REGISTERED,
     RecordedEvent,
 )
-from services.projector.batch import project_batch
-from services.store.control_rows import ClaimRecord, Key, RefoldContext, StoredPlace
+from services.domain.occurred import parse_occurred
+from services.projector.batch import ProjectionError, project_batch
+from services.store.control_rows import BatchChanges, ClaimRecord, Key, RefoldContext, StoredPlace
+from services.store.event_log import NewEvent
+from tests.support.events import claim_corrected, claim_retracted, control_changed
 
 
 class NothingStored:
@@ -66,3 +73,163 @@ def test_a_registered_actor_moves_only_the_checkpoint() -> None:
     )
     assert changes.position == 3
     assert (changes.places, changes.new_claims, changes.changed_claims) == ({}, [], [])
+
+
+class FakeStore:
+    """The read models in memory, behind the batch's `Loader` protocol; `write` keeps a batch's
+    changes as the real store does, so that the next batch loads them."""
+
+    def __init__(self) -> None:
+        self.places: dict[str, StoredPlace] = {}
+        self.records: dict[str, ClaimRecord] = {}
+        self.loaded_context: list[dict[str, Key]] = []
+
+    def place_states(self, place_ids: Collection[str]) -> dict[str, StoredPlace]:
+        return {p: self.places[p] for p in place_ids if p in self.places}
+
+    def claims(self, event_ids: Collection[str]) -> dict[str, ClaimRecord]:
+        # Copies, as rows read back would be: the batch changes what it loads.
+        return {i: copy.deepcopy(self.records[i]) for i in event_ids if i in self.records}
+
+    def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
+        self.loaded_context.append(dict(bounds))
+        context = RefoldContext()
+        for place, bound in bounds.items():
+            live = sorted(
+                (r for r in self.records.values() if r.claim.place_id == place and not r.retracted),
+                key=lambda r: r.claim.order_key,
+            )
+            before = [r for r in live if r.claim.order_key < bound]
+            if before and before[-1].state_after is not None:
+                context.priors[place] = (before[-1].claim.order_key, before[-1].state_after)
+            context.tails[place] = [copy.deepcopy(r) for r in live if r.claim.order_key >= bound]
+        return context
+
+    def write(self, changes: BatchChanges) -> None:
+        for record in changes.new_claims + changes.changed_claims + changes.restated:
+            self.records[record.claim.event_id] = copy.deepcopy(record)
+        self.places.update(changes.places)
+
+
+class Log:
+    """Events as the log would number them."""
+
+    def __init__(self) -> None:
+        self.position = 0
+
+    def recorded(self, new: NewEvent) -> RecordedEvent:
+        self.position += 1
+        return RecordedEvent(
+            position=self.position,
+            event_id=new.event_id,
+            type=new.type,
+            stream_id=new.stream_id,
+            stream_version=1,
+            occurred_at=new.occurred.text if new.occurred else None,
+            occurred_start=new.occurred.start if new.occurred else None,
+            recorded_at=datetime(2026, 1, 1, tzinfo=UTC),
+            request_id=new.request_id,
+            target_event_id=new.target_event_id,
+            data=new.data,
+        )
+
+
+def project(store: FakeStore, log: Log, news: list[NewEvent]) -> BatchChanges:
+    changes = project_batch([log.recorded(n) for n in news], store)
+    store.write(changes)
+    return changes
+
+
+def folded(store: FakeStore, place: str) -> Any:
+    """What the contract's fold makes of the place's effective claims in the store."""
+    return fold_place(
+        r.claim for r in store.records.values() if r.claim.place_id == place and not r.retracted
+    )
+
+
+def claim(place: str, actor: str, share: float, when: str) -> NewEvent:
+    return control_changed(place, actor, share, when)
+
+
+def test_claims_in_order_fold_on_top_of_the_stored_state_without_reading_claims_back() -> None:
+    store, log = FakeStore(), Log()
+    project(store, log, [claim("p", "a", 100, "2017-01"), claim("p", "b", 40, "2017-02")])
+    changes = project(store, log, [claim("p", "c", 100, "2017-03")])
+    assert store.loaded_context == []
+    assert changes.places["p"].state == folded(store, "p")
+    assert changes.places["p"].updated_position == 3
+    assert [r.state_after for r in changes.new_claims] == [changes.places["p"].state]
+
+
+def test_claims_out_of_order_within_a_batch_fold_in_time_order() -> None:
+    store, log = FakeStore(), Log()
+    changes = project(store, log, [claim("p", "b", 100, "2017-03"), claim("p", "a", 100, "2017-01")])
+    assert store.loaded_context == []  # nothing stored yet: nothing to read back
+    assert changes.places["p"].state.holdings[0].actor_id == "b"
+    assert changes.places["p"].state == folded(store, "p")
+    by_actor = {r.claim.actor_id: r.state_after for r in changes.new_claims}
+    assert by_actor["a"] is not None and by_actor["a"].holdings[0].actor_id == "a"
+
+
+def test_a_late_claim_refolds_from_the_stored_claim_before_it_and_restates_those_after() -> None:
+    store, log = FakeStore(), Log()
+    first = project(store, log, [claim("p", "a", 100, "2017-01"), claim("p", "b", 50, "2017-03")])
+    changes = project(store, log, [claim("p", "c", 30, "2017-02")])
+    assert store.loaded_context == [{"p": (parse_occurred("2017-02").start, 3)}]
+    assert changes.places["p"].state == folded(store, "p")
+    later = first.new_claims[1].claim.event_id
+    assert [r.claim.event_id for r in changes.restated] == [later]
+    assert store.records[later].state_after == changes.places["p"].state
+
+
+def test_a_correction_that_moves_a_claim_refolds_both_places() -> None:
+    store, log = FakeStore(), Log()
+    moved = claim("p", "a", 100, "2017-01")
+    project(store, log, [moved, claim("q", "b", 100, "2017-01")])
+    changes = project(store, log, [claim_corrected(moved, "p", place_id="q", occurred_at="2017-02")])
+    assert [r.claim.event_id for r in changes.changed_claims] == [moved.event_id]
+    assert changes.changed_claims[0].places == {"p", "q"}
+    assert changes.changed_claims[0].original is not None
+    assert changes.places["p"].state == EMPTY
+    assert changes.places["q"].state == folded(store, "q")
+    assert changes.places["q"].state.holdings[0].actor_id == "a"
+
+
+def test_a_retraction_drops_the_claim_from_its_place() -> None:
+    store, log = FakeStore(), Log()
+    kept, withdrawn = claim("p", "a", 100, "2017-01"), claim("p", "b", 100, "2017-02")
+    project(store, log, [kept, withdrawn])
+    changes = project(store, log, [claim_retracted(withdrawn, "p")])
+    assert changes.changed_claims[0].retracted and changes.changed_claims[0].state_after is None
+    assert changes.places["p"].state == folded(store, "p")
+    assert changes.places["p"].state.holdings[0].actor_id == "a"
+
+
+def test_a_correction_of_a_claim_not_in_the_log_stops_the_projection_at_it() -> None:
+    store, log = FakeStore(), Log()
+    ghost = claim("p", "a", 100, "2017-01")
+    with pytest.raises(ProjectionError) as stopped:
+        project(store, log, [claim("p", "b", 100, "2017-01"), claim_corrected(ghost, "p", share=50)])
+    assert stopped.value.position == 2
+
+
+def test_how_the_log_is_cut_into_batches_changes_nothing() -> None:
+    history = [
+        claim("p", "a", 100, "2017-05"),
+        claim("p", "b", 40, "2017-02"),
+        claim("q", "a", 60, "2017-01"),
+        claim("p", "c", 25, "2017-03"),
+        claim("q", "b", 100, "2016-12"),
+        claim("p", "a", 10, "2017-01"),
+    ]
+    history += [claim_corrected(history[1], "p", place_id="q"), claim_retracted(history[3], "p")]
+    whole, cut = FakeStore(), FakeStore()
+    project(whole, Log(), history)
+    log = Log()
+    for i in range(len(history)):
+        project(cut, log, history[i : i + 1])
+    assert whole.places == cut.places
+    assert {i: r.state_after for i, r in whole.records.items()} == {
+        i: r.state_after for i, r in cut.records.items()
+    }
+    assert whole.places["p"].state == folded(whole, "p") and whole.places["q"].state == folded(whole, "q")
