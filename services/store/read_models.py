@@ -34,14 +34,15 @@ class ReadModelTables:
 def tables(suffix: str = "") -> ReadModelTables:
     """The read-model tables; `suffix` names a set being rebuilt by a replay."""
     md = sa.MetaData()
+    made = (make(md, suffix) for make in (_place_state, _holdings, _claims, _claim_places))
+    return ReadModelTables(md, *made)
 
-    def name(base: str) -> str:
-        return f"{base}{suffix}"
 
-    # One row per place that a claim, a registration or a rename touched: its current control
-    # (EMPTY when it has no effective claim).
-    place_state = sa.Table(
-        name("rm_place_state"),
+# One row per place that a claim, a registration or a rename touched: its current control
+# (EMPTY when it has no effective claim).
+def _place_state(md: sa.MetaData, suffix: str) -> sa.Table:
+    return sa.Table(
+        f"rm_place_state{suffix}",
         md,
         sa.Column("place_id", sa.String(200), primary_key=True),
         sa.Column("status", sa.String(12), nullable=False),
@@ -53,22 +54,28 @@ def tables(suffix: str = "") -> ReadModelTables:
         sa.Column("last_position", sa.BigInteger()),  # a claim after it applies incrementally
         sa.Column("events_folded", sa.Integer(), nullable=False),
         sa.Column("updated_position", sa.BigInteger(), nullable=False),  # last event touching it
-        sa.Index(name("ix_rm_place_state_status"), "status", "challenger_share"),
-        sa.Index(name("ix_rm_place_state_updated"), "updated_position"),
+        sa.Index(f"ix_rm_place_state_status{suffix}", "status", "challenger_share"),
+        sa.Index(f"ix_rm_place_state_updated{suffix}", "updated_position"),
     )
-    # Who holds what, one row per (place, holder): actor territory and the `actor` filter.
-    holdings = sa.Table(
-        name("rm_holdings"),
+
+
+# Who holds what, one row per (place, holder): actor territory and the `actor` filter.
+def _holdings(md: sa.MetaData, suffix: str) -> sa.Table:
+    return sa.Table(
+        f"rm_holdings{suffix}",
         md,
         sa.Column("place_id", sa.String(200), primary_key=True),
         sa.Column("actor_id", sa.String(200), primary_key=True),
         sa.Column("share", sa.Integer(), nullable=False),
         sa.Column("since", sa.String(40), nullable=False),
-        sa.Index(name("ix_rm_holdings_actor"), "actor_id"),
+        sa.Index(f"ix_rm_holdings_actor{suffix}", "actor_id"),
     )
-    # The timeline: every claim event with its effective fields, corrections and retraction.
-    claims = sa.Table(
-        name("rm_claims"),
+
+
+# The timeline: every claim event with its effective fields, corrections and retraction.
+def _claims(md: sa.MetaData, suffix: str) -> sa.Table:
+    return sa.Table(
+        f"rm_claims{suffix}",
         md,
         sa.Column("event_id", sa.String(36), primary_key=True),
         sa.Column("position", sa.BigInteger(), nullable=False),
@@ -90,17 +97,19 @@ def tables(suffix: str = "") -> ReadModelTables:
         # The place's control right after this claim (NULL when retracted): a late claim re-folds
         # its place from the claim before it, not from the beginning, and `as_of` is one lookup.
         sa.Column("state_after", JSONType),
-        sa.Index(name("ix_rm_claims_place_order"), "place_id", "occurred_start", "position"),
+        sa.Index(f"ix_rm_claims_place_order{suffix}", "place_id", "occurred_start", "position"),
     )
-    # Every place a claim has belonged to, before and after corrections: what `known_at` needs
-    # to find the claims a place had at an earlier transaction time.
-    claim_places = sa.Table(
-        name("rm_claim_places"),
+
+
+# Every place a claim has belonged to, before and after corrections: what `known_at` needs
+# to find the claims a place had at an earlier transaction time.
+def _claim_places(md: sa.MetaData, suffix: str) -> sa.Table:
+    return sa.Table(
+        f"rm_claim_places{suffix}",
         md,
         sa.Column("place_id", sa.String(200), primary_key=True),
         sa.Column("event_id", sa.String(36), primary_key=True),
     )
-    return ReadModelTables(md, place_state, holdings, claims, claim_places)
 
 
 # Checkpoints: one row per projection (and per replay build in progress).
