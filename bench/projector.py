@@ -55,8 +55,9 @@ from bench.paced import Sent, paced, post_request
 from bench.stack import HEADERS, Api, Running, frontline_env, production
 from services.gazetteer import load as load_gazetteer
 from services.projector import runner
-from services.store import control_store, event_log
+from services.store import control_store
 from services.store.database import Database
+from services.store.postgres import PostgresBackend
 
 DB = "bench_projector"
 EVENTS = 200_000
@@ -117,13 +118,13 @@ class CatchUpRun:
 
 # Where a catch-up spends its time (bench.measure.wrapped).
 STAGES: Stages = (
-    (event_log, "read_after", "read events (event_log.read_after)"),
+    (PostgresBackend, "events_after", "read events (PostgresBackend.events_after)"),
     (runner, "project_batch", "fold (project_batch), loads included"),
     (control_store.ControlReader, "place_states", "  load place states"),
     (control_store.ControlReader, "refold_context", "  load re-fold context"),
     (runner, "write_batch", "write read models (write_batch)"),
-    (control_store, "_insert_claims", "  COPY new claims"),
-    (control_store, "_restate_claims", "  restate claims"),
+    (PostgresBackend, "insert_rows", "  COPY new rows (claims, places, holdings)"),
+    (PostgresBackend, "update_column", "  restate claims"),
     (control_store, "_write_places", "  rewrite place states and holdings"),
 )
 
