@@ -14,6 +14,7 @@ client reconnects with `Last-Event-ID` and catches up from the feed, so that cos
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ log = structlog.get_logger(__name__)
 PAGE = 1000  # change-feed rows per query
 QUEUE_LIMIT = 10_000  # changes a subscriber may have waiting before it is cut off
 IDLE_CHECK = 5.0  # seconds between looks at the version when no notice arrives
+STOP_WAIT = 10.0  # seconds a stop waits for the change-feed read in flight
 RETRY_AFTER = 1.0  # seconds before reading the change feed again after a failure
 
 
@@ -114,6 +116,7 @@ class ChangeBroadcast:
         self.seen = watch.version
         self.subscriptions: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
+        self._reading = threading.Lock()  # held by the read of the change feed in flight
 
     def start(self) -> None:
         """Start following, on the serving loop, from the version known now."""
@@ -134,6 +137,10 @@ class ChangeBroadcast:
             self._task.cancel()
         for subscription in list(self.subscriptions):
             subscription.end_now()
+        # Cancelling the task leaves a read already in the thread pool running: wait for it, so
+        # that no query of this app outlives its stop (and its database's disposal).
+        if self._reading.acquire(timeout=STOP_WAIT):
+            self._reading.release()
 
     async def _follow(self) -> None:
         while True:
@@ -147,13 +154,17 @@ class ChangeBroadcast:
     async def _publish_news(self) -> None:
         if self.watch.version == self.seen:
             return
-        current, changes = await run_in_threadpool(read_changes, self.runtime, self.seen.position, None)
+        current, changes = await run_in_threadpool(self._read_news)
         self.cache.note_changes(current, [(c.position, c.place) for c in changes])
         if current.generation != self.seen.generation:
             self._publish(Swap.of(current))
         for change in changes:
             self._publish(change)
         self.seen = max(self.seen, current)
+
+    def _read_news(self) -> tuple[Version, list[Change]]:
+        with self._reading:
+            return read_changes(self.runtime, self.seen.position, None)
 
     def _publish(self, item: Item) -> None:
         for subscription in list(self.subscriptions):
