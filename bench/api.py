@@ -17,6 +17,7 @@ models, with `frontline read-api` on one uvicorn worker, then two:
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -105,7 +106,8 @@ def _facts(pg: Postgres) -> Facts:
         ).fetchone()  # type: ignore[misc]
     # as_of from a week before the first claim (an empty answer now and then) to after the last.
     start = int(first.timestamp()) - 7 * 86400
-    known_from = int(recorded_first.timestamp())
+    # Rounded up: a known_at before the place was recorded is rightly a 404, not a time-travel read.
+    known_from = math.ceil(recorded_first.timestamp())
     known_span = int((recorded_last.timestamp() - known_from) * 1e6) + 1_000_000
     return Facts(start, int(last.timestamp()) + 86400 - start, known_from, known_span, claims)
 

@@ -98,16 +98,18 @@ class Prepared:
 
 def prepare(pg: Postgres, log: Log, fold: int = 0) -> Prepared:
     """A fresh, migrated database holding the corpus; folded from empty by the live projection
-    (`runner.catch_up`, in-process, timed) at batch size `fold` unless 0."""
+    (`runner.catch_up`, in-process as a worker's job runs it, the cyclic collector paused, timed) at
+    batch size `fold` unless 0."""
     fresh_migrated(pg, log.dbname)
     written = write(pg, log.dbname, log.events, place_count=log.places)
     if not fold:
         return Prepared(written)
     db = Database(pg.sqlalchemy_url(log.dbname), pool_size=2)
     try:
-        start = time.perf_counter()
-        done = runner.catch_up(db, batch_size=fold)
-        return Prepared(written, done, time.perf_counter() - start)
+        with runner.cyclic_gc_paused():
+            start = time.perf_counter()
+            done = runner.catch_up(db, batch_size=fold)
+            return Prepared(written, done, time.perf_counter() - start)
     finally:
         db.dispose()
 

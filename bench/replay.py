@@ -25,7 +25,7 @@ from bench import corpus, corrections
 from bench.common import BenchEnv, Check, Figure, Postgres, ScenarioResult, record_cpu, stepper
 from bench.measure import Reading, Stages, best, fingerprint, limit_read, meter, per_cpu, wrapped
 from bench.projector import BOTH_SIDES, STAGES
-from services.projector import rebuild, replay
+from services.projector import rebuild, replay, runner
 from services.store import replays
 from services.store.database import Database
 
@@ -134,7 +134,8 @@ def _replay(env: BenchEnv, result: ScenarioResult, log: corpus.Log) -> None:
 
 
 def _timed_replay(env: BenchEnv, result: ScenarioResult, log: corpus.Log) -> ReplayRun:
-    """`run_replay` after creating its record, as `frontline replay` does, with its stages timed."""
+    """`run_replay` after creating its record, as `frontline replay` does (the cyclic collector
+    paused), with its stages timed."""
     db = Database(env.pg.sqlalchemy_url(log.dbname), pool_size=2)
     try:
         with db.transaction() as conn:
@@ -142,7 +143,7 @@ def _timed_replay(env: BenchEnv, result: ScenarioResult, log: corpus.Log) -> Rep
         progress: list[tuple[float, int, int]] = []
         metered = meter(log.dbname)  # the record's connection is in the pool: its backend is measured
         metered.start()
-        with wrapped(REPLAY_STAGES + STAGES) as calls:
+        with wrapped(REPLAY_STAGES + STAGES) as calls, runner.cyclic_gc_paused():
             start = time.perf_counter()
             replay.run_replay(
                 db,

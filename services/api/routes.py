@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -29,7 +29,7 @@ from services.domain.errors import InvalidTime, Unresolved
 from services.domain.occurred import upper_bound
 from services.store.read_models import tables
 from services.web.auth import require
-from services.web.context import context_of
+from services.web.context import ServiceApp, context_of
 from services.web.deps import ContextDep
 from services.web.problems import problem, problem_responses
 from services.web.runtime import Runtime
@@ -542,10 +542,10 @@ def _resolved_now(runtime: Runtime, filters: PlaceFilters) -> PlaceFilters:
         return resolve_filters(conn, filters, runtime.actors, lambda: runtime.gazetteer)
 
 
-def install(app: FastAPI) -> None:
+def install(app: ServiceApp) -> None:
     """Add the read routes and the answer cache's fast path (both use the app's ReadSide, which
     `services.api.context.wire` adds when the app starts)."""
-    app.add_middleware(CachedReads)
+    app.add_front_middleware(CachedReads)
     app.include_router(router)
 
     @app.exception_handler(UnknownFilter)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 import structlog
 
+from services.lag import waiting_after
 from services.projector import rebuild
 from services.projector.runner import FAR_BEHIND_BATCH, fold_within, project_next_batch
 from services.store import checkpoints, event_log, read_model_sets, replay_runners, replays
@@ -168,11 +169,7 @@ def _lock_exclusively(conn: sa.Connection, live: ReadModelTables) -> None:
 
 def _remaining(db: Database, position: int) -> int:
     with db.snapshot() as conn:
-        return int(
-            conn.execute(
-                sa.text("SELECT count(*) FROM events WHERE position > :p"), {"p": position}
-            ).scalar_one()
-        )
+        return waiting_after(conn, position).events
 
 
 def _mark(db: Database, replay_id: str, **fields: object) -> None:

@@ -11,10 +11,12 @@ the reverse order, each before what it depends on goes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, Protocol, TypeVar, cast
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.web.runtime import Runtime
 
@@ -68,9 +70,35 @@ class AppContext:
 
 
 class ServiceApp(FastAPI):
-    """FastAPI, with the context of the app while it runs (None before its start, after its stop)."""
+    """FastAPI, with the context of the app while it runs (None before its start, after its stop),
+    and the middleware in front of it.
+
+    Front middleware is plain ASGI composed around the whole app, outside the framework's own
+    layers (its error handling and exception middleware, which `add_middleware` stays inside):
+    what every request passes and a cached read needs alone (request ids, metrics, the read
+    cache). Measured: a cached read costs a fifth more when those layers are in its way.
+    """
 
     context: AppContext | None = None
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._front: list[tuple[Callable[..., ASGIApp], dict[str, Any]]] = []
+        self._entry: ASGIApp | None = None
+
+    def add_front_middleware(self, factory: Callable[..., ASGIApp], **options: Any) -> None:
+        """Put `factory(app, **options)` in front of the app: the last added is the outermost, as
+        with `add_middleware`. Before the app serves its first request."""
+        self._front.append((factory, options))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._entry is None:
+            entry: ASGIApp = super().__call__
+            for factory, options in self._front:
+                entry = factory(entry, **options)
+            self._entry = entry
+        scope["app"] = self  # as Starlette sets it: front middleware resolves routes by it too
+        await self._entry(scope, receive, send)
 
 
 def context_of(app: Any) -> AppContext:

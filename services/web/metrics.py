@@ -43,7 +43,7 @@ from services.web.runtime import Runtime
 def install(app: ServiceApp) -> None:
     """Count requests by route and serve the metrics, unauthenticated, at GET /metrics."""
     registry = CollectorRegistry()
-    app.add_middleware(RouteMetrics, registry=registry)
+    app.add_front_middleware(RouteMetrics, registry=registry)
     registry.register(StateCollector(lambda: app.context.runtime if app.context else None))
 
     @app.get("/metrics", tags=["operations"], response_class=Response)

@@ -22,7 +22,7 @@ from services.web.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-Install = Callable[[FastAPI], None]  # adds routes (and their middleware) when the app is built
+Install = Callable[[ServiceApp], None]  # adds routes (and their middleware) when the app is built
 Wire = Callable[[AppContext], None]  # adds parts to the context when the app starts
 
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
@@ -102,7 +102,7 @@ def _operations(app: ServiceApp) -> None:
     they wrap everything the routers added (the read API's cache answers polls before routing, and
     those answers must be counted and carry a request id like every other)."""
     metrics.install(app)
-    app.add_middleware(RequestIds)
+    app.add_front_middleware(RequestIds)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
