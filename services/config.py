@@ -149,10 +149,6 @@ class Settings(BaseSettings):
             raise ValueError("expected a PostgreSQL role name (letters, digits, underscores)")
         return value
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     @cached_property
     def on_loopback(self) -> bool:
         try:
