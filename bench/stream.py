@@ -49,6 +49,10 @@ class Subscriber(asyncio.Protocol):
         self._request, self._ready = request, ready
         self._pending = b"\n"  # from the last line break on: a line cut by the end of a read
 
+    def itself(self) -> Subscriber:
+        """The protocol factory of its own connection."""
+        return self
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.transport.write(self._request)
@@ -92,7 +96,7 @@ async def measure(
     subs = [Subscriber(request, ready) for ready in readies]
     before = rss_kib(pid)
     for sub in subs:
-        await loop.create_connection(lambda sub=sub: sub, *read)
+        await loop.create_connection(sub.itself, *read)
     await asyncio.gather(*(r.wait() for r in readies))
     await asyncio.sleep(2)
     idle_kib = (rss_kib(pid) - before) / subscribers

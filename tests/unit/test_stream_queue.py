@@ -21,11 +21,11 @@ def test_a_subscriber_that_falls_behind_gets_nothing_past_its_last_change(monkey
         broadcast = stream.ChangeBroadcast(runtime=None, watch=PositionWatch(), cache=ReadCache())  # type: ignore[arg-type]
         frames = stream.events(broadcast, None, lambda _: True)
         first = asyncio.ensure_future(frames.__anext__())
-        await asyncio.sleep(0)  # subscribed, waiting for its queue
-        broadcast._publish(stream.Change.of(10, place("a")))
+        await asyncio.sleep(0)  # subscribed, waiting for news
+        broadcast._publish([stream.Change.of(10, place("a"))])
         sent = [await first]  # the client got 10
         for position, place_id in [(11, "b"), (12, "c"), (13, "d"), (14, "e")]:  # room for 3
-            broadcast._publish(stream.Change.of(position, place(place_id)))
+            broadcast._publish([stream.Change.of(position, place(place_id))])
         async for frame in frames:
             sent.append(frame)
         text = b"".join(sent).decode()
