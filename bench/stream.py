@@ -13,9 +13,12 @@ Checks: every subscriber got every change, in log order, none twice.
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import time
 import uuid
+from array import array
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -40,11 +43,13 @@ class Subscriber(asyncio.Protocol):
     A protocol, not a stream reader: the client shares the two cores with the server it measures,
     and a thousand connections read through asyncio streams (a future, a wakeup and a task step
     per read) cost it as much as the server's own sending. Here each read is one callback that
-    notes the time and finds the `id:` lines with one C-level search.
+    notes the time and finds the `id:` lines with one C-level search. What it got is kept in
+    arrays, not tuples: 600,000 small objects would make the client's own garbage collector stop
+    it for a good part of a second, and those stops would count as delivery latency.
     """
 
     def __init__(self, request: bytes, ready: asyncio.Event) -> None:
-        self.got: list[tuple[int, float]] = []
+        self.positions, self.times = array("q"), array("d")
         self.transport: asyncio.Transport | None = None
         self._request, self._ready = request, ready
         self._pending = b"\n"  # from the last line break on: a line cut by the end of a read
@@ -63,7 +68,13 @@ class Subscriber(asyncio.Protocol):
         buffer = self._pending + data
         cut = buffer.rfind(b"\n")
         self._pending = buffer[cut:]
-        self.got += [(int(found), now) for found in EVENT_ID.findall(buffer, 0, cut)]
+        found = EVENT_ID.findall(buffer, 0, cut)
+        self.positions.extend(map(int, found))
+        self.times.extend([now] * len(found))
+
+    def got(self) -> Iterator[tuple[int, float]]:
+        """(position, when) of every change it got, in the order they came."""
+        return zip(self.positions, self.times, strict=True)
 
     def close(self) -> None:
         if self.transport is not None:
@@ -100,8 +111,12 @@ async def measure(
     await asyncio.gather(*(r.wait() for r in readies))
     await asyncio.sleep(2)
     idle_kib = (rss_kib(pid) - before) / subscribers
-    answered = await post_reports(ingest, int(seconds * RATE), RATE, report)
-    await asyncio.sleep(3)  # the last deliveries
+    gc.freeze()  # what exists now is never garbage: the client's collections skip it while it measures
+    try:
+        answered = await post_reports(ingest, int(seconds * RATE), RATE, report)
+        await asyncio.sleep(3)  # the last deliveries
+    finally:
+        gc.unfreeze()
     for s in subs:
         s.close()
     return subs, answered, idle_kib
@@ -130,17 +145,38 @@ def run(env: BenchEnv) -> ScenarioResult:
         Figure("read-API memory per idle subscriber", idle_kib, "KiB"),
     ]  # fmt: skip
     result.checks.append(_everyone_got_everything(subs, answered))
-    result.details = {"subscribers": subscribers, "reports": len(answered), "seconds": seconds}
+    result.details = {
+        "subscribers": subscribers,
+        "reports": len(answered),
+        "seconds": seconds,
+        "slowest_changes_ms": _slowest_changes(subs, answered),
+    }
     return result
 
 
 def _latencies(subs: list[Subscriber], answered: dict[int, float]) -> list[float]:
-    return [(at - answered[pos]) * 1000 for s in subs for pos, at in s.got if pos in answered]
+    return [(at - answered[pos]) * 1000 for s in subs for pos, at in s.got() if pos in answered]
+
+
+def _slowest_changes(subs: list[Subscriber], answered: dict[int, float]) -> list[dict[str, float]]:
+    """The five changes delivered latest, each with its first, median and last delivery: a tail
+    made of a few changes late for everyone is a stall of the whole process (or machine), one
+    spread over many changes is the time a fan-out takes."""
+    by_change: dict[int, list[float]] = {}
+    for s in subs:
+        for pos, at in s.got():
+            if pos in answered:
+                by_change.setdefault(pos, []).append((at - answered[pos]) * 1000)
+    spreads = [
+        {"position": pos, "first": min(ms), "p50": percentile(ms, 50), "last": max(ms)}
+        for pos, ms in by_change.items()
+    ]
+    return sorted(spreads, key=lambda c: c["p50"], reverse=True)[:5]
 
 
 def _everyone_got_everything(subs: list[Subscriber], answered: dict[int, float]) -> Check:
     expected = sorted(answered)
-    wrong = sum(1 for s in subs if [pos for pos, _ in s.got] != expected)
+    wrong = sum(1 for s in subs if list(s.positions) != expected)
     detail = (
         f"{len(subs) - wrong} of {len(subs)} subscribers got all {len(expected)} changes in order, none twice"
     )
