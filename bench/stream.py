@@ -2,8 +2,8 @@
 
 The production shape (ingest-api, read-api, one `frontline worker` on a Redis queue of its own). The
 subscribers are raw asyncio connections (protocols) in this process, each finding `id:` lines and
-noting when each position arrived. Reports come at a steady rate, each claiming a new place, so each is exactly
-one change that every subscriber must get. Figures:
+noting when each position arrived. Reports come at a steady rate, each claiming a new place, so each
+is exactly one change that every subscriber must get. Figures:
 - delivery latency, from a POST's answer to the change reaching a subscriber (all subscribers'
   deliveries), beside the same run with one subscriber (the scenario without the load);
 - the read API's resident memory per idle subscriber.
