@@ -1,14 +1,17 @@
 """The push stream, `GET /v1/stream`: Server-Sent Events of changed place states.
 
 One `ChangeBroadcast` per process reads the change feed (place states by the log position of
-their last change, the same rows as `GET /v1/changes`) once each time the read models move, and
-hands every change to each subscriber's queue: a thousand dashboards cost one query per move, not
-a thousand. A subscriber resuming after a position (`Last-Event-ID` or `?after=`) first reads what
+their last change, the same rows as `GET /v1/changes`) once each time the read models move, adds
+the changes to one backlog that every subscriber reads through its own cursor, and wakes them all
+at once: a thousand dashboards cost one query per move, not a thousand, and one frame encoding
+per change. A subscriber resuming after a position (`Last-Event-ID` or `?after=`) first reads what
 it missed from that feed, up to the position the broadcast had reached when it joined, then takes
 the broadcast's changes past it: nothing is lost at the seam, and nothing comes twice.
 
-A subscriber too slow to drain its queue is disconnected rather than buffered without bound; its
-client reconnects with `Last-Event-ID` and catches up from the feed, so that costs latency only.
+A subscriber resuming from before a replay swap that this process knows of gets the `replay`
+event first, so that its client reloads. A subscriber too slow to keep up is disconnected rather
+than buffered without bound; its client reconnects with `Last-Event-ID` and catches up from the
+feed, so that costs latency only.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -77,37 +80,28 @@ Filter = Callable[[dict[str, Any]], bool]
 
 @dataclass(eq=False)  # each is itself: kept in a set by identity
 class Subscription:
-    """One subscriber's queue; `joined_at` is where the broadcast stood when it joined."""
+    """One subscriber's place in the broadcast's backlog.
+
+    `joined_at` is where the broadcast stood when it joined, `swap` the last replay swap it knew
+    of then, and `cursor` the sequence number of the next backlog item this subscriber takes.
+    """
 
     joined_at: int
-    queue: asyncio.Queue[Item | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
-
-    def offer(self, item: Item | None) -> bool:
-        """Queue `item`; False when the subscriber has fallen too far behind."""
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
-            return False
-        return True
-
-    def end_now(self) -> None:
-        """End the stream after what was already sent: everything still queued is dropped, so the
-        client's Last-Event-ID is the last change it got, and resuming from it loses nothing."""
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
-
-    async def next_batch(self) -> list[Item | None]:
-        """Wait for what comes next, and take everything queued behind it: one write for all."""
-        batch = [await self.queue.get()]
-        while batch[-1] is not None and not self.queue.empty():
-            batch.append(self.queue.get_nowait())
-        return batch
+    swap: Swap | None
+    cursor: int
 
 
 class ChangeBroadcast:
     """Follows the read models' version; tells the answer cache which places each step touched,
-    and fans each change out to every subscription."""
+    and fans each change out to every subscription.
+
+    The fan-out keeps ONE backlog of items (each with its frame encoded once) that every
+    subscription reads through its own cursor, and wakes all waiting subscribers with one event
+    per step: a step costs the same few operations whatever the number of subscribers, and each
+    subscriber then takes everything past its cursor in one slice (one write). The backlog keeps
+    only what some subscriber has yet to take, and at most QUEUE_LIMIT items: a subscriber
+    further behind than that is cut off (see `Subscription`, `take`).
+    """
 
     def __init__(self, runtime: Runtime, watch: PositionWatch, cache: ReadCache) -> None:
         self.runtime = runtime
@@ -115,28 +109,58 @@ class ChangeBroadcast:
         self.cache = cache
         self.seen = watch.version
         self.subscriptions: set[Subscription] = set()
+        self.last_swap: Swap | None = None  # the latest replay swap this process knows of
+        self._backlog: list[Item] = []
+        self._base = 0  # the sequence number of `_backlog[0]`
+        self._news = asyncio.Event()  # set (and replaced) when the backlog grows or the stream stops
+        self._stopped = False
         self._task: asyncio.Task[None] | None = None
         self._reading = threading.Lock()  # held by the read of the change feed in flight
 
     def start(self) -> None:
         """Start following, on the serving loop, from the version known now."""
         self.seen = self.watch.version
+        if self.seen.generation > 0:
+            # A replay swapped in before this process started, at a position it cannot know: at
+            # most the one it starts at. Announcing it to anyone resuming from there or before
+            # may make a client reload once too often, never miss a swap.
+            self.last_swap = Swap.of(self.seen)
         self.cache.note_changes(self.seen, ())
         self._task = asyncio.get_running_loop().create_task(self._follow())
 
+    @property
+    def _head(self) -> int:
+        return self._base + len(self._backlog)
+
     def subscribe(self) -> Subscription:
-        subscription = Subscription(joined_at=self.seen.position)
+        subscription = Subscription(self.seen.position, self.last_swap, self._head)
         self.subscriptions.add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self.subscriptions.discard(subscription)
 
+    async def take(self, subscription: Subscription) -> list[Item] | None:
+        """Wait for items past the subscription's cursor and take them all; None when its stream
+        ends: the broadcast stops, or the subscriber fell more than QUEUE_LIMIT items behind (then
+        what it was not yet sent is dropped, so its client's Last-Event-ID is the last change it
+        got and resuming from it loses nothing)."""
+        while subscription.cursor == self._head and not self._stopped:
+            await self._news.wait()
+        if self._stopped:
+            return None
+        if subscription.cursor < self._base:
+            log.info("stream.subscriber_dropped", reason="too far behind")
+            return None
+        items = self._backlog[subscription.cursor - self._base :]
+        subscription.cursor = self._head
+        return items
+
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-        for subscription in list(self.subscriptions):
-            subscription.end_now()
+        self._stopped = True
+        self._wake()
         # Cancelling the task leaves a read already in the thread pool running: wait for it, so
         # that no query of this app outlives its stop (and its database's disposal).
         if self._reading.acquire(timeout=STOP_WAIT):
@@ -156,22 +180,33 @@ class ChangeBroadcast:
             return
         current, changes = await run_in_threadpool(self._read_news)
         self.cache.note_changes(current, [(c.position, c.place) for c in changes])
-        if current.generation != self.seen.generation:
-            self._publish(Swap.of(current))
-        for change in changes:
-            self._publish(change)
+        swap = [Swap.of(current)] if current.generation != self.seen.generation else []
+        self._publish([*swap, *changes])
         self.seen = max(self.seen, current)
 
     def _read_news(self) -> tuple[Version, list[Change]]:
         with self._reading:
             return read_changes(self.runtime, self.seen.position, None)
 
-    def _publish(self, item: Item) -> None:
-        for subscription in list(self.subscriptions):
-            if not subscription.offer(item):
-                log.info("stream.subscriber_dropped", reason="too far behind")
-                self.unsubscribe(subscription)
-                subscription.end_now()
+    def _publish(self, items: list[Item]) -> None:
+        """Add a step's items to the backlog, forget what every subscriber has taken (or what
+        is too far behind to keep), and wake the subscribers once for the whole step."""
+        if not items:
+            return
+        for item in items:
+            if isinstance(item, Swap):
+                self.last_swap = item
+        self._backlog += items
+        taken = min((s.cursor for s in self.subscriptions), default=self._head)
+        keep_from = max(taken, self._head - QUEUE_LIMIT, self._base)  # a cut-off cursor is below the base
+        del self._backlog[: keep_from - self._base]
+        self._base = keep_from
+        self._wake()
+
+    def _wake(self) -> None:
+        # A fresh event for the next wait, so that the woken subscribers see this one set.
+        news, self._news = self._news, asyncio.Event()
+        news.set()
 
 
 def read_changes(runtime: Runtime, after: int, until: int | None) -> tuple[Version, list[Change]]:
@@ -203,19 +238,28 @@ async def events(broadcast: ChangeBroadcast, after: int | None, wanted: Filter) 
     encoded Server-Sent Events (several at once when several are waiting)."""
     subscription = broadcast.subscribe()
     try:
-        if after is not None and after < subscription.joined_at:
-            runtime, joined_at = broadcast.runtime, subscription.joined_at
-            _, missed = await run_in_threadpool(read_changes, runtime, after, joined_at)
-            if frames := [c.frame for c in missed if wanted(c.place)]:
+        if after is not None and (frames := await _missed(broadcast, subscription, after, wanted)):
+            yield b"".join(frames)
+        while (items := await broadcast.take(subscription)) is not None:
+            if frames := [item.frame for item in items if _sends(item, after, wanted)]:
                 yield b"".join(frames)
-        while True:
-            batch = await subscription.next_batch()
-            if frames := [item.frame for item in batch if item is not None and _sends(item, after, wanted)]:
-                yield b"".join(frames)
-            if batch[-1] is None:
-                return
     finally:
         broadcast.unsubscribe(subscription)
+
+
+async def _missed(
+    broadcast: ChangeBroadcast, subscription: Subscription, after: int, wanted: Filter
+) -> list[bytes]:
+    """What a client resuming after `after` missed before it joined: the `replay` event if the
+    read models were swapped since (its id is no later than the swap: a client that was away
+    across it reloads), then the changes from the change feed up to where the broadcast stood."""
+    swap = subscription.swap
+    frames = [swap.frame] if swap is not None and after <= swap.version.position else []
+    if after < subscription.joined_at:
+        runtime, joined_at = broadcast.runtime, subscription.joined_at
+        _, missed = await run_in_threadpool(read_changes, runtime, after, joined_at)
+        frames += [c.frame for c in missed if wanted(c.place)]
+    return frames
 
 
 def _sends(item: Item, after: int | None, wanted: Filter) -> bool:

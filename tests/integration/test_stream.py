@@ -168,6 +168,57 @@ def test_a_replay_is_announced(stack: tuple[str, httpx.Client]) -> None:
     assert int(replay.id) >= 1
 
 
+def test_a_client_away_across_a_replay_gets_the_replay_event_when_it_resumes(
+    stack: tuple[str, httpx.Client],
+) -> None:
+    """The swap's `replay` event was sent while the client was away: resuming from before the
+    swap, it gets that event first (so it reloads), then what it missed, nothing twice; resuming
+    from after the swap, no reload is asked for."""
+    base, http = stack
+    with Subscriber(base) as witness:  # connected throughout: it shows what the process has sent
+        with Subscriber(base) as sub:
+            post(http, claim("Rawa", "ISF"))
+            (seen,) = sub.wait_for(1)
+        run_replay(http)  # while `sub` is away
+        witness.wait_for(1, timeout=30, event="replay")
+        after_swap = post(http, claim("Mosul", "ISF", day=2))
+        witness.wait_for_position(after_swap)
+    with Subscriber(base, headers={"Last-Event-ID": seen.id}) as resumed:
+        resumed.wait_for_position(after_swap)
+        time.sleep(0.5)  # anything sent twice would have come by now
+    assert kinds(resumed) == [("replay", None), ("place", after_swap)]
+    with Subscriber(base, headers={"Last-Event-ID": str(after_swap)}) as current:
+        live = post(http, claim("Raqqa", "SDF", day=3))
+        current.wait_for_position(live)
+    assert kinds(current) == [("place", live)]
+
+
+def test_a_process_started_after_a_replay_announces_it_to_clients_resuming_from_before(
+    fresh_pg_url: str, cache_dir: Path
+) -> None:
+    """A read API that did not see the swap cannot know where it happened: it announces it to
+    every client resuming from before its own start (a reload too many at worst, never one too few)."""
+    for _, http in start(fresh_pg_url, cache_dir, stream_heartbeat=0.3):
+        before = post(http, claim("Rawa", "ISF"))
+        run_replay(http)
+    for base, http in start(fresh_pg_url, cache_dir, stream_heartbeat=0.3):
+        with Subscriber(base, headers={"Last-Event-ID": str(before - 1)}) as resumed:
+            (replay,) = resumed.wait_for(1, event="replay")
+            resumed.wait_for_position(before)
+        assert kinds(resumed) == [("replay", None), ("place", before)]
+        assert int(replay.id) >= before
+        later = post(http, claim("Mosul", "ISF", day=2))
+        with Subscriber(base, headers={"Last-Event-ID": str(later)}) as current:
+            newest = post(http, claim("Raqqa", "SDF", day=3))
+            current.wait_for_position(newest)
+        assert kinds(current) == [("place", newest)]
+
+
+def kinds(sub: Subscriber) -> list[tuple[str, int | None]]:
+    """The events that came, as (kind, position of a place event)."""
+    return [(e.event, int(e.id) if e.event == "place" else None) for e in sub.events if e.event != "message"]
+
+
 def test_read_keys_apply(fresh_pg_url: str, cache_dir: Path) -> None:
     for base, http in start(fresh_pg_url, cache_dir, read_api_keys=[READ_KEY], stream_heartbeat=0.3):
         assert http.get("/v1/stream").status_code == 401
