@@ -1,4 +1,5 @@
-"""Part 3 of the `replay` scenario: how replay time grows with the log, and with places.
+"""Scenario `replay-growth`, the `replay` scenario's second half: how replay time grows with the log,
+and with places.
 
 Logs of 10,000, 100,000 and 1,000,000 events over 2,000 places, and the same over 20,000 places.
 Each is a log of its own (bench.corpus: the same calendar, the same shares of late claims,
@@ -6,12 +7,15 @@ corrections and retractions; only its length and its places differ), written int
 re-created for each (`bench_growth`, so that only one of them takes disk at a time), folded by
 the live projection, then replayed as `frontline replay` runs it, between two raw ordered reads
 of the same events (bench.replay_run). At every size the swapped-in read models must equal the
-live projection's row for row.
+live projection's row for row (a short log is replayed REPEATS times, the fastest taken, and
+every replay's rows checked). The one place with a thousand claims (bench.corpus's HOT_PLACE)
+is in every log, a tenth of the 10,000-event ones.
 
 Why not prefixes of one 1M log: a replay always folds the whole log, so every size needs a
-database and a live projection of its own anyway; what a prefix would save is generating the
-smaller logs' events (110,000 of them, a few seconds), and it would cut every place's history to
-the first tenth of the calendar instead of being a shorter log of the same shape.
+database and a live projection of its own anyway; what a prefix would save is writing the
+smaller logs' events (110,000 of them, a tenth of the 1M log's writing), and it would cut every
+place's history to the first tenth of the calendar instead of being a shorter log of the same
+shape.
 
 The table: replay time beside the raw read, events/s, time per event (the whole replay, and its
 build alone: the replay's fixed costs, creating and swapping tables, weigh on a small log), and
@@ -29,25 +33,29 @@ from rich.table import Table
 
 from bench import corpus, replay_run
 from bench.common import RESULTS, BenchEnv, Figure, ScenarioResult, console, stepper
-from bench.measure import Reading
+from bench.measure import Reading, best
 
 DB = "bench_growth"
 # (places, log sizes in events): what the issue asks for; --quick only smokes the harness.
 SIZES = ((2_000, (10_000, 100_000, 1_000_000)), (20_000, (10_000, 100_000, 1_000_000)))
 QUICK_SIZES = ((2_000, (5_000, 20_000)), (20_000, (20_000,)))
+# A replay of a short log lasts a second or less, where a busy machine's noise is as large as
+# the differences between sizes: such logs are replayed REPEATS times and the fastest is taken
+# (the limit, likewise, is the best of all the raw reads around them).
+SHORT, REPEATS = 200_000, 3
 COLUMNS = (
     "events",
     "places",
     "replay",
-    "raw read (limit)",
+    "raw read",
     "ratio",
-    "events/s: replay / raw read",
-    "µs per event: replay / build only / raw read",
-    "per event, beside the smallest log",
-    "(information) live catch-up",
-    "replayed = live, row for row",
+    "events/s (raw read)",
+    "µs/event: replay / build / raw read",
+    "µs/event ÷ the smallest log's",
+    "(info) live catch-up",
+    "rows equal",
 )
-step = stepper("growth")
+step = stepper("replay-growth")
 
 
 @dataclass
@@ -66,9 +74,10 @@ class Point:
         return seconds / self.events * 1e6
 
 
-def measure(env: BenchEnv, result: ScenarioResult) -> list[Point]:
-    """Every size of every place count, its figures and checks in `result`; the table printed and
-    written beside the run's record as markdown."""
+def run(env: BenchEnv) -> ScenarioResult:
+    """Every size of every place count: its figures and checks; the table printed and written
+    beside the run's record as markdown, to paste."""
+    result = ScenarioResult("replay-growth")
     points = [
         _point(env, result, corpus.Log(DB, events, places))
         for places, sizes in (QUICK_SIZES if env.quick else SIZES)
@@ -78,37 +87,39 @@ def measure(env: BenchEnv, result: ScenarioResult) -> list[Point]:
     result.figures += [_figure(p) for p in points]
     result.notes += _growth_notes(points)
     _print(points)
-    path = RESULTS / f"replay-{env.run_id}-growth.md"
+    path = RESULTS / f"replay-growth-{env.run_id}-table.md"
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(markdown(points) + "\n" + "\n".join(_growth_notes(points)) + "\n")
-    step("growth table written: %s", path)
-    return points
+    step("table written: %s", path)
+    return result
 
 
 def _point(env: BenchEnv, result: ScenarioResult, log: corpus.Log) -> Point:
     name = f"growth, {log.events:,} events over {log.places:,} places"
     prepared = replay_run.prepare(env, result, log, name)
-    measured = replay_run.measure(env, result, log, name)
-    done = measured.run
+    repeats = REPEATS if log.events < SHORT else 1
+    labels = [f"{name} (replay {n + 1} of {repeats})" for n in range(repeats)] if repeats > 1 else [name]
+    runs = [replay_run.measure(env, result, log, label) for label in labels]
+    fastest = min(runs, key=lambda m: m.run.seconds)
     return Point(
-        events=done.events,
+        events=fastest.run.events,
         places=log.places,
-        seconds=done.seconds,
-        build=done.stages.get(replay_run.BUILD, math.nan),
-        limit=measured.limit,
+        seconds=fastest.run.seconds,
+        build=fastest.run.stages.get(replay_run.BUILD, math.nan),
+        limit=best([r for m in runs for r in m.limits]),
         catch_up=prepared["live_catch_up"]["seconds"],
-        equal=measured.after["fingerprint"] == measured.before["fingerprint"],
+        # Each replay's rows equal those it replaced, the first's the live projection's.
+        equal=all(m.after["fingerprint"] == runs[0].before["fingerprint"] for m in runs),
     )
 
 
 def _figure(p: Point) -> Figure:
     return Figure(
-        f"growth: replay of {p.events:,} events over {p.places:,} places: seconds",
-        p.seconds,
-        "s",
-        limit=p.limit.seconds,
-        note="limit: the raw ordered read of the same events, the better reading around the replay;"
-        " the ratio is how many times longer the replay took",
+        f"growth: replay of {p.events:,} events over {p.places:,} places: events/s",
+        p.events / p.seconds,
+        "events/s",
+        limit=p.limit.rate,
+        note="limit: the raw ordered read of the same events, the better reading around the replay",
     )
 
 
@@ -117,7 +128,8 @@ def _smallest(points: list[Point], p: Point) -> Point:
 
 
 def cells(points: list[Point], p: Point) -> tuple[str, ...]:
-    """One row of the table, as text."""
+    """One row of the table, as text (time per event beside that of the smallest log over as many
+    places)."""
     first = _smallest(points, p)
     return (
         f"{p.events:,}",
@@ -125,9 +137,9 @@ def cells(points: list[Point], p: Point) -> tuple[str, ...]:
         f"{p.seconds:,.2f} s",
         f"{p.limit.seconds:,.2f} s",
         f"{p.seconds / p.limit.seconds:.2f}",
-        f"{p.events / p.seconds:,.0f} / {p.limit.rate:,.0f}",
+        f"{p.events / p.seconds:,.0f} ({p.limit.rate:,.0f})",
         f"{p.micros(p.seconds):.1f} / {p.micros(p.build):.1f} / {p.micros(p.limit.seconds):.1f}",
-        f"{p.micros(p.seconds) / first.micros(first.seconds):.2f}× the {first.events:,}-event log's",
+        f"{p.micros(p.seconds) / first.micros(first.seconds):.2f}",
         f"{p.events / p.catch_up:,.0f} events/s",
         "yes" if p.equal else "**no**",
     )

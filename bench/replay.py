@@ -13,9 +13,9 @@
    10,000-event log with as many events per place; corrections of random earlier claims POSTed to
    each in turn; for each, the time from the POST's answer until `GET /v1/places/{id}?min_position=`
    its position answers 200. The floor beside it: raw commits with NOTIFY, folded by a raw folder.
-3. Growth (bench.growth): replays of 10k, 100k and 1M-event logs over 2,000 places and over 20,000,
-   each beside the raw read of the same events and checked equal to the live projection: how
-   replay time grows with the log and with places.
+
+How replay time grows with the log and with places is the scenario's second half, `replay-growth`
+(bench.growth), a scenario of its own so that each stays a run of a few minutes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from bench import corpus, corrections, growth, replay_run
+from bench import corpus, corrections, replay_run
 from bench.common import BenchEnv, Figure, ScenarioResult
 from bench.projector import BOTH_SIDES, STAGES
 from bench.replay_run import BATCH, REPLAY_STAGES, ReplayRun
@@ -45,7 +45,6 @@ def run(env: BenchEnv) -> ScenarioResult:
         _prepare(env, result, log)
     _replay(env, result, large)
     corrections.measure(env, result, large, small)
-    growth.measure(env, result)
     return result
 
 
