@@ -65,10 +65,15 @@ class Point:
     events: int
     places: int
     seconds: float  # the whole replay, as `frontline replay` runs it
-    build: float  # of which folding the log into the new tables (no create, swap or drop)
+    stages: dict[str, float]  # where its time went (bench.replay_run.REPLAY_STAGES and below)
     limit: Reading  # the raw ordered read, the better of before and after
     catch_up: float  # the live projection's fold of the same log from empty, seconds
     equal: bool  # the swapped-in read models equal the live projection's
+
+    @property
+    def build(self) -> float:
+        """Seconds folding the log into the new tables (no create, swap or drop)."""
+        return self.stages.get(replay_run.BUILD, math.nan)
 
     def micros(self, seconds: float) -> float:
         return seconds / self.events * 1e6
@@ -85,6 +90,7 @@ def run(env: BenchEnv) -> ScenarioResult:
     ]
     result.details["growth"] = details(points)
     result.figures += [_figure(p) for p in points]
+    result.notes += [f"{_name(p)}, the replay taken: {replay_run.describe_stages(p.stages)}" for p in points]
     result.notes += _growth_notes(points)
     _print(points)
     path = RESULTS / f"replay-growth-{env.run_id}-table.md"
@@ -94,8 +100,12 @@ def run(env: BenchEnv) -> ScenarioResult:
     return result
 
 
+def _name(log: corpus.Log | Point) -> str:
+    return f"growth, {log.events:,} events over {log.places:,} places"
+
+
 def _point(env: BenchEnv, result: ScenarioResult, log: corpus.Log) -> Point:
-    name = f"growth, {log.events:,} events over {log.places:,} places"
+    name = _name(log)
     prepared = replay_run.prepare(env, result, log, name)
     repeats = REPEATS if log.events < SHORT else 1
     labels = [f"{name} (replay {n + 1} of {repeats})" for n in range(repeats)] if repeats > 1 else [name]
@@ -105,7 +115,7 @@ def _point(env: BenchEnv, result: ScenarioResult, log: corpus.Log) -> Point:
         events=fastest.run.events,
         places=log.places,
         seconds=fastest.run.seconds,
-        build=fastest.run.stages.get(replay_run.BUILD, math.nan),
+        stages=fastest.run.stages,
         limit=best([r for m in runs for r in m.limits]),
         catch_up=prepared["live_catch_up"]["seconds"],
         # Each replay's rows equal those it replaced, the first's the live projection's.

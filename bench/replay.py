@@ -25,8 +25,8 @@ from typing import Any
 
 from bench import corpus, corrections, replay_run
 from bench.common import BenchEnv, Figure, ScenarioResult
-from bench.projector import BOTH_SIDES, STAGES
-from bench.replay_run import BATCH, REPLAY_STAGES, ReplayRun
+from bench.projector import BOTH_SIDES
+from bench.replay_run import BATCH, ReplayRun
 
 DB = "bench_replay"
 SMALL_DB = "bench_replay_small"
@@ -85,8 +85,7 @@ def _replay_figures(result: ScenarioResult, log: corpus.Log, done: ReplayRun, li
                "events/s", limit=limit.rate),
         Figure("replay's swap: readers of the live tables held off at most", done.held_off_ms, "ms"),
     ]  # fmt: skip
-    order = [label for _, _, label in REPLAY_STAGES + STAGES if label in done.stages]
-    stages = ", ".join(f"{label.strip()} {done.stages[label]:.1f} s" for label in order)
+    stages = replay_run.describe_stages(done.stages)
     result.notes.append(f"replay ({done.seconds:.1f} s, batch {BATCH:,}): {stages}")
     result.notes.append(_pace(done))
 

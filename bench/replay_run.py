@@ -63,10 +63,6 @@ class Measured:
     before: dict[str, Any]
     after: dict[str, Any]
 
-    @property
-    def limit(self) -> Reading:
-        return best(self.limits)
-
 
 def measure(env: BenchEnv, result: ScenarioResult, log: corpus.Log, name: str) -> Measured:
     """Replay `log` (already folded by the live projection) between two raw reads of its events;
@@ -146,6 +142,12 @@ def _timed_replay(env: BenchEnv, result: ScenarioResult, log: corpus.Log, name: 
         progress,
         per_cpu(events, usage),
     )
+
+
+def describe_stages(stages: dict[str, float]) -> str:
+    """Where a replay's time went, in the order of its stages (a stage's sub-stages after it)."""
+    order = [label for _, _, label in REPLAY_STAGES + STAGES if label in stages]
+    return ", ".join(f"{label.strip()} {stages[label]:.1f} s" for label in order)
 
 
 def _count(pg: Postgres, dbname: str) -> int:
