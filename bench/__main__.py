@@ -28,6 +28,7 @@ SCENARIOS: dict[str, str] = {
     "projector": "bench.projector",
     "api": "bench.api",
     "replay": "bench.replay",
+    "replay-growth": "bench.growth",
     "stream": "bench.stream",
     "live": "bench.live",
     "acled": "bench.acled",

@@ -13,21 +13,20 @@
    10,000-event log with as many events per place; corrections of random earlier claims POSTed to
    each in turn; for each, the time from the POST's answer until `GET /v1/places/{id}?min_position=`
    its position answers 200. The floor beside it: raw commits with NOTIFY, folded by a raw folder.
+
+How replay time grows with the log and with places is the scenario's second half, `replay-growth`
+(bench.growth), a scenario of its own so that each stays a run of a few minutes.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
-from bench import corpus, corrections
-from bench.common import BenchEnv, Check, Figure, Postgres, ScenarioResult, record_cpu, stepper
-from bench.measure import Reading, Stages, best, fingerprint, limit_read, meter, per_cpu, wrapped
-from bench.projector import BOTH_SIDES, STAGES
-from services.projector import rebuild, replay, runner
-from services.store import replays
-from services.store.database import Database
+from bench import corpus, corrections, replay_run
+from bench.common import BenchEnv, Figure, ScenarioResult
+from bench.projector import BOTH_SIDES
+from bench.replay_run import BATCH, ReplayRun
 
 DB = "bench_replay"
 SMALL_DB = "bench_replay_small"
@@ -36,9 +35,7 @@ SMALL_EVENTS = 10_000
 # 8,000 places for a million events: both logs give a place the same length of history on
 # average, so that a correction re-folds as much in either and only the log's size differs.
 EVENTS_PER_PLACE = 125
-BATCH = replay.MIN_BATCH  # what `frontline replay` and the replay job use (at least this)
 TARGET_SECONDS = 60
-step = stepper("replay")
 
 
 def run(env: BenchEnv) -> ScenarioResult:
@@ -56,175 +53,20 @@ def _log(dbname: str, events: int) -> corpus.Log:
 
 
 def _prepare(env: BenchEnv, result: ScenarioResult, log: corpus.Log) -> None:
-    """A fresh database holding the corpus, folded by the live projection (timed: information)."""
-    step("%s: fresh database %s, %d places", log.label, log.dbname, log.places)
-    prepared = corpus.prepare(env.pg, log, fold=BATCH)
-    written, done, seconds = prepared.corpus, prepared.folded, prepared.seconds
-    assert done is not None
-    step("corpus: %s", written.describe())
-    step("live catch-up: %d events in %.1f s (%.0f events/s)", done.events, seconds, done.events / seconds)
-    result.details.setdefault("logs", {})[log.dbname] = {
-        "corpus": written.__dict__,
-        "live_catch_up": {"events": done.events, "seconds": seconds, "caught_up": done.caught_up},
-    }
-    result.notes.append(f"{log.label}: {written.describe()}")
-    result.checks.append(
-        Check(
-            f"{log.label}: the live projection caught up before anything is measured",
-            done.caught_up and done.events == written.events,
-            f"{done.events} of {written.events} events folded",
-        )
-    )
-
-
-def _limit(pg: Postgres, dbname: str, when: str) -> Reading:
-    reading = limit_read(pg, dbname)
-    step("limit (%s): %.1f s, %.0f events/s", when, reading.seconds, reading.rate)
-    return reading
-
-
-SWAP = "swap: fold the last events, rename, commit"
-LOCK = "  wait for ACCESS EXCLUSIVE on the live tables"
-# Where a replay spends its time (bench.measure.wrapped). The replay module's own names are
-# wrapped there, as it calls them (it imported project_next_batch).
-REPLAY_STAGES: Stages = (
-    (rebuild, "create", "create the new tables"),
-    (replay, "_build", "build: fold the log into them"),
-    (replay, "project_next_batch", "  batches (project_next_batch)"),
-    (replay, "_remaining", "  count the events left, for progress (_remaining)"),
-    (replay, "_mark", "  update the replay record (_mark)"),
-    (replay, "swap", SWAP),
-    (replay, "_lock_exclusively", LOCK),
-    (replay, "drop_retired", "drop the retired set (after the swap, and any leftovers before the build)"),
-)
-
-
-@dataclass
-class ReplayRun:
-    replay_id: str
-    events: int  # in the log
-    seconds: float
-    stages: dict[str, float]
-    held_off_ms: float  # readers of the live tables waited at most this long (the swap's lock)
-    progress: list[tuple[float, int, int]]  # (seconds since start, processed, total) per batch
-    per_cpu: float = 0.0
-    limit: Reading | None = None
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds
+    result.details.setdefault("logs", {})[log.dbname] = replay_run.prepare(env, result, log, log.label)
 
 
 def _replay(env: BenchEnv, result: ScenarioResult, log: corpus.Log) -> None:
-    before = _state(env.pg, log.dbname)
-    limits = [_limit(env.pg, log.dbname, "before the replay")]
-    done = _timed_replay(env, result, log)
-    limits.append(_limit(env.pg, log.dbname, "after the replay"))
-    done.limit = best(limits)
-    after = _state(env.pg, log.dbname)
-    _check_replay(env.pg, result, done, before, after)
+    measured = replay_run.measure(env, result, log, "replay")
+    done = measured.run
     result.details["replay"] = {
         **asdict(done),
         "rate": done.rate,
-        "limits": [asdict(r) for r in limits],
-        "state_before": before,
-        "state_after": after,
+        "limits": [asdict(r) for r in measured.limits],
+        "state_before": measured.before,
+        "state_after": measured.after,
     }
     _replay_figures(result, log, done, result.details["logs"][log.dbname]["live_catch_up"])
-
-
-def _timed_replay(env: BenchEnv, result: ScenarioResult, log: corpus.Log) -> ReplayRun:
-    """`run_replay` after creating its record, as `frontline replay` does (the cyclic collector
-    paused), with its stages timed."""
-    db = Database(env.pg.sqlalchemy_url(log.dbname), pool_size=2)
-    try:
-        with db.transaction() as conn:
-            record = replays.create(conn)
-        progress: list[tuple[float, int, int]] = []
-        metered = meter(log.dbname)  # the record's connection is in the pool: its backend is measured
-        metered.start()
-        with wrapped(REPLAY_STAGES + STAGES) as calls, runner.cyclic_gc_paused():
-            start = time.perf_counter()
-            replay.run_replay(
-                db,
-                record.replay_id,
-                batch_size=BATCH,
-                progress=lambda done, total: progress.append((time.perf_counter() - start, done, total)),
-            )
-            seconds = time.perf_counter() - start
-        usage = metered.stop()
-    finally:
-        db.dispose()
-    step("replay %s: %.1f s", record.replay_id, seconds)
-    record_cpu(result, "replay", usage)
-    # From the swap asking for the live tables (readers queue behind it) to its commit.
-    asked, swapped = calls.last.get(LOCK, (0.0, 0.0))[0], calls.last.get(SWAP, (0.0, 0.0))[1]
-    events = _count(env.pg, log.dbname)
-    return ReplayRun(
-        record.replay_id,
-        events,
-        seconds,
-        calls.spent,
-        (swapped - asked) * 1000,
-        progress,
-        per_cpu(events, usage),
-    )
-
-
-def _count(pg: Postgres, dbname: str) -> int:
-    with pg.connect(dbname) as conn:
-        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
-
-
-def _state(pg: Postgres, dbname: str) -> dict[str, Any]:
-    """The projection's checkpoint and generation, the log's head, and a digest of every row."""
-    leftovers = (
-        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename ~ '^rm_.*__'"
-    )
-    with pg.connect(dbname) as conn:
-        position, generation = conn.execute(
-            "SELECT position, generation FROM projections WHERE name = 'control'"
-        ).fetchone()  # type: ignore[misc]
-        return {
-            "position": position,
-            "generation": generation,
-            "head": conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0],  # type: ignore[index]
-            "projections": [r[0] for r in conn.execute("SELECT name FROM projections ORDER BY name")],
-            "leftover_tables": [r[0] for r in conn.execute(leftovers)],
-            "fingerprint": fingerprint(conn),
-        }
-
-
-def _check_replay(
-    pg: Postgres, result: ScenarioResult, done: ReplayRun, before: dict[str, Any], after: dict[str, Any]
-) -> None:
-    with pg.connect(DB) as conn:
-        status, processed, error = conn.execute(
-            "SELECT status, processed, error FROM replays WHERE replay_id = %s", (done.replay_id,)
-        ).fetchone()  # type: ignore[misc]
-    result.checks += [
-        Check(
-            "replay: the record says done, every event processed",
-            status == "done" and processed == done.events,
-            f"status {status}, processed {processed} of {done.events}" + (f"; {error}" if error else ""),
-        ),
-        Check(
-            "replay: checkpoint = log head, generation up by one",
-            after["position"] == after["head"] and after["generation"] == before["generation"] + 1,
-            f"checkpoint {after['position']}, head {after['head']};"
-            f" generation {before['generation']} -> {after['generation']}",
-        ),
-        Check(
-            "replay: the rebuilt read models equal the live projection's, row for row",
-            after["fingerprint"] == before["fingerprint"],
-            "digests of rm_place_state, rm_holdings, rm_claims, rm_claim_places before and after",
-        ),
-        Check(
-            "replay: nothing left behind (no build checkpoint, no suffixed tables)",
-            after["projections"] == ["control"] and not after["leftover_tables"],
-            f"projections {after['projections']}; tables {after['leftover_tables']}",
-        ),
-    ]
 
 
 def _replay_figures(result: ScenarioResult, log: corpus.Log, done: ReplayRun, live: dict[str, Any]) -> None:
@@ -243,8 +85,7 @@ def _replay_figures(result: ScenarioResult, log: corpus.Log, done: ReplayRun, li
                "events/s", limit=limit.rate),
         Figure("replay's swap: readers of the live tables held off at most", done.held_off_ms, "ms"),
     ]  # fmt: skip
-    order = [label for _, _, label in REPLAY_STAGES + STAGES if label in done.stages]
-    stages = ", ".join(f"{label.strip()} {done.stages[label]:.1f} s" for label in order)
+    stages = replay_run.describe_stages(done.stages)
     result.notes.append(f"replay ({done.seconds:.1f} s, batch {BATCH:,}): {stages}")
     result.notes.append(_pace(done))
 
