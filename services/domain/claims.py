@@ -7,9 +7,8 @@ recorded so far applied, unless it has been retracted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.domain.events import RecordedEvent
 from services.domain.occurred import OccurredAt, from_parts, parse_occurred
@@ -27,9 +26,11 @@ CORRECTABLE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """An effective claim: what the fold applies to a place's control."""
+class Claim(NamedTuple):
+    """An effective claim: what the fold applies to a place's control.
+
+    A named tuple rather than a frozen dataclass: as immutable, and built several times faster
+    (a catch-up builds one for every claim it reads)."""
 
     event_id: str
     position: int
@@ -95,4 +96,4 @@ def apply_changes(claim: Claim, changes: dict[str, Any]) -> Claim:
             fields[name] = tuple(value or ())
         elif name in CORRECTABLE:
             fields[name] = value
-    return replace(claim, **fields)
+    return claim._replace(**fields)
