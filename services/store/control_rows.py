@@ -18,7 +18,7 @@ from services.domain.occurred import parse_occurred
 Key = tuple[datetime, int]  # a claim's place in time: (start of occurred_at, log position)
 
 
-@dataclass
+@dataclass(slots=True)  # one for every claim a catch-up reads: smaller, and faster to reach into
 class ClaimRecord:
     claim: Claim
     recorded_at: datetime
