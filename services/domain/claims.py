@@ -7,6 +7,7 @@ recorded so far applied, unless it has been retracted.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -49,11 +50,16 @@ class Claim(NamedTuple):
         return (self.occurred.start, self.position)
 
 
+# The OccurredAt of a stored time, remembered: a log repeats a few thousand dates hundreds of
+# thousands of times, an OccurredAt is immutable, and building one costs ~9x a cache hit.
+_stored_occurred = functools.lru_cache(maxsize=16_384)(from_parts)
+
+
 def claim_from_event(event: RecordedEvent) -> Claim:
     """The claim a ControlChanged event states (its data at the current schema version)."""
     data = event.data
     occurred = (
-        from_parts(event.occurred_at, event.occurred_start)
+        _stored_occurred(event.occurred_at, event.occurred_start)
         if event.occurred_at and event.occurred_start
         else parse_occurred(data["occurred_at"])
     )
