@@ -7,9 +7,9 @@ recorded so far applied, unless it has been retracted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import functools
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.domain.events import RecordedEvent
 from services.domain.occurred import OccurredAt, from_parts, parse_occurred
@@ -27,9 +27,11 @@ CORRECTABLE = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """An effective claim: what the fold applies to a place's control."""
+class Claim(NamedTuple):
+    """An effective claim: what the fold applies to a place's control.
+
+    A named tuple rather than a frozen dataclass: as immutable, and built several times faster
+    (a catch-up builds one for every claim it reads)."""
 
     event_id: str
     position: int
@@ -48,11 +50,16 @@ class Claim:
         return (self.occurred.start, self.position)
 
 
+# The OccurredAt of a stored time, remembered: a log repeats a few thousand dates hundreds of
+# thousands of times, an OccurredAt is immutable, and building one costs ~9x a cache hit.
+_stored_occurred = functools.lru_cache(maxsize=16_384)(from_parts)
+
+
 def claim_from_event(event: RecordedEvent) -> Claim:
     """The claim a ControlChanged event states (its data at the current schema version)."""
     data = event.data
     occurred = (
-        from_parts(event.occurred_at, event.occurred_start)
+        _stored_occurred(event.occurred_at, event.occurred_start)
         if event.occurred_at and event.occurred_start
         else parse_occurred(data["occurred_at"])
     )
@@ -95,4 +102,4 @@ def apply_changes(claim: Claim, changes: dict[str, Any]) -> Claim:
             fields[name] = tuple(value or ())
         elif name in CORRECTABLE:
             fields[name] = value
-    return replace(claim, **fields)
+    return claim._replace(**fields)

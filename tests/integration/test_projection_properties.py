@@ -4,7 +4,7 @@ events arrive in, however they are batched, with corrections and retractions amo
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -75,7 +75,7 @@ def run_example(db: Database, ops: list[tuple[Any, ...]], chunk: int, batch: int
         positions = _append(db, [e for e, _ in pending])
         for (event, claim), position in zip(pending, positions, strict=True):
             if claim is not None:
-                model.claims[event.event_id] = replace(claim, position=position)
+                model.claims[event.event_id] = claim._replace(position=position)
         pending.clear()
         catch_up(db, batch_size=batch)
 
@@ -114,8 +114,7 @@ def run_example(db: Database, ops: list[tuple[Any, ...]], chunk: int, batch: int
                 if op[4] is not None:
                     changes["share"] = op[4]
                 pending.append((claim_corrected(sources[target.event_id], target.place_id, **changes), None))
-                model.claims[target.event_id] = replace(
-                    target,
+                model.claims[target.event_id] = target._replace(
                     place_id=changes.get("place_id", target.place_id),
                     occurred=parse_occurred(changes["occurred_at"])
                     if "occurred_at" in changes
