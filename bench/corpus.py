@@ -26,6 +26,7 @@ import psycopg
 
 from bench.common import REPO, BenchError, Postgres
 from bench.stack import fresh_migrated
+from services import collector
 from services.domain.actors import BUILT_IN
 from services.domain.events import CLAIM_CORRECTED, CLAIM_RETRACTED, CONTROL_CHANGED, CURRENT_VERSION
 from services.domain.names import name_key
@@ -106,7 +107,7 @@ def prepare(pg: Postgres, log: Log, fold: int = 0) -> Prepared:
         return Prepared(written)
     db = Database(pg.sqlalchemy_url(log.dbname), pool_size=2)
     try:
-        with runner.cyclic_gc_paused():
+        with collector.paused():
             start = time.perf_counter()
             done = runner.catch_up(db, batch_size=fold)
             return Prepared(written, done, time.perf_counter() - start)

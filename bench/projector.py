@@ -2,7 +2,7 @@
 
 1. Catch-up: a log of 200,000 realistic events (bench.corpus) and empty read models; the time
    `services.projector.runner.catch_up` takes, in-process as a worker's job runs it (the cyclic
-   garbage collector paused: `runner.cyclic_gc_paused`), from empty to the log's head, at the
+   garbage collector paused: `collector.paused`), from empty to the log's head, at the
    default batch size and one larger, and once more with the collector on, as in the embedded
    projector of `frontline serve` (a diagnostic: how much of the time is the collector's). Each run sits
    between two readings of the machine's limit for the same events: raw psycopg streaming them in
@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import time
 from collections.abc import Iterator
@@ -55,6 +54,7 @@ from bench.measure import (
 )
 from bench.paced import Sent, paced, post_request
 from bench.stack import HEADERS, Api, Running, frontline_env, production
+from services import collector
 from services.gazetteer import load as load_gazetteer
 from services.projector import runner
 from services.store import control_store
@@ -155,14 +155,15 @@ def timed_catch_up(db: Database, batch_size: int, gc_enabled: bool) -> CatchUpRu
     """`catch_up` from empty read models to the log's head, as a worker's job calls it (or, with
     `gc_enabled`, as the embedded projector does)."""
     gc.collect()
-    paused = contextlib.nullcontext() if gc_enabled else runner.cyclic_gc_paused()
-    with paused, wrapped(STAGES) as calls, gc_clock() as collector:
+    # The embedded projector folds under `frontline serve`'s setting; a worker's job with none.
+    setting = collector.collecting_rarely() if gc_enabled else collector.paused()
+    with setting, wrapped(STAGES) as calls, gc_clock() as collected:
         start = time.perf_counter()
         done = runner.catch_up(db, batch_size=batch_size)
         seconds = time.perf_counter() - start
     return CatchUpRun(
         batch_size, gc_enabled, done.events, seconds, done.caught_up,
-        collector["seconds"], collector["collections"], calls.spent,
+        collected["seconds"], collected["collections"], calls.spent,
     )  # fmt: skip
 
 

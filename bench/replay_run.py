@@ -14,7 +14,8 @@ from bench import corpus
 from bench.common import BenchEnv, Check, Postgres, ScenarioResult, record_cpu, stepper
 from bench.measure import Reading, Stages, best, fingerprint, limit_read, meter, per_cpu, wrapped
 from bench.projector import STAGES
-from services.projector import rebuild, replay, runner
+from services import collector
+from services.projector import rebuild, replay
 from services.store import replays
 from services.store.database import Database
 
@@ -116,7 +117,7 @@ def _timed_replay(env: BenchEnv, result: ScenarioResult, log: corpus.Log, name: 
         progress: list[tuple[float, int, int]] = []
         metered = meter(log.dbname)  # the record's connection is in the pool: its backend is measured
         metered.start()
-        with wrapped(REPLAY_STAGES + STAGES) as calls, runner.cyclic_gc_paused():
+        with wrapped(REPLAY_STAGES + STAGES) as calls, collector.paused():
             start = time.perf_counter()
             replay.run_replay(
                 db,

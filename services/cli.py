@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from services import collector
 from services.config import Settings
 
 app = typer.Typer(
@@ -117,6 +118,7 @@ def serve(
     check_ready(settings)
     from services.combined import create_app
 
+    collector.collect_rarely()  # the embedded projector folds in this process too
     _run(create_app(settings), settings)
 
 
@@ -133,23 +135,8 @@ def read_api(host: Host = None, port: Port = None, workers: Workers = 1) -> None
     """Serve the read API only (state, contested, actors, time travel, changes, GeoJSON)."""
     settings = load_settings(host=host, port=port)
     check_ready(settings)
-    _collect_garbage_rarely()
+    collector.collect_rarely()
     _run("services.api.app:create_app", settings, workers)
-
-
-def _collect_garbage_rarely() -> None:
-    """Young collections every 10,000 net allocations instead of 700. A read API holding a thousand
-    push-stream subscribers keeps ~450,000 live objects (~290 each: their tasks and coroutines);
-    each change then allocates a burst of short-lived ones per subscriber, which the default
-    threshold collects mid-burst, promoting live ones until a full collection is due: one every
-    ~10 s, each stopping the process for 300-400 ms, so every subscriber got those changes late.
-    Measured with 1,000 subscribers and 15 reports/s: 148 young collections, one full, in 10 s;
-    with 10,000, two young ones (under 20 ms) and none older. Set here, for the served process
-    only (not in the app factory: a test process building apps keeps Python's defaults); the
-    processes of `--workers N` start afresh and keep the defaults too."""
-    import gc
-
-    gc.set_threshold(10_000, 10, 10)
 
 
 @app.command()
@@ -206,12 +193,11 @@ def replay() -> None:
         TimeElapsedColumn(),
     )
     from services.logs import quieted
-    from services.projector.runner import cyclic_gc_paused
 
     # The bar tells the progress; a warning still prints above it, not through it. The process
     # does nothing else: the cyclic collector may wait for the end.
     bar = Progress(*columns, console=Console(stderr=True))
-    with quieted("services.projector"), cyclic_gc_paused(), bar as progress:
+    with quieted("services.projector"), collector.paused(), bar as progress:
         task = progress.add_task("replay", total=None)
         run_replay(
             db,

@@ -3,10 +3,7 @@ checkpoint, until there is nothing new (or the time budget is spent)."""
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -110,22 +107,3 @@ def project_next_batch(
             checkpoints.fail(conn, name, str(exc))
         log.error("projection.failed", projection=name, position=exc.position, error=str(exc))
         raise
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Hold the cyclic garbage collector off while folding, in a process that does nothing else.
-
-    A batch makes hundreds of thousands of short-lived objects and no cycles worth collecting
-    mid-batch; the cyclic collector alone took a fifth of catch-up time (see BENCHMARKS.md). The
-    switch is process-wide, so only a dedicated projector process (an RQ worker running a job,
-    `frontline replay`) uses it: the embedded projector shares its process with the web threads,
-    whose garbage must still be collected.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

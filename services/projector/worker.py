@@ -15,11 +15,10 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import SimpleWorker
 
-from services import logs
+from services import collector, logs
 from services.doorbell import QueueDoorbell
 from services.projector import process
 from services.projector.reconciler import Reconciler
-from services.projector.runner import cyclic_gc_paused
 from services.store.read_models import PROJECTION
 
 
@@ -51,5 +50,5 @@ class ProjectorWorker(SimpleWorker):
     def execute_job(self, job: Job, queue: Queue) -> None:
         # Every line logged while the job runs (RQ's own included) says which job it is.
         # The worker process does nothing but run jobs: the collector may wait for a job's end.
-        with structlog.contextvars.bound_contextvars(job_id=job.id, queue=queue.name), cyclic_gc_paused():
+        with structlog.contextvars.bound_contextvars(job_id=job.id, queue=queue.name), collector.paused():
             super().execute_job(job, queue)
