@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from services.api.contested import ContestedMemory
 from services.api.position import Version
 
 RECENT = 10_000  # changes remembered for lists computed from a snapshot the notes have passed
@@ -120,6 +121,7 @@ class ReadCache:
         self._recent_from = 0
         self._lock = threading.Lock()
         self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
+        self.contested = ContestedMemory()  # follows the same changes, at `current`
 
     def note_changes(self, version: Version, touched: Sequence[Touch]) -> None:
         """The read models reached `version`; `touched` are the changes on the way there."""
@@ -135,6 +137,19 @@ class ReadCache:
             self._remember(touched)
             self._review_listings(version, touched)
             self.current = max(self.current, version)
+            self.contested.follow(version, touched)
+
+    def learn_contested(self, version: Version, views: Sequence[dict[str, Any]]) -> None:
+        """The whole contested list, read at `version`: kept in memory (see services.api.contested)
+        when the changes noted since are all remembered, and replayed onto it in log order."""
+        with self._lock:
+            if version.generation != self.current.generation:
+                return  # a replay the change feed has not reached yet (or one it has passed)
+            if version.position < self._recent_from and version.position < self.current.position:
+                return
+            self.contested.learn(version, views)
+            if version.position < self.current.position:
+                self.contested.follow(self.current, [t for t in self._recent if t[0] > version.position])
 
     def _remember(self, touched: Sequence[Touch]) -> None:
         self._recent.extend(touched)

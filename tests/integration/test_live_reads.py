@@ -82,14 +82,21 @@ def test_a_write_joining_a_later_page_computes_nothing_for_the_first(
     from tests.support.apps import settings_for
     from tests.support.workers import wait_until
 
-    computed = reads.contested
-    calls: list[int] = []
+    from services.api.contested import Contested
+
+    computed, remembered = reads.contested, Contested.page
+    calls: list[int] = []  # pages computed, in SQL or from the list in memory
 
     def counted(ctx: reads.Context, after: Any, limit: int) -> Any:
         calls.append(limit)
         return computed(ctx, after, limit)
 
+    def counted_page(self: Contested, after: Any, limit: int) -> Any:
+        calls.append(limit)
+        return remembered(self, after, limit)
+
     monkeypatch.setattr(reads, "contested", counted)
+    monkeypatch.setattr(Contested, "page", counted_page)
     with TestClient(create_app(settings_for(fresh_pg_url, cache_dir, reconcile_interval=0.2))) as http:
         post(
             http, claim("Abu Kamal", "SAA", day=8), claim("Mosul", "ISF", day=8), claim("Raqqa", "SDF", day=8)

@@ -1,0 +1,78 @@
+"""The contested list in memory: pages, following the changes, learning it behind them, a replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.api.cache import ReadCache
+from services.api.contested import ContestedMemory
+from services.api.position import Version
+
+
+def view(place_id: str, second: float | None, status: str = "contested") -> dict[str, Any]:
+    """A place view as the read API shows it; `second`: the second holder's share (percent)."""
+    control = [{"actor_id": "a", "share": 100 - (second or 0)}]
+    if second is not None:
+        control.append({"actor_id": "b", "share": second})
+    return {"place_id": place_id, "status": status, "control": control}
+
+
+def ids(page: dict[str, Any]) -> list[str]:
+    return [item["place_id"] for item in page["items"]]
+
+
+def memory_at(version: Version, *views: dict[str, Any]) -> ContestedMemory:
+    memory = ContestedMemory()
+    memory.learn(version, views)
+    return memory
+
+
+def test_pages_go_most_contested_first_then_by_place_id_with_cursors() -> None:
+    memory = memory_at(Version(1, 5), view("b", 30), view("a", 30), view("c", 45.5), view("d", 10))
+    known = memory.at_least(5)
+    assert known is not None
+    first = known.page(None, 2)
+    assert ids(first) == ["c", "a"] and first["next_cursor"] is not None
+    assert ids(known.page([3000, "a"], 2)) == ["b", "d"]
+    assert known.page([3000, "a"], 2)["next_cursor"] is None
+    assert ids(known.page([4550, "c"], 100)) == ["a", "b", "d"]
+
+
+def test_changes_join_move_and_leave_the_list() -> None:
+    memory = memory_at(Version(1, 5), view("a", 30), view("b", 20))
+    memory.follow(Version(1, 7), [(6, view("a", None, "controlled")), (7, view("c", 40)), (7, view("b", 50))])
+    known = memory.at_least(7)
+    assert known is not None and ids(known.page(None, 10)) == ["b", "c"]
+    assert memory.at_least(8) is None  # not known that late yet
+
+
+def test_states_older_than_what_was_learnt_are_ignored() -> None:
+    memory = memory_at(Version(1, 9), view("a", 30))
+    memory.follow(Version(1, 8), [(8, view("a", None, "controlled"))])  # read before the learning
+    known = memory.at_least(9)
+    assert known is not None and ids(known.page(None, 10)) == ["a"]
+
+
+def test_a_replay_forgets_the_list() -> None:
+    memory = memory_at(Version(1, 9), view("a", 30))
+    memory.follow(Version(2, 9), ())
+    assert memory.known is None and memory.at_least(0) is None
+
+
+def test_a_list_learnt_behind_the_noted_changes_takes_them_on() -> None:
+    cache = ReadCache()
+    cache.note_changes(Version(1, 5), ())
+    cache.note_changes(Version(1, 8), [(6, view("a", None, "controlled")), (8, view("b", 20))])
+    cache.learn_contested(Version(1, 5), [view("a", 30)])  # a snapshot read before the changes
+    known = cache.contested.at_least(8)
+    assert known is not None and ids(known.page(None, 10)) == ["b"]
+    cache.note_changes(Version(1, 9), [(9, view("c", 50))])  # and follows the next ones
+    known = cache.contested.at_least(9)
+    assert known is not None and ids(known.page(None, 10)) == ["c", "b"]
+
+
+def test_a_list_of_another_generation_is_not_learnt() -> None:
+    cache = ReadCache()
+    cache.note_changes(Version(1, 5), ())
+    cache.learn_contested(Version(2, 5), [view("a", 30)])  # a replay the feed has not reached yet
+    assert cache.contested.known is None
