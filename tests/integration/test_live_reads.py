@@ -78,11 +78,10 @@ def test_a_write_joining_a_later_page_computes_nothing_for_the_first(
     from fastapi.testclient import TestClient
 
     from services.api import reads
+    from services.api.contested import Contested
     from services.combined import create_app
     from tests.support.apps import settings_for
     from tests.support.workers import wait_until
-
-    from services.api.contested import Contested
 
     computed, remembered = reads.contested, Contested.page
     calls: list[int] = []  # pages computed, in SQL or from the list in memory
