@@ -16,7 +16,7 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api import paging, reads, schemas
-from services.api.cache import Dependency, Entry, Listing, ReadCache, matches, request_key
+from services.api.cache import Dependency, Entry, Listing, ReadCache, Renewal, matches, request_key
 from services.api.context import ReadSide
 from services.api.fastpath import CachedReads
 from services.api.filters import PlaceFilters, UnknownFilter, country_code
@@ -202,7 +202,8 @@ def _filler(
         current, body = remembered if remembered is not None else _computed(runtime, side, compute, how)
         if body is None:
             return None
-        return side.cache.put(key, current, how.depends(body), orjson.dumps(body), how.media_type)
+        renewal = Renewal(how.memory.answer, how.depends) if how.memory is not None else None
+        return side.cache.put(key, current, how.depends(body), orjson.dumps(body), how.media_type, renewal)
 
     async def fill_async() -> Entry | None:
         return await run_in_threadpool(fill)

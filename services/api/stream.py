@@ -155,7 +155,6 @@ class ChangeBroadcast:
         if self.watch.version == self.seen:
             return
         current, changes = await run_in_threadpool(self._read_news)
-        self.cache.note_changes(current, [(c.position, c.place) for c in changes])
         if current.generation != self.seen.generation:
             self._publish(Swap.of(current))
         for change in changes:
@@ -164,7 +163,10 @@ class ChangeBroadcast:
 
     def _read_news(self) -> tuple[Version, list[Change]]:
         with self._reading:
-            return read_changes(self.runtime, self.seen.position, None)
+            current, changes = read_changes(self.runtime, self.seen.position, None)
+            # Noted here, off the event loop: the cache renews what it can from memory as it notes.
+            self.cache.note_changes(current, [(c.position, c.place) for c in changes])
+            return current, changes
 
     def _publish(self, item: Item) -> None:
         for subscription in list(self.subscriptions):

@@ -111,6 +111,8 @@ def test_a_write_joining_a_later_page_computes_nothing_for_the_first(
         kept = http.get("/v1/contested", params=page | {"min_position": later}, headers=etag)
         assert kept.status_code == 304 and calls == [1]  # still fresh: not computed again
         ahead = post(http, claim("Raqqa", "IS", 45, day=11, from_actor="SDF"))  # moves to page 1
+        wait_until(lambda: noted(http) >= ahead, 10, "the cache to note the change")
+        assert calls == [1, 1]  # made again from memory as the change was noted
         moved = http.get("/v1/contested", params=page | {"min_position": ahead})
         assert calls == [1, 1] and [p["place_id"] for p in moved.json()["items"]] == ["ar-raqqah-sy"]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.api.cache import ReadCache
+import orjson
+
+from services.api.cache import Listing, ReadCache, Renewal
 from services.api.contested import ContestedMemory
 from services.api.position import Version
 
@@ -76,3 +78,52 @@ def test_a_list_of_another_generation_is_not_learnt() -> None:
     cache.note_changes(Version(1, 5), ())
     cache.learn_contested(Version(2, 5), [view("a", 30)])  # a replay the feed has not reached yet
     assert cache.contested.known is None
+
+
+def test_a_page_altered_by_a_change_is_made_again_from_memory_as_the_change_is_noted() -> None:
+    cache = ReadCache()
+    cache.note_changes(Version(1, 5), ())
+    cache.learn_contested(Version(1, 5), [view("a", 30), view("b", 20)])
+    made: list[Version] = []
+
+    def answer(least: int) -> tuple[Version, dict[str, Any]] | None:
+        known = cache.contested.at_least(least)
+        if known is None:
+            return None
+        made.append(known.version)
+        return known.version, known.page(None, 1)
+
+    def depends(page: dict[str, Any]) -> Listing:
+        return Listing(frozenset(ids(page)), lambda place: place["status"] == "contested")
+
+    renewal = Renewal(answer, depends)
+    first = answer(5)
+    assert first is not None
+    held = cache.put(
+        "/v1/contested?limit=1", first[0], depends(first[1]), orjson.dumps(first[1]), "j", renewal
+    )
+    cache.note_changes(Version(1, 6), [(6, view("c", None, "controlled"))])  # not in the list
+    assert made == [Version(1, 5)] and cache.lookup("/v1/contested?limit=1")[1] == 6
+    cache.note_changes(Version(1, 7), [(7, view("c", 45))])  # joins it, first
+    entry, position = cache.lookup("/v1/contested?limit=1")
+    assert made == [Version(1, 5), Version(1, 7)] and position == 7
+    assert entry is not None and ids(orjson.loads(entry.body)) == ["c"] and entry.etag != held.etag
+
+
+def test_a_page_is_not_made_again_older_than_an_answer_given() -> None:
+    cache = ReadCache()
+    cache.note_changes(Version(1, 5), ())
+    cache.learn_contested(Version(1, 5), [view("a", 30)])
+    renewal = Renewal(
+        lambda least: (
+            (known.version, known.page(None, 1)) if (known := cache.contested.at_least(least)) else None
+        ),
+        lambda page: Listing(frozenset(ids(page)), lambda place: place["status"] == "contested"),
+    )
+    cache.put(
+        "/v1/contested?", Version(1, 5), renewal.depends({"items": [view("a", 30)]}), b"[a]", "j", renewal
+    )
+    cache.put("/v1/places/x?", Version(1, 9), frozenset(["x"]), b"{}", "j")  # given at 9 by a query
+    cache.note_changes(Version(1, 7), [(7, view("c", 45))])  # memory at 7 < 9: not made again
+    entry, position = cache.lookup("/v1/contested?")
+    assert entry is not None and entry.body == b"[a]" and position is None  # stale: computed on demand
