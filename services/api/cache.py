@@ -137,6 +137,9 @@ class ReadCache:
         self._lock = threading.Lock()
         self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
         self.contested = ContestedMemory()  # follows the same changes, at `current`
+        # Keys asked for since their answer was last stored: only those are renewed (an answer
+        # nobody polls any more is not made again on every change; it is computed if asked).
+        self._asked: set[str] = set()
 
     def note_changes(self, version: Version, touched: Sequence[Touch]) -> None:
         """The read models reached `version`; `touched` are the changes on the way there."""
@@ -198,9 +201,10 @@ class ReadCache:
         return altered
 
     def _renew(self, key: str) -> None:
-        """Make the answer to `key` again from memory, if it can be, at least as new as any given."""
+        """Make the answer to `key` again from memory, if it can be (and it was asked for since it was
+        made), at least as new as any answer given."""
         entry = self._entries.get(key)
-        if entry is None or entry.renewal is None:
+        if entry is None or entry.renewal is None or key not in self._asked:
             return
         renewal = entry.renewal
         found = renewal.answer(self.answered)
@@ -216,6 +220,7 @@ class ReadCache:
             if entry is None:
                 return None, None
             self._entries.move_to_end(key)
+            self._asked.add(key)
             position = self._fresh_until(key, entry)
             return entry, position if position is not None and position >= self.answered else None
 
@@ -260,6 +265,7 @@ class ReadCache:
             return entry  # a newer answer is cached already; this one still answers its request
         self._bytes += len(body) - (len(held.body) if held is not None else 0)
         self._entries[key] = entry
+        self._asked.discard(key)
         self._entries.move_to_end(key)
         self._listings.pop(key, None)
         if isinstance(depends, Listing) and not self._unseen_change_alters(depends, version.position):
@@ -268,6 +274,7 @@ class ReadCache:
             evicted, old = self._entries.popitem(last=False)
             self._bytes -= len(old.body)
             self._listings.pop(evicted, None)
+            self._asked.discard(evicted)
         return entry
 
     async def single_flight(self, key: str, compute: Compute) -> Entry | None:

@@ -127,3 +127,24 @@ def test_a_page_is_not_made_again_older_than_an_answer_given() -> None:
     cache.note_changes(Version(1, 7), [(7, view("c", 45))])  # memory at 7 < 9: not made again
     entry, position = cache.lookup("/v1/contested?")
     assert entry is not None and entry.body == b"[a]" and position is None  # stale: computed on demand
+
+
+def test_a_page_nobody_asked_for_since_it_was_made_is_not_made_again() -> None:
+    cache = ReadCache()
+    cache.note_changes(Version(1, 5), ())
+    cache.learn_contested(Version(1, 5), [view("a", 30)])
+    made = []
+
+    def answer(least: int) -> tuple[Version, dict[str, Any]] | None:
+        made.append(least)
+        known = cache.contested.at_least(least)
+        return (known.version, known.page(None, 1)) if known is not None else None
+
+    renewal = Renewal(answer, lambda page: Listing(frozenset(ids(page)), lambda _place: True))
+    cache.put(
+        "/v1/contested?", Version(1, 5), renewal.depends({"items": [view("a", 30)]}), b"[a]", "j", renewal
+    )
+    cache.note_changes(Version(1, 6), [(6, view("c", 45))])
+    assert made == [] and cache.lookup("/v1/contested?")[1] is None  # stale, made when asked
+    cache.note_changes(Version(1, 7), [(7, view("d", 45))])
+    assert made == [] and cache.lookup("/v1/contested?")[1] is None  # still: the next read computes it
