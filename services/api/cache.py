@@ -74,10 +74,10 @@ Touch = tuple[int, dict[str, Any]]  # a change: its log position and the place's
 @dataclass(frozen=True)
 class Renewal:
     """How an answer is made again without a query: `answer(least)` gives its content from memory,
-    at a version at or after the position `least`, or None; `depends` says what that content
-    depends on (as `ReadCache.put`'s `depends`)."""
+    at a version at or after `least` (and at or after its position), or None; `depends` says what
+    that content depends on (as `ReadCache.put`'s `depends`)."""
 
-    answer: Callable[[int], tuple[Version, Any] | None]
+    answer: Callable[[Version], tuple[Version, Any] | None]
     depends: Callable[[Any], Dependency]
 
 
@@ -127,6 +127,7 @@ class ReadCache:
         self._bytes = 0
         self.current = Version(0, 0)  # the version up to which changes have been noted
         self.answered = 0  # the newest position of an answer computed (and so given) here
+        self.given = Version(0, 0)  # and the newest version, its generation first
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._touched: dict[str, int] = {}  # place id -> position of the last change noted
         self._listings: dict[str, tuple[Listing, int]] = {}  # key -> its Listing, fresh at a position
@@ -135,6 +136,7 @@ class ReadCache:
         self._recent: deque[Touch] = deque()
         self._recent_from = 0
         self._lock = threading.Lock()
+        self._noted = threading.Condition(self._lock)  # told each time changes are noted
         self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
         self.contested = ContestedMemory()  # follows the same changes, at `current`
         # Keys asked for since their answer was last stored: only those are renewed (an answer
@@ -158,6 +160,13 @@ class ReadCache:
             self.contested.follow(version, touched)
             for key in altered:
                 self._renew(key)
+            self._noted.notify_all()
+
+    def wait_noted(self, least: Version, timeout: float) -> bool:
+        """Wait (in a worker thread, never on the event loop) until the changes up to `least` (and
+        its position) are noted, at most `timeout` seconds; whether they are."""
+        with self._noted:
+            return self._noted.wait_for(lambda: self.current.reaches(least), timeout)
 
     def learn_contested(self, version: Version, views: Sequence[dict[str, Any]]) -> None:
         """The whole contested list, read at `version`: kept in memory (see services.api.contested)
@@ -207,7 +216,7 @@ class ReadCache:
         if entry is None or entry.renewal is None or key not in self._asked:
             return
         renewal = entry.renewal
-        found = renewal.answer(self.answered)
+        found = renewal.answer(self.given)
         if found is None:
             return  # the next request computes it
         version, content = found
@@ -260,6 +269,7 @@ class ReadCache:
     ) -> Entry:
         entry = Entry(version, depends, etag_for(version, media_type, body), body, media_type, renewal)
         self.answered = max(self.answered, version.position)
+        self.given = max(self.given, version)
         held = self._entries.get(key)
         if held is not None and held.version > version:
             return entry  # a newer answer is cached already; this one still answers its request

@@ -81,7 +81,7 @@ class ContestedMemory:
                 views.pop(place["place_id"], None)
         self.known = Contested(version, views)
 
-    def at_least(self, position: int) -> Contested | None:
-        """The list, if it is known at `position` or later."""
+    def at_least(self, least: Version) -> Contested | None:
+        """The list, if it is known at `least` or later (see Version.reaches)."""
         known = self.known
-        return known if known is not None and known.version.position >= position else None
+        return known if known is not None and known.version.reaches(least) else None

@@ -35,6 +35,7 @@ from services.web.problems import problem, problem_responses
 from services.web.runtime import Runtime
 
 MIN_POSITION_WAIT = 5.0
+MEMORY_WAIT = 0.1  # seconds a computation waits for the change feed's reader to catch up
 LIVE_TABLES = [t.name for t in tables().all]
 GEOJSON = "application/geo+json"
 
@@ -167,11 +168,13 @@ async def _newest(
 @dataclass(frozen=True)
 class Memory:
     """An answer kept in memory (see services.api.contested). `answer(least)`: it, at a version
-    at or after the position `least`, or None; `learn(ctx, version)`: fill the memory from a
-    snapshot, when a computation in SQL finds it empty."""
+    that reaches `least`, or None; `learn(ctx, version)`: fill the memory from a snapshot, when a
+    computation in SQL finds it empty; `ready()`: whether it is filled (then the change feed
+    brings it up to date)."""
 
-    answer: Callable[[int], tuple[Version, dict[str, Any]] | None]
+    answer: Callable[[Version], tuple[Version, dict[str, Any]] | None]
     learn: Callable[[Context, Version], None]
+    ready: Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -196,9 +199,7 @@ def _filler(
     """The computation of one answer, in the thread pool, from one snapshot, into the cache."""
 
     def fill() -> Entry | None:
-        # Never older than an answer this process has given, nor than the read's min_position.
-        least = max(side.cache.answered, how.at_least)
-        remembered = how.memory.answer(least) if how.memory is not None else None
+        remembered = _remembered(side.cache, how)
         current, body = remembered if remembered is not None else _computed(runtime, side, compute, how)
         if body is None:
             return None
@@ -209,6 +210,26 @@ def _filler(
         return await run_in_threadpool(fill)
 
     return fill_async
+
+
+def _remembered(cache: ReadCache, how: Filling) -> tuple[Version, dict[str, Any]] | None:
+    """The answer from memory, if it is there at least as new as any answer this process has given
+    and as the read's min_position. A memory a little behind (the change feed's reader has not
+    noted what a query elsewhere has already answered from) is waited for, briefly: that is a
+    query saved for every read in between."""
+    memory = how.memory
+    if memory is None:
+        return None
+    found = memory.answer(_least(cache, how))
+    if found is None and memory.ready() and cache.wait_noted(_least(cache, how), MEMORY_WAIT):
+        found = memory.answer(_least(cache, how))
+    return found
+
+
+def _least(cache: ReadCache, how: Filling) -> Version:
+    """The oldest version an answer may be at: the newest this process has given, at the read's
+    min_position or later."""
+    return max(cache.given, Version(cache.given.generation, how.at_least))
 
 
 def _computed(
@@ -443,7 +464,7 @@ def _contested_memory(request: Request, after: list[Any] | None, limit: int) -> 
     """The current contested list in memory: a page is a select, not a query (services.api.contested)."""
     cache = context_of(request.app).get(ReadSide).cache
 
-    def answer(least: int) -> tuple[Version, dict[str, Any]] | None:
+    def answer(least: Version) -> tuple[Version, dict[str, Any]] | None:
         known = cache.contested.at_least(least)
         return (known.version, known.page(after, limit)) if known is not None else None
 
@@ -451,7 +472,7 @@ def _contested_memory(request: Request, after: list[Any] | None, limit: int) -> 
         if cache.contested.known is None:
             cache.learn_contested(version, reads.contested_views(ctx))
 
-    return Memory(answer, learn)
+    return Memory(answer, learn, lambda: cache.contested.known is not None)
 
 
 @router.get("/actors", responses={200: {"model": schemas.ActorPage}})

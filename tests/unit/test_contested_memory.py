@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ def memory_at(version: Version, *views: dict[str, Any]) -> ContestedMemory:
 
 def test_pages_go_most_contested_first_then_by_place_id_with_cursors() -> None:
     memory = memory_at(Version(1, 5), view("b", 30), view("a", 30), view("c", 45.5), view("d", 10))
-    known = memory.at_least(5)
+    known = memory.at_least(Version(1, 5))
     assert known is not None
     first = known.page(None, 2)
     assert ids(first) == ["c", "a"] and first["next_cursor"] is not None
@@ -43,22 +44,22 @@ def test_pages_go_most_contested_first_then_by_place_id_with_cursors() -> None:
 def test_changes_join_move_and_leave_the_list() -> None:
     memory = memory_at(Version(1, 5), view("a", 30), view("b", 20))
     memory.follow(Version(1, 7), [(6, view("a", None, "controlled")), (7, view("c", 40)), (7, view("b", 50))])
-    known = memory.at_least(7)
+    known = memory.at_least(Version(1, 7))
     assert known is not None and ids(known.page(None, 10)) == ["b", "c"]
-    assert memory.at_least(8) is None  # not known that late yet
+    assert memory.at_least(Version(1, 8)) is None  # not known that late yet
 
 
 def test_states_older_than_what_was_learnt_are_ignored() -> None:
     memory = memory_at(Version(1, 9), view("a", 30))
     memory.follow(Version(1, 8), [(8, view("a", None, "controlled"))])  # read before the learning
-    known = memory.at_least(9)
+    known = memory.at_least(Version(1, 9))
     assert known is not None and ids(known.page(None, 10)) == ["a"]
 
 
 def test_a_replay_forgets_the_list() -> None:
     memory = memory_at(Version(1, 9), view("a", 30))
     memory.follow(Version(2, 9), ())
-    assert memory.known is None and memory.at_least(0) is None
+    assert memory.known is None and memory.at_least(Version(1, 0)) is None
 
 
 def test_a_list_learnt_behind_the_noted_changes_takes_them_on() -> None:
@@ -66,10 +67,10 @@ def test_a_list_learnt_behind_the_noted_changes_takes_them_on() -> None:
     cache.note_changes(Version(1, 5), ())
     cache.note_changes(Version(1, 8), [(6, view("a", None, "controlled")), (8, view("b", 20))])
     cache.learn_contested(Version(1, 5), [view("a", 30)])  # a snapshot read before the changes
-    known = cache.contested.at_least(8)
+    known = cache.contested.at_least(Version(1, 8))
     assert known is not None and ids(known.page(None, 10)) == ["b"]
     cache.note_changes(Version(1, 9), [(9, view("c", 50))])  # and follows the next ones
-    known = cache.contested.at_least(9)
+    known = cache.contested.at_least(Version(1, 9))
     assert known is not None and ids(known.page(None, 10)) == ["c", "b"]
 
 
@@ -86,7 +87,7 @@ def test_a_page_altered_by_a_change_is_made_again_from_memory_as_the_change_is_n
     cache.learn_contested(Version(1, 5), [view("a", 30), view("b", 20)])
     made: list[Version] = []
 
-    def answer(least: int) -> tuple[Version, dict[str, Any]] | None:
+    def answer(least: Version) -> tuple[Version, dict[str, Any]] | None:
         known = cache.contested.at_least(least)
         if known is None:
             return None
@@ -97,7 +98,7 @@ def test_a_page_altered_by_a_change_is_made_again_from_memory_as_the_change_is_n
         return Listing(frozenset(ids(page)), lambda place: place["status"] == "contested")
 
     renewal = Renewal(answer, depends)
-    first = answer(5)
+    first = answer(Version(1, 5))
     assert first is not None
     held = cache.put(
         "/v1/contested?limit=1", first[0], depends(first[1]), orjson.dumps(first[1]), "j", renewal
@@ -135,8 +136,8 @@ def test_a_page_nobody_asked_for_since_it_was_made_is_not_made_again() -> None:
     cache.learn_contested(Version(1, 5), [view("a", 30)])
     made = []
 
-    def answer(least: int) -> tuple[Version, dict[str, Any]] | None:
-        made.append(least)
+    def answer(least: Version) -> tuple[Version, dict[str, Any]] | None:
+        made.append(least.position)
         known = cache.contested.at_least(least)
         return (known.version, known.page(None, 1)) if known is not None else None
 
@@ -148,3 +149,19 @@ def test_a_page_nobody_asked_for_since_it_was_made_is_not_made_again() -> None:
     assert made == [] and cache.lookup("/v1/contested?")[1] is None  # stale, made when asked
     cache.note_changes(Version(1, 7), [(7, view("d", 45))])
     assert made == [] and cache.lookup("/v1/contested?")[1] is None  # still: the next read computes it
+
+
+def test_the_list_of_an_old_generation_does_not_answer_after_one_of_the_new_was_given() -> None:
+    memory = memory_at(Version(1, 100), view("a", 30))
+    assert memory.at_least(Version(1, 100)) is not None
+    assert memory.at_least(Version(2, 90)) is None  # a replay's answer went out: the old list is past
+
+
+def test_a_computation_waits_briefly_for_the_changes_to_be_noted() -> None:
+    cache = ReadCache()
+    cache.note_changes(Version(1, 5), ())
+    assert not cache.wait_noted(Version(1, 6), 0.01)
+    noting = threading.Timer(0.05, cache.note_changes, (Version(1, 7), ()))
+    noting.start()
+    assert cache.wait_noted(Version(1, 6), 5)
+    noting.join()
