@@ -4,7 +4,7 @@ Nearly every write changes the first page of `/v1/contested` (a claim of a share
 place contested, or moves it in the list's order), so under writes its pollers miss on nearly
 every step of the read models. Recomputing the page in SQL (a query on the status index, decoding,
 views, JSON) makes a poll's p99 a recomputation under load. Kept here instead: every currently
-contested place's view, so that a page is a select from a sorted list in memory.
+contested place's view, in the list's order, so that a page is a slice of a list in memory.
 
 The views are the change feed's (`services.api.stream` reads it once per step and the answer cache
 passes each step's changes on here): the same JSON as `/v1/places/{id}`, named as of the feed's
@@ -17,10 +17,9 @@ computation that does not find it here.
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from services.api import paging
@@ -32,23 +31,43 @@ Touch = tuple[int, dict[str, Any]]  # as in services.api.cache: a log position a
 
 @dataclass(frozen=True)
 class Contested:
-    """The contested places at one version of the read models, by place id."""
+    """The contested places at one version of the read models: by place id, and in the list's
+    order (`ordered`, with their sort keys in `keys`: a page starts where a cursor bisects them)."""
 
     version: Version
-    views: Mapping[str, dict[str, Any]]
+    views: dict[str, dict[str, Any]]
+    keys: list[tuple[int, str]]
+    ordered: list[dict[str, Any]]
 
-    @cached_property
-    def _ordered(self) -> tuple[list[tuple[int, str]], list[dict[str, Any]]]:
-        """The views in the list's order, and their sort keys (made once per version, on demand)."""
-        views = sorted(self.views.values(), key=by_contest)
-        return [by_contest(view) for view in views], views
+    @classmethod
+    def of(cls, version: Version, views: Iterable[dict[str, Any]]) -> Contested:
+        ordered = sorted(views, key=by_contest)
+        by_id = {view["place_id"]: view for view in ordered}
+        return cls(version, by_id, [by_contest(view) for view in ordered], ordered)
 
     def page(self, cursor: list[Any] | None, limit: int) -> dict[str, Any]:
         """The page `reads.contested` answers for `cursor` ([share, place id] of the last place of
         the page before) and `limit`."""
-        keys, views = self._ordered
-        start = 0 if cursor is None else bisect_right(keys, (-cursor[0], cursor[1]))
-        return paging.page(views[start : start + limit + 1], limit, contest_cursor)
+        start = 0 if cursor is None else bisect_right(self.keys, (-cursor[0], cursor[1]))
+        return paging.page(self.ordered[start : start + limit + 1], limit, contest_cursor)
+
+    def changed(self, version: Version, touched: Iterable[Touch]) -> Contested:
+        """The list at `version`, after `touched`: each place taken out of its old place in the
+        order, and put into its new one if it is still contested (not sorted again: a step touches
+        a few places of a thousand)."""
+        views, keys, ordered = dict(self.views), list(self.keys), list(self.ordered)
+        for _, place in touched:
+            old = views.pop(place["place_id"], None)
+            if old is not None:
+                at = bisect_left(keys, by_contest(old))
+                del keys[at], ordered[at]
+            if place["status"] == "contested":
+                key = by_contest(place)
+                at = bisect_left(keys, key)
+                views[place["place_id"]] = place
+                keys.insert(at, key)
+                ordered.insert(at, place)
+        return Contested(version, views, keys, ordered)
 
 
 class ContestedMemory:
@@ -60,7 +79,7 @@ class ContestedMemory:
 
     def learn(self, version: Version, views: Iterable[dict[str, Any]]) -> None:
         """The whole list at `version`, read in one snapshot."""
-        self.known = Contested(version, {view["place_id"]: view for view in views})
+        self.known = Contested.of(version, views)
 
     def follow(self, version: Version, touched: Iterable[Touch]) -> None:
         """The read models reached `version`; `touched` are the place states changed on the way,
@@ -73,13 +92,7 @@ class ContestedMemory:
             return
         if version <= known.version:
             return  # learnt from a later snapshot: these states are no newer than what is known
-        views = dict(known.views)
-        for _, place in touched:
-            if place["status"] == "contested":
-                views[place["place_id"]] = place
-            else:
-                views.pop(place["place_id"], None)
-        self.known = Contested(version, views)
+        self.known = known.changed(version, touched)
 
     def at_least(self, least: Version) -> Contested | None:
         """The list, if it is known at `least` or later (see Version.reaches)."""

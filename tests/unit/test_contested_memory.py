@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
 import orjson
 
 from services.api.cache import Listing, ReadCache, Renewal
-from services.api.contested import ContestedMemory
+from services.api.contested import Contested, ContestedMemory
 from services.api.position import Version
 
 
@@ -165,3 +166,16 @@ def test_a_computation_waits_briefly_for_the_changes_to_be_noted() -> None:
     noting.start()
     assert cache.wait_noted(Version(1, 6), 5)
     noting.join()
+
+
+def test_the_order_kept_through_changes_is_the_order_sorted_afresh() -> None:
+    rng = random.Random(7)
+    memory = memory_at(Version(1, 0), *(view(f"p{n}", rng.choice([10, 20, 45.5])) for n in range(30)))
+    for position in range(1, 200):
+        status = rng.choice(["contested", "contested", "controlled"])
+        place = view(f"p{rng.randrange(40)}", rng.choice([5, 10, 20, 45.5, 50]), status)
+        memory.follow(Version(1, position), [(position, place)])
+    known = memory.at_least(Version(1, 199))
+    assert known is not None and len(known.views) > 10
+    fresh = Contested.of(known.version, known.views.values())
+    assert (known.keys, known.ordered) == (fresh.keys, fresh.ordered)
