@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import orjson
 
-from bench import corpus, wrk_runner
-from bench.common import RESULTS, BenchEnv, Check, Figure, ScenarioResult, stepper
+from bench import corpus, cpu, wrk_runner
+from bench.common import RESULTS, BenchEnv, Check, Figure, ScenarioResult, record_cpu, stepper
 from bench.paced import post_reports
-from bench.stack import frontline_env, production
+from bench.stack import Stack, frontline_env, production
 
 DB = "bench_live"
 EVENTS = 20_000
@@ -39,11 +39,13 @@ def run(env: BenchEnv) -> ScenarioResult:
     logs = RESULTS / f"live-{env.run_id}"
     with production(frontline_env(env.pg.url(DB)), logs, f"bench-{env.run_id}-live") as stack:
         read, ingest = stack.read.base_url, stack.ingest.address
-        runs = {
-            (kind, rate): _poll(env, read, path, ingest, rate, names)
-            for kind, path in PATHS.items()
-            for rate in RATES
-        }
+        runs = {}
+        for kind, path in PATHS.items():
+            for rate in RATES:
+                meter = _meter(stack)
+                meter.start()
+                runs[(kind, rate)] = _poll(env, read, path, ingest, rate, names)
+                record_cpu(result, f"{kind} at {rate:g} reports/s", meter.stop(children_as="wrk"))
         untouched = _untouched_304s(env, read, ingest, names)
     _figures(result, runs, untouched)
     return result
@@ -56,6 +58,20 @@ def _prepare(env: BenchEnv) -> list[str]:
     with env.pg.connect(DB) as conn:
         rows = conn.execute("SELECT name FROM places WHERE place_id <> %s", (POLLED,)).fetchall()
     return [row[0] for row in rows]
+
+
+def _meter(stack: Stack) -> cpu.Meter:
+    """Who uses the cores during a run: the pollers' server, and what the writes cost (ingest, the
+    worker, PostgreSQL's backends for this database; the harness posts them)."""
+    return cpu.Meter(
+        {
+            "read-api": cpu.in_session(stack.read.session),
+            "ingest-api": cpu.in_session(stack.ingest.session),
+            "worker": cpu.in_sessions(set(stack.workers)),
+            "postgres": cpu.postgres_for(DB),
+            "harness": cpu.this_process(),
+        }
+    )
 
 
 def _claims(names: list[str], seed: int) -> Any:

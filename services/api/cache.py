@@ -13,7 +13,9 @@ A replay's new generation makes every answer stale. The ETag is the generation a
 bytes, so it changes only when the answer's content does (or a replay swaps the models in).
 
 A stale answer is computed anew, off the event loop, once for all the requests that miss it together
-(single flight). No answer goes out from before one this process has already given (`answered`): a
+(single flight); one that can be made again from memory (a `Renewal`: a page of the contested list,
+see services.api.contested) is made again as the change that altered it is noted, so that its
+pollers do not miss at all. No answer goes out from before one this process has already given (`answered`): a
 dashboard asking two endpoints in turn never sees state go back. A read that asks for a later
 `min_position` waits for an answer at least that fresh.
 """
@@ -29,6 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import orjson
+
+from services.api.contested import ContestedMemory
 from services.api.position import Version
 
 RECENT = 10_000  # changes remembered for lists computed from a snapshot the notes have passed
@@ -67,12 +72,23 @@ Touch = tuple[int, dict[str, Any]]  # a change: its log position and the place's
 
 
 @dataclass(frozen=True)
+class Renewal:
+    """How an answer is made again without a query: `answer(least)` gives its content from memory,
+    at a version at or after `least` (and at or after its position), or None; `depends` says what
+    that content depends on (as `ReadCache.put`'s `depends`)."""
+
+    answer: Callable[[Version], tuple[Version, Any] | None]
+    depends: Callable[[Any], Dependency]
+
+
+@dataclass(frozen=True)
 class Entry:
     version: Version  # of the snapshot it was computed from
     depends: Dependency
     etag: str
     body: bytes
     media_type: str
+    renewal: Renewal | None = None
 
     def headers(self, position: int) -> list[tuple[bytes, bytes]]:
         """`position`: the latest log position the answer is known to be true at."""
@@ -111,6 +127,7 @@ class ReadCache:
         self._bytes = 0
         self.current = Version(0, 0)  # the version up to which changes have been noted
         self.answered = 0  # the newest position of an answer computed (and so given) here
+        self.given = Version(0, 0)  # and the newest version, its generation first
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._touched: dict[str, int] = {}  # place id -> position of the last change noted
         self._listings: dict[str, tuple[Listing, int]] = {}  # key -> its Listing, fresh at a position
@@ -119,7 +136,12 @@ class ReadCache:
         self._recent: deque[Touch] = deque()
         self._recent_from = 0
         self._lock = threading.Lock()
+        self._noted = threading.Condition(self._lock)  # told each time changes are noted
         self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
+        self.contested = ContestedMemory()  # follows the same changes, at `current`
+        # Keys asked for since their answer was last stored: only those are renewed (an answer
+        # nobody polls any more is not made again on every change; it is computed if asked).
+        self._asked: set[str] = set()
 
     def note_changes(self, version: Version, touched: Sequence[Touch]) -> None:
         """The read models reached `version`; `touched` are the changes on the way there."""
@@ -133,8 +155,30 @@ class ReadCache:
                 place_id = place["place_id"]
                 self._touched[place_id] = max(position, self._touched.get(place_id, 0))
             self._remember(touched)
-            self._review_listings(version, touched)
+            altered = self._review_listings(version, touched)
             self.current = max(self.current, version)
+            self.contested.follow(version, touched)
+            for key in altered:
+                self._renew(key)
+            self._noted.notify_all()
+
+    def wait_noted(self, least: Version, timeout: float) -> bool:
+        """Wait (in a worker thread, never on the event loop) until the changes up to `least` (and
+        its position) are noted, at most `timeout` seconds; whether they are."""
+        with self._noted:
+            return self._noted.wait_for(lambda: self.current.reaches(least), timeout)
+
+    def learn_contested(self, version: Version, views: Sequence[dict[str, Any]]) -> None:
+        """The whole contested list, read at `version`: kept in memory (see services.api.contested)
+        when the changes noted since are all remembered, and replayed onto it in log order."""
+        with self._lock:
+            if version.generation != self.current.generation:
+                return  # a replay the change feed has not reached yet (or one it has passed)
+            if version.position < self._recent_from and version.position < self.current.position:
+                return
+            self.contested.learn(version, views)
+            if version.position < self.current.position:
+                self.contested.follow(self.current, [t for t in self._recent if t[0] > version.position])
 
     def _remember(self, touched: Sequence[Touch]) -> None:
         self._recent.extend(touched)
@@ -153,13 +197,30 @@ class ReadCache:
                 return True
         return False
 
-    def _review_listings(self, version: Version, touched: Sequence[Touch]) -> None:
-        """A list stays fresh through `version` unless one of the changes alters it."""
+    def _review_listings(self, version: Version, touched: Sequence[Touch]) -> list[str]:
+        """A list stays fresh through `version` unless one of the changes alters it: the keys of
+        those it alters."""
+        altered = []
         for key, (listing, fresh_at) in list(self._listings.items()):
             if any(p > fresh_at and listing.altered_by(place) for p, place in touched):
                 del self._listings[key]
+                altered.append(key)
             else:
                 self._listings[key] = (listing, max(fresh_at, version.position))
+        return altered
+
+    def _renew(self, key: str) -> None:
+        """Make the answer to `key` again from memory, if it can be (and it was asked for since it was
+        made), at least as new as any answer given."""
+        entry = self._entries.get(key)
+        if entry is None or entry.renewal is None or key not in self._asked:
+            return
+        renewal = entry.renewal
+        found = renewal.answer(self.given)
+        if found is None:
+            return  # the next request computes it
+        version, content = found
+        self._store(key, version, renewal.depends(content), orjson.dumps(content), entry.media_type, renewal)
 
     def lookup(self, key: str) -> tuple[Entry | None, int | None]:
         """The entry for `key` and, when it is fresh, the position it is known true at (else None)."""
@@ -168,6 +229,7 @@ class ReadCache:
             if entry is None:
                 return None, None
             self._entries.move_to_end(key)
+            self._asked.add(key)
             position = self._fresh_until(key, entry)
             return entry, position if position is not None and position >= self.answered else None
 
@@ -184,23 +246,45 @@ class ReadCache:
             return None
         return max(made.position, current.position)
 
-    def put(self, key: str, version: Version, depends: Dependency, body: bytes, media_type: str) -> Entry:
-        entry = Entry(version, depends, etag_for(version, media_type, body), body, media_type)
+    def put(
+        self,
+        key: str,
+        version: Version,
+        depends: Dependency,
+        body: bytes,
+        media_type: str,
+        renewal: Renewal | None = None,
+    ) -> Entry:
         with self._lock:
-            self.answered = max(self.answered, version.position)
-            held = self._entries.get(key)
-            if held is not None and held.version > version:
-                return entry  # a newer answer is cached already; this one still answers its request
-            self._bytes += len(body) - (len(held.body) if held is not None else 0)
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            self._listings.pop(key, None)
-            if isinstance(depends, Listing) and not self._unseen_change_alters(depends, version.position):
-                self._listings[key] = (depends, max(version.position, self.current.position))
-            while len(self._entries) > self.capacity or self._bytes > self.max_bytes:
-                evicted, old = self._entries.popitem(last=False)
-                self._bytes -= len(old.body)
-                self._listings.pop(evicted, None)
+            return self._store(key, version, depends, body, media_type, renewal)
+
+    def _store(
+        self,
+        key: str,
+        version: Version,
+        depends: Dependency,
+        body: bytes,
+        media_type: str,
+        renewal: Renewal | None,
+    ) -> Entry:
+        entry = Entry(version, depends, etag_for(version, media_type, body), body, media_type, renewal)
+        self.answered = max(self.answered, version.position)
+        self.given = max(self.given, version)
+        held = self._entries.get(key)
+        if held is not None and held.version > version:
+            return entry  # a newer answer is cached already; this one still answers its request
+        self._bytes += len(body) - (len(held.body) if held is not None else 0)
+        self._entries[key] = entry
+        self._asked.discard(key)
+        self._entries.move_to_end(key)
+        self._listings.pop(key, None)
+        if isinstance(depends, Listing) and not self._unseen_change_alters(depends, version.position):
+            self._listings[key] = (depends, max(version.position, self.current.position))
+        while len(self._entries) > self.capacity or self._bytes > self.max_bytes:
+            evicted, old = self._entries.popitem(last=False)
+            self._bytes -= len(old.body)
+            self._listings.pop(evicted, None)
+            self._asked.discard(evicted)
         return entry
 
     async def single_flight(self, key: str, compute: Compute) -> Entry | None:

@@ -31,6 +31,11 @@ class Version:
     generation: int
     position: int
 
+    def reaches(self, least: Version) -> bool:
+        """At or after `least`, and at or after its log position: a `min_position` is a position in
+        the log, whatever the generation of the read models that reached it."""
+        return self >= least and self.position >= least.position
+
 
 class PositionWatch:
     """The latest known version of the read models, and a way to wait for a position."""

@@ -88,7 +88,17 @@ def contested(ctx: Context, cursor: list[Any] | None, limit: int) -> dict[str, A
         if cursor is not None:
             rows = [r for r in rows if (-r[1].challenger_share, r[0].place_id) > (-cursor[0], cursor[1])]
     items = [_place_view(ctx, p, s) for p, s in rows[: limit + 1]]
-    return paging.page(items, limit, lambda item: [_challenger_share(item), item["place_id"]])
+    return paging.page(items, limit, contest_cursor)
+
+
+def contested_views(ctx: Context) -> list[dict[str, Any]]:
+    """Every place contested now, in no particular order (what services.api.contested learns)."""
+    return [_place_view(ctx, p, s) for p, s in _contested_now(ctx, None, None)]
+
+
+def contest_cursor(view: dict[str, Any]) -> list[Any]:
+    """The cursor of a contested page ending at `view`."""
+    return [_challenger_share(view), view["place_id"]]
 
 
 def by_place_id(view: dict[str, Any]) -> str:
@@ -275,9 +285,11 @@ def _places_now(
     return [(to_place(r), place_state_of(r) if r.status else EMPTY) for r in ctx.conn.execute(query)]
 
 
-def _contested_now(ctx: Context, cursor: list[Any] | None, limit: int) -> list[tuple[Place, PlaceControl]]:
-    """One page of the current contested list, ordered, cut and paged in SQL on the status index:
-    a poll after every projector commit must not decode every contested place to show a hundred."""
+def _contested_now(
+    ctx: Context, cursor: list[Any] | None, limit: int | None
+) -> list[tuple[Place, PlaceControl]]:
+    """One page of the current contested list (all of it when `limit` is None), ordered, cut and
+    paged in SQL on the status index: a page must not decode every contested place to show a hundred."""
     ps = ctx.tables.place_state
     place_id = _by_code_point(ctx.conn, places.c.place_id)
     query = (
@@ -285,7 +297,7 @@ def _contested_now(ctx: Context, cursor: list[Any] | None, limit: int) -> list[t
         .join(ps, ps.c.place_id == places.c.place_id)
         .where(ps.c.status == "contested")
         .order_by(ps.c.challenger_share.desc(), place_id)
-        .limit(limit + 1)
+        .limit(limit + 1 if limit is not None else None)
     )
     if cursor is not None:
         share, after = cursor

@@ -16,12 +16,12 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.api import paging, reads, schemas
-from services.api.cache import Dependency, Entry, Listing, ReadCache, matches, request_key
+from services.api.cache import Dependency, Entry, Listing, ReadCache, Renewal, matches, request_key
 from services.api.context import ReadSide
 from services.api.fastpath import CachedReads
 from services.api.filters import PlaceFilters, UnknownFilter, country_code
 from services.api.filters import resolve as resolve_filters
-from services.api.position import read_version
+from services.api.position import Version, read_version
 from services.api.reads import Bounds, Context, NotYetRecorded
 from services.api.stream import events as stream_events
 from services.api.stream import place_filter
@@ -35,6 +35,7 @@ from services.web.problems import problem, problem_responses
 from services.web.runtime import Runtime
 
 MIN_POSITION_WAIT = 5.0
+MEMORY_WAIT = 0.1  # seconds a computation waits for the change feed's reader to catch up
 LIVE_TABLES = [t.name for t in tables().all]
 GEOJSON = "application/geo+json"
 
@@ -116,10 +117,12 @@ async def answer(
     media_type: str = "application/json",
     missing: str | None = None,
     depends: Callable[[dict[str, Any]], Dependency] = lambda _: None,
+    memory: Memory | None = None,
 ) -> Response:
     """Serve `compute`'s answer from cache while it is fresh, else compute it (once for all the
     requests that miss it together). `depends` says what the answer depends on (see
-    services.api.cache); by default, anything. `missing`: the 404's detail when there is none."""
+    services.api.cache); by default, anything. `missing`: the 404's detail when there is none.
+    `memory`: where the answer may be found without a query."""
     context = context_of(request.app)
     side = context.get(ReadSide)
     watch = side.watch
@@ -127,7 +130,8 @@ async def answer(
         return _not_reached(min_position, watch.version.position)
     _reject_blank_numbers(request)
     key = request_key(request.url.path, request.url.query, _declared(request.scope["route"]))
-    fill = _filler(context.runtime, side, key, compute, Filling(bound, media_type, depends))
+    how = Filling(bound, media_type, depends, memory, min_position or 0)
+    fill = _filler(context.runtime, side, key, compute, how)
     entry, position = await _newest(side.cache, key, fill, min_position or 0)
     if entry is None:
         detail = missing or f"nothing at {request.url.path}"
@@ -162,12 +166,27 @@ async def _newest(
 
 
 @dataclass(frozen=True)
+class Memory:
+    """An answer kept in memory (see services.api.contested). `answer(least)`: it, at a version
+    that reaches `least`, or None; `learn(ctx, version)`: fill the memory from a snapshot, when a
+    computation in SQL finds it empty; `ready()`: whether it is filled (then the change feed
+    brings it up to date)."""
+
+    answer: Callable[[Version], tuple[Version, dict[str, Any]] | None]
+    learn: Callable[[Context, Version], None]
+    ready: Callable[[], bool]
+
+
+@dataclass(frozen=True)
 class Filling:
-    """How an answer is made: at which times, as what media type, depending on what."""
+    """How an answer is made: at which times, as what media type, depending on what, from what
+    memory, no older than which position."""
 
     bound: Bounds
     media_type: str
     depends: Callable[[dict[str, Any]], Dependency]
+    memory: Memory | None = None
+    at_least: int = 0
 
 
 def _filler(
@@ -180,22 +199,51 @@ def _filler(
     """The computation of one answer, in the thread pool, from one snapshot, into the cache."""
 
     def fill() -> Entry | None:
-        with runtime.read_db.snapshot(lock=LIVE_TABLES) as conn:
-            current = read_version(conn)
-            body = compute(
-                Context(
-                    conn, tables(), lambda a: runtime.actors.name_of(conn, a), how.bound, current.position
-                )
-            )
-        side.watch.advance(current)
+        remembered = _remembered(side.cache, how)
+        current, body = remembered if remembered is not None else _computed(runtime, side, compute, how)
         if body is None:
             return None
-        return side.cache.put(key, current, how.depends(body), orjson.dumps(body), how.media_type)
+        renewal = Renewal(how.memory.answer, how.depends) if how.memory is not None else None
+        return side.cache.put(key, current, how.depends(body), orjson.dumps(body), how.media_type, renewal)
 
     async def fill_async() -> Entry | None:
         return await run_in_threadpool(fill)
 
     return fill_async
+
+
+def _remembered(cache: ReadCache, how: Filling) -> tuple[Version, dict[str, Any]] | None:
+    """The answer from memory, if it is there at least as new as any answer this process has given
+    and as the read's min_position. A memory a little behind (the change feed's reader has not
+    noted what a query elsewhere has already answered from) is waited for, briefly: that is a
+    query saved for every read in between."""
+    memory = how.memory
+    if memory is None:
+        return None
+    found = memory.answer(_least(cache, how))
+    if found is None and memory.ready() and cache.wait_noted(_least(cache, how), MEMORY_WAIT):
+        found = memory.answer(_least(cache, how))
+    return found
+
+
+def _least(cache: ReadCache, how: Filling) -> Version:
+    """The oldest version an answer may be at: the newest this process has given, at the read's
+    min_position or later."""
+    return max(cache.given, Version(cache.given.generation, how.at_least))
+
+
+def _computed(
+    runtime: Runtime, side: ReadSide, compute: Callable[[Context], dict[str, Any] | None], how: Filling
+) -> tuple[Version, dict[str, Any] | None]:
+    """`compute`'s answer from one snapshot of the read models, and their version."""
+    with runtime.read_db.snapshot(lock=LIVE_TABLES) as conn:
+        current = read_version(conn)
+        ctx = Context(conn, tables(), lambda a: runtime.actors.name_of(conn, a), how.bound, current.position)
+        if how.memory is not None:
+            how.memory.learn(ctx, current)
+        body = compute(ctx)
+    side.watch.advance(current)
+    return current, body
 
 
 def _not_reached(min_position: int, position: int) -> Response:
@@ -401,9 +449,30 @@ async def contested(
     """Contested places, most contested (largest second share) first."""
     after = paging.decode(cursor, (int, str))
     depends = _listing(PlaceFilters(status="contested"), bound, lambda body: body["items"], reads.by_contest)
+    memory = _contested_memory(request, after, limit) if bound == Bounds() else None
     return await answer(
-        request, lambda ctx: reads.contested(ctx, after, limit), bound, min_position, depends=depends
+        request,
+        lambda ctx: reads.contested(ctx, after, limit),
+        bound,
+        min_position,
+        depends=depends,
+        memory=memory,
     )
+
+
+def _contested_memory(request: Request, after: list[Any] | None, limit: int) -> Memory:
+    """The current contested list in memory: a page is a select, not a query (services.api.contested)."""
+    cache = context_of(request.app).get(ReadSide).cache
+
+    def answer(least: Version) -> tuple[Version, dict[str, Any]] | None:
+        known = cache.contested.at_least(least)
+        return (known.version, known.page(after, limit)) if known is not None else None
+
+    def learn(ctx: Context, version: Version) -> None:
+        if cache.contested.known is None:
+            cache.learn_contested(version, reads.contested_views(ctx))
+
+    return Memory(answer, learn, lambda: cache.contested.known is not None)
 
 
 @router.get("/actors", responses={200: {"model": schemas.ActorPage}})

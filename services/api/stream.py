@@ -179,14 +179,16 @@ class ChangeBroadcast:
         if self.watch.version == self.seen:
             return
         current, changes = await run_in_threadpool(self._read_news)
-        self.cache.note_changes(current, [(c.position, c.place) for c in changes])
         swap = [Swap.of(current)] if current.generation != self.seen.generation else []
         self._publish([*swap, *changes])
         self.seen = max(self.seen, current)
 
     def _read_news(self) -> tuple[Version, list[Change]]:
         with self._reading:
-            return read_changes(self.runtime, self.seen.position, None)
+            current, changes = read_changes(self.runtime, self.seen.position, None)
+            # Noted here, off the event loop: the cache renews what it can from memory as it notes.
+            self.cache.note_changes(current, [(c.position, c.place) for c in changes])
+            return current, changes
 
     def _publish(self, items: list[Item]) -> None:
         """Add a step's items to the backlog, forget what every subscriber has taken (or what

@@ -78,18 +78,24 @@ def test_a_write_joining_a_later_page_computes_nothing_for_the_first(
     from fastapi.testclient import TestClient
 
     from services.api import reads
+    from services.api.contested import Contested
     from services.combined import create_app
     from tests.support.apps import settings_for
     from tests.support.workers import wait_until
 
-    computed = reads.contested
-    calls: list[int] = []
+    computed, remembered = reads.contested, Contested.page
+    calls: list[int] = []  # pages computed, in SQL or from the list in memory
 
     def counted(ctx: reads.Context, after: Any, limit: int) -> Any:
         calls.append(limit)
         return computed(ctx, after, limit)
 
+    def counted_page(self: Contested, after: Any, limit: int) -> Any:
+        calls.append(limit)
+        return remembered(self, after, limit)
+
     monkeypatch.setattr(reads, "contested", counted)
+    monkeypatch.setattr(Contested, "page", counted_page)
     with TestClient(create_app(settings_for(fresh_pg_url, cache_dir, reconcile_interval=0.2))) as http:
         post(
             http, claim("Abu Kamal", "SAA", day=8), claim("Mosul", "ISF", day=8), claim("Raqqa", "SDF", day=8)
@@ -105,6 +111,8 @@ def test_a_write_joining_a_later_page_computes_nothing_for_the_first(
         kept = http.get("/v1/contested", params=page | {"min_position": later}, headers=etag)
         assert kept.status_code == 304 and calls == [1]  # still fresh: not computed again
         ahead = post(http, claim("Raqqa", "IS", 45, day=11, from_actor="SDF"))  # moves to page 1
+        wait_until(lambda: noted(http) >= ahead, 10, "the cache to note the change")
+        assert calls == [1, 1]  # made again from memory as the change was noted
         moved = http.get("/v1/contested", params=page | {"min_position": ahead})
         assert calls == [1, 1] and [p["place_id"] for p in moved.json()["items"]] == ["ar-raqqah-sy"]
 
