@@ -90,6 +90,12 @@ class Entry:
     media_type: str
     renewal: Renewal | None = None
 
+    @classmethod
+    def of(
+        cls, version: Version, depends: Dependency, body: bytes, media_type: str, renewal: Renewal | None
+    ) -> Entry:
+        return cls(version, depends, etag_for(version, media_type, body), body, media_type, renewal)
+
     def headers(self, position: int) -> list[tuple[bytes, bytes]]:
         """`position`: the latest log position the answer is known to be true at."""
         return [
@@ -220,7 +226,8 @@ class ReadCache:
         if found is None:
             return  # the next request computes it
         version, content = found
-        self._store(key, version, renewal.depends(content), orjson.dumps(content), entry.media_type, renewal)
+        made = Entry.of(version, renewal.depends(content), orjson.dumps(content), entry.media_type, renewal)
+        self._store(key, made)
 
     def lookup(self, key: str) -> tuple[Entry | None, int | None]:
         """The entry for `key` and, when it is fresh, the position it is known true at (else None)."""
@@ -255,19 +262,13 @@ class ReadCache:
         media_type: str,
         renewal: Renewal | None = None,
     ) -> Entry:
+        # The entry (its ETag hashes the body) is made before the lock is taken: lookups wait less.
+        entry = Entry.of(version, depends, body, media_type, renewal)
         with self._lock:
-            return self._store(key, version, depends, body, media_type, renewal)
+            return self._store(key, entry)
 
-    def _store(
-        self,
-        key: str,
-        version: Version,
-        depends: Dependency,
-        body: bytes,
-        media_type: str,
-        renewal: Renewal | None,
-    ) -> Entry:
-        entry = Entry(version, depends, etag_for(version, media_type, body), body, media_type, renewal)
+    def _store(self, key: str, entry: Entry) -> Entry:
+        version, depends, body = entry.version, entry.depends, entry.body
         self.answered = max(self.answered, version.position)
         self.given = max(self.given, version)
         held = self._entries.get(key)
