@@ -128,9 +128,8 @@ def _holdings_after(holdings: tuple[Holding, ...], claim: Claim) -> tuple[Holdin
 def _whole(holdings: tuple[Holding, ...], claim: Claim) -> tuple[Holding, ...]:
     """A claim to the whole place (a third of all claims): the actor alone, at 100 %. Its own
     holding is kept if it already held 100 %; no shares to redistribute, no dict to build."""
-    for holding in holdings:
-        if holding.actor_id == claim.actor_id and holding.share == WHOLE:
-            return holdings if len(holdings) == 1 else (holding,)
+    if len(holdings) == 1 and holdings[0].actor_id == claim.actor_id and holdings[0].share == WHOLE:
+        return holdings  # it holds all of it already (a holder of 100 % is the only holder)
     return (Holding(claim.actor_id, WHOLE, claim.occurred, claim.event_id, claim.report_id),)
 
 
