@@ -314,12 +314,15 @@ def test_fifty_concurrent_posts_of_one_report_store_its_events_once(app: Any, pg
     body = copy.deepcopy(SEED_REPORT)
     body["id"] = f"race-{uuid.uuid4().hex}"
     before = len(log_snapshot(pg_url))
-    with (
-        live_server(app) as base,
-        httpx.Client(base_url=base, headers=INGEST, timeout=60) as http,
-        ThreadPoolExecutor(max_workers=50) as pool,
-    ):
-        responses = list(pool.map(lambda _: http.post("/v1/reports", json=body), range(50)))
+
+    def post(base: str) -> httpx.Response:
+        # One client per sender, as fifty feeds would have: a shared httpx pool once
+        # read from a socket another thread had just closed (EBADF, a client-side race).
+        with httpx.Client(base_url=base, headers=INGEST, timeout=60) as http:
+            return http.post("/v1/reports", json=body)
+
+    with live_server(app) as base, ThreadPoolExecutor(max_workers=50) as pool:
+        responses = list(pool.map(post, [base] * 50))
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] * 49 + [201]
     assert len({r.content for r in responses}) == 1  # every answer is the first answer
