@@ -26,7 +26,8 @@ from typing import Any
 from bench import corpus, corrections, replay_run
 from bench.common import BenchEnv, Figure, ScenarioResult
 from bench.projector import BOTH_SIDES
-from bench.replay_run import BATCH, ReplayRun
+from bench.replay_run import ReplayRun
+from services.projector import rebuild
 
 DB = "bench_replay"
 SMALL_DB = "bench_replay_small"
@@ -84,9 +85,11 @@ def _replay_figures(result: ScenarioResult, log: corpus.Log, done: ReplayRun, li
         Figure(f"(information) live catch-up of the {log.label} from empty", live["events"] / live["seconds"],
                "events/s", limit=limit.rate),
         Figure("replay's swap: readers of the live tables held off at most", done.held_off_ms, "ms"),
+        Figure("replay: peak memory of the replaying process, above its start", done.peak_mib, "MiB",
+               note="the whole log's claim records are held until the one write"),
     ]  # fmt: skip
     stages = replay_run.describe_stages(done.stages)
-    result.notes.append(f"replay ({done.seconds:.1f} s, batch {BATCH:,}): {stages}")
+    result.notes.append(f"replay ({done.seconds:.1f} s, read in chunks of {rebuild.READ_CHUNK:,}): {stages}")
     result.notes.append(_pace(done))
 
 

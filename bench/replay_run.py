@@ -15,7 +15,7 @@ from bench.common import BenchEnv, Check, Postgres, ScenarioResult, record_cpu, 
 from bench.measure import Reading, Stages, best, fingerprint, limit_read, meter, per_cpu, wrapped
 from bench.projector import STAGES
 from services import collector
-from services.projector import rebuild, replay
+from services.projector import batch, rebuild, replay
 from services.store import replays
 from services.store.database import Database
 
@@ -23,12 +23,14 @@ BATCH = replay.MIN_BATCH  # what `frontline replay` and the replay job use (at l
 SWAP = "swap: fold the last events, rename, commit"
 LOCK = "  wait for ACCESS EXCLUSIVE on the live tables"
 BUILD = "build: fold the log into them"
-# Where a replay spends its time (bench.measure.wrapped). The replay module's own names are
-# wrapped there, as it calls them (it imported project_next_batch).
+# Where a replay spends its time (bench.measure.wrapped). Each module's names are wrapped where it
+# calls them (rebuild imported write_batch; the events are read by PostgresBackend, in STAGES).
 REPLAY_STAGES: Stages = (
     (rebuild, "create", "create the new tables"),
     (replay, "_build", BUILD),
-    (replay, "project_next_batch", "  batches (project_next_batch)"),
+    (batch.Batch, "feed", "  apply each chunk's events to the records (Batch.feed)"),
+    (batch.Batch, "changes", "  fold every place once (Batch.changes)"),
+    (rebuild, "write_batch", "  write every row once (write_batch)"),
     (replay, "_remaining", "  count the events left, for progress (_remaining)"),
     (replay, "_mark", "  update the replay record (_mark)"),
     (replay, "swap", SWAP),
@@ -48,6 +50,7 @@ class ReplayRun:
     progress: list[tuple[float, int, int]]  # (seconds since start, processed, total) per batch
     per_cpu: float = 0.0
     limit: Reading | None = None
+    peak_mib: float = 0.0  # the replaying process's resident memory at its highest, less at the start
 
     @property
     def rate(self) -> float:
@@ -118,6 +121,7 @@ def _timed_replay(env: BenchEnv, result: ScenarioResult, log: corpus.Log, name: 
         metered = meter(log.dbname)  # the record's connection is in the pool: its backend is measured
         metered.start()
         with wrapped(REPLAY_STAGES + STAGES) as calls, collector.paused():
+            resident = _reset_peak()
             start = time.perf_counter()
             replay.run_replay(
                 db,
@@ -126,10 +130,11 @@ def _timed_replay(env: BenchEnv, result: ScenarioResult, log: corpus.Log, name: 
                 progress=lambda done, total: progress.append((time.perf_counter() - start, done, total)),
             )
             seconds = time.perf_counter() - start
+            peak = _memory("VmHWM") - resident
         usage = metered.stop()
     finally:
         db.dispose()
-    step("%s (%s): %.1f s", name, record.replay_id, seconds)
+    step("%s (%s): %.1f s, peak memory +%.0f MiB", name, record.replay_id, seconds, peak)
     record_cpu(result, name, usage)
     # From the swap asking for the live tables (readers queue behind it) to its commit.
     asked, swapped = calls.last.get(LOCK, (0.0, 0.0))[0], calls.last.get(SWAP, (0.0, 0.0))[1]
@@ -142,7 +147,25 @@ def _timed_replay(env: BenchEnv, result: ScenarioResult, log: corpus.Log, name: 
         (swapped - asked) * 1000,
         progress,
         per_cpu(events, usage),
+        peak_mib=peak,
     )
+
+
+def _reset_peak() -> float:
+    """Start this process's resident-memory high-water mark afresh (Linux: clear_refs 5); the
+    resident memory now, MiB."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    return _memory("VmRSS")
+
+
+def _memory(field: str) -> float:
+    """A memory figure of this process from /proc/self/status, MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    raise LookupError(field)
 
 
 def describe_stages(stages: dict[str, float]) -> str:

@@ -10,6 +10,9 @@ on top of its stored state when the point is after its last stored claim (the co
 claims arrive in order), else from the state right after the last stored claim before that point
 (every claim row keeps the state after it), with the stored claims after it. Late claims within a
 batch thus cost a sort, not a second fold.
+
+A batch may also be fed in chunks before its changes are taken (`Batch.feed`, `Batch.changes`): a
+rebuild feeds one batch the whole log, so that every place is folded once, from its first claim.
 """
 
 from __future__ import annotations
@@ -67,12 +70,19 @@ class Loader(Protocol):
 
 def project_batch(events: list[RecordedEvent], loader: Loader) -> BatchChanges:
     """The read-model changes `events` (consecutive, in position order) make."""
-    return _Batch(loader).run(events)
+    batch = Batch(loader)
+    batch.feed(events)
+    return batch.changes()
 
 
-class _Batch:
+class Batch:
+    """Consecutive events folded onto what `loader` reads: fed in one or more chunks, in position
+    order; `changes` then folds every place they marked, once, and returns the rows to write."""
+
     def __init__(self, loader: Loader) -> None:
         self.loader = loader
+        self.position = 0  # of the last event fed
+        self.last: RecordedEvent | None = None
         self.records: dict[str, ClaimRecord] = {}
         self.new: dict[str, None] = {}
         self.changed: dict[str, None] = {}
@@ -80,20 +90,30 @@ class _Batch:
         self.states: dict[str, PlaceControl] = {}
         self.updated: dict[str, int] = {}
         self.bounds: dict[str, Key] = {}  # per place, the earliest point in time the batch changes
+        self.loaded_places: set[str] = set()  # whose stored state has been asked for
 
-    def run(self, events: list[RecordedEvent]) -> BatchChanges:
+    def feed(self, events: list[RecordedEvent]) -> None:
+        """Apply the next events (after those fed before) to the records and marks, folding nothing yet."""
+        if not events:
+            return
         self._preload(events)
         for event in events:
             try:
                 self._apply(event)
             except (DomainError, KeyError, TypeError, ValueError) as exc:
                 raise ProjectionError(event, f"{type(exc).__name__}: {exc}") from exc
+        self.last = events[-1]
+
+    def changes(self) -> BatchChanges:
+        """Fold every place the events fed changed, once, and the rows that makes (after `feed`)."""
+        if self.last is None:
+            raise ValueError("a batch of no events has no changes")
         try:
             self._fold()
         except DomainError as exc:
-            raise ProjectionError(events[-1], f"folding failed: {exc}") from exc
+            raise ProjectionError(self.last, f"folding failed: {exc}") from exc
         return BatchChanges(
-            position=events[-1].position,
+            position=self.last.position,
             new_claims=[self.records[i] for i in self.new],
             changed_claims=[self.records[i] for i in self.changed],
             restated=[self.records[i] for i in self.restated if i not in self.changed],
@@ -101,10 +121,13 @@ class _Batch:
         )
 
     def _preload(self, events: list[RecordedEvent]) -> None:
+        """Load the stored claims these events name and the stored states of the places they
+        touch, but for what an earlier chunk loaded (or recorded) already."""
         in_batch = {e.event_id for e in events if e.type == CONTROL_CHANGED}
         targets = {e.target_event_id for e in events if e.target_event_id} - in_batch
-        self.records.update(self.loader.claims({t for t in targets if t}))
-        places = {r.claim.place_id for r in self.records.values()}
+        loaded = self.loader.claims({t for t in targets if t and t not in self.records})
+        self.records.update(loaded)
+        places = {r.claim.place_id for r in loaded.values()}
         for event in events:
             if event.type == CONTROL_CHANGED:
                 places.add(event.data["place_id"])
@@ -112,7 +135,9 @@ class _Batch:
                 places.add(event.data["changes"]["place_id"])
             elif event.type in (PLACE_NAMES_CHANGED, PLACE_REGISTERED):
                 places.add(event.stream_id)
-        self.states = {p: s.state for p, s in self.loader.place_states(places).items()}
+        places.difference_update(self.loaded_places)
+        self.loaded_places.update(places)
+        self.states.update((p, s.state) for p, s in self.loader.place_states(places).items())
 
     def _apply(self, event: RecordedEvent) -> None:
         if event.type == CONTROL_CHANGED:

@@ -3,19 +3,37 @@
 Replay builds a new set while the live one serves and swaps them; `frontline verify` builds a
 scratch set and compares it row for row with the live one: incremental projection and a rebuild
 from the log must agree exactly.
+
+A rebuild folds the whole log as one batch (`build`): read in chunks, each chunk's events dropped
+once applied, every place folded once from its first claim, every row written once. Folded in
+batches that commit one by one, as the live projector must, a late claim makes its place's claims
+stored by earlier batches be read back, folded again and rewritten: at 1,000,000 events over 2,000
+places that doubled the time per event. The price is memory: the whole log's claim records, until
+the write (see BENCHMARKS.md for the peak), and a killed build starts over (so does a replay).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from services.projector.batch import Batch
 from services.projector.runner import CatchUp, catch_up, fold_within
 from services.store import checkpoints, event_log, read_model_sets
+from services.store.backend import backend_of
+from services.store.control_rows import ClaimRecord, Key, RefoldContext, StoredPlace
+from services.store.control_store import write_batch
 from services.store.database import Database
 from services.store.read_models import PROJECTION, ReadModelTables, tables
+
+# Events read per statement (and per progress report) while a build reads the log.
+READ_CHUNK = 100_000
+
+# Called after each chunk a build reads, with the events read so far and the last one's position.
+Progress = Callable[[int, int], None]
 
 
 def build_name(suffix: str) -> str:
@@ -24,9 +42,10 @@ def build_name(suffix: str) -> str:
 
 
 def create(db: Database, suffix: str) -> ReadModelTables:
-    """An empty set of read-model tables under `suffix` (dropping a leftover one)."""
+    """An empty set of read-model tables under `suffix` (dropping a leftover one), for `build`:
+    without primary keys and indexes, which `build` adds once it has written the rows."""
     with db.transaction() as conn:
-        return read_model_sets.create(conn, suffix)
+        return read_model_sets.create(conn, suffix, indexed=False)
 
 
 def drop(db: Database, suffix: str) -> None:
@@ -36,9 +55,60 @@ def drop(db: Database, suffix: str) -> None:
 
 
 def rebuild(db: Database, suffix: str, batch_size: int = 20_000) -> CatchUp:
-    """Project the whole log into a fresh set of tables under `suffix`."""
+    """Project the whole log into a fresh set of tables under `suffix` (and what arrives meanwhile)."""
     built = create(db, suffix)
-    return catch_up(db, build_name(suffix), built, batch_size=batch_size)
+    events = build(db, suffix, built)
+    rest = catch_up(db, build_name(suffix), built, batch_size=batch_size)
+    rest.events += events
+    return rest
+
+
+def build(
+    db: Database,
+    suffix: str,
+    built: ReadModelTables,
+    progress: Progress | None = None,
+    chunk: int = READ_CHUNK,
+) -> int:
+    """Fold the log, up to its head as it is now, into the set `built` (just made by `create`) as
+    one batch, reading `chunk` events at a time; returns the number of events folded. The rows,
+    the set's indexes and the checkpoint are written in one transaction."""
+    with db.snapshot() as conn:
+        head = event_log.last_position(conn)
+    whole, read, position = Batch(_NOTHING_STORED), 0, 0
+    while position < head:
+        with db.snapshot() as conn:
+            events = backend_of(conn).events_after(conn, position, chunk, head)
+        if not events:
+            break
+        whole.feed(events)
+        read, position = read + len(events), events[-1].position
+        del events  # the chunk's events are folded into records: let them go before the next
+        if progress is not None:
+            progress(read, position)
+    with db.transaction() as conn:
+        checkpoint = checkpoints.lock(conn, build_name(suffix))
+        if read:
+            write_batch(conn, built, whole.changes())
+            checkpoints.advance(conn, checkpoint, position)
+        read_model_sets.index(conn, suffix)  # in bulk, after the rows (migration 0009 says why)
+    return read
+
+
+class _NothingStored:
+    """The Loader of a set that is still empty: a whole-log build has every claim in memory."""
+
+    def place_states(self, place_ids: Collection[str]) -> dict[str, StoredPlace]:
+        return {}
+
+    def claims(self, event_ids: Collection[str]) -> dict[str, ClaimRecord]:
+        return {}
+
+    def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
+        return RefoldContext()
+
+
+_NOTHING_STORED = _NothingStored()
 
 
 @dataclass
@@ -75,6 +145,7 @@ def verify(db: Database, batch_size: int = 20_000) -> list[Difference]:
     suffix = f"__verify{uuid.uuid4().hex[:8]}"
     try:
         scratch = create(db, suffix)
+        build(db, suffix, scratch)
         catch_up(db, build_name(suffix), scratch, batch_size=batch_size)
         with db.transaction() as conn:
             checkpoints.lock(conn, PROJECTION)

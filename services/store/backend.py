@@ -10,7 +10,7 @@ the two backend modules asks which database it has.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -153,9 +153,10 @@ class Backend(Protocol):
         """`column IN values`, spelled so that the statement's text is the same for any count."""
         ...
 
-    def insert_rows(self, conn: sa.Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
+    def insert_rows(self, conn: sa.Connection, table: sa.Table, rows: Iterable[Sequence[Any]]) -> None:
         """Insert new rows, each its values in the table's column order (JSON columns as Python
-        values): the fastest way the database has, for the thousands of rows a batch brings."""
+        values): the fastest way the database has, for the thousands of rows a batch brings. Rows
+        may come from a generator: PostgreSQL takes each as it is made, while it stores the last."""
         ...
 
     def update_column(
@@ -183,8 +184,13 @@ class Backend(Protocol):
         """`event_log.read_after`, read the fastest way for a projection that folds them all."""
         ...
 
-    def create_read_models(self, conn: sa.Connection, suffix: str) -> None:
-        """An empty set of read-model tables under `suffix` (dropping a leftover one)."""
+    def create_read_models(self, conn: sa.Connection, suffix: str, indexed: bool) -> None:
+        """An empty set of read-model tables under `suffix` (dropping a leftover one); unless
+        `indexed`, without primary keys and indexes where the backend can add them later."""
+        ...
+
+    def index_read_models(self, conn: sa.Connection, suffix: str) -> None:
+        """Give a set created without them the live set's primary keys and indexes."""
         ...
 
     def drop_read_models(self, conn: sa.Connection, suffix: str) -> None:

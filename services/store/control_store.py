@@ -124,7 +124,10 @@ def claim_values(record: ClaimRecord) -> tuple[Any, ...]:
 def write_batch(conn: sa.Connection, t: ReadModelTables, changes: BatchChanges) -> None:
     """Write one batch's rows, in the caller's transaction (with the checkpoint that covers them)."""
     backend = backend_of(conn)
-    backend.insert_rows(conn, t.claims, [claim_values(r) for r in changes.new_claims])
+    if changes.new_claims:
+        # Made as COPY takes them: PostgreSQL stores each row while the next is made, and a
+        # rebuild's million rows are never all in memory as values at once.
+        backend.insert_rows(conn, t.claims, (claim_values(r) for r in changes.new_claims))
     _rewrite_claims(conn, t, changes.changed_claims)
     restated = [
         (r.claim.event_id, encode_state(r.state_after) if r.state_after else None) for r in changes.restated

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn, cast
 
@@ -293,10 +293,10 @@ class PostgresBackend:
         # One array parameter: the same text for any count, prepared once per connection.
         return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
 
-    def insert_rows(self, conn: sa.Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
+    def insert_rows(self, conn: sa.Connection, table: sa.Table, rows: Iterable[Sequence[Any]]) -> None:
         # Binary COPY, several times faster than INSERT: psycopg writes each value in C as the
         # column's own type (asked of the server: in binary, PostgreSQL casts nothing), JSON by orjson.
-        if not rows:
+        if isinstance(rows, Sequence) and not rows:
             return
         names = ", ".join(c.name for c in table.columns)
         with _driver(conn).cursor() as cursor:
@@ -359,11 +359,17 @@ class PostgresBackend:
         rows = conn.exec_driver_sql(_EVENTS_AFTER, params).all()
         return [_recorded(*row) for row in rows]
 
-    def create_read_models(self, conn: sa.Connection, suffix: str) -> None:
+    def create_read_models(self, conn: sa.Connection, suffix: str, indexed: bool) -> None:
         # The services' role may not create tables (migration 0007: CREATE on the log's schema would
-        # let it plant functions): the migration's SECURITY DEFINER functions copy the live set's
+        # let it plant functions): the migrations' SECURITY DEFINER functions copy the live set's
         # definition and touch nothing but read-model tables.
-        conn.execute(sa.text("SELECT frontline_read_models_create(:suffix)"), {"suffix": suffix})
+        function = "frontline_read_models_create" if indexed else "frontline_read_models_create_bare"
+        conn.execute(sa.text(f"SELECT {function}(:suffix)"), {"suffix": suffix})
+
+    def index_read_models(self, conn: sa.Connection, suffix: str) -> None:
+        # Built in bulk after a rebuild's COPY: three times faster than maintained row by row
+        # (migration 0009).
+        conn.execute(sa.text("SELECT frontline_read_models_index(:suffix)"), {"suffix": suffix})
 
     def drop_read_models(self, conn: sa.Connection, suffix: str) -> None:
         conn.execute(sa.text("SELECT frontline_read_models_drop(:suffix)"), {"suffix": suffix})

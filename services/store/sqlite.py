@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -217,10 +217,11 @@ class SqliteBackend:
     def one_of(self, column: sa.ColumnElement[Any], values: Sequence[Any]) -> sa.ColumnElement[bool]:
         return column.in_(values)
 
-    def insert_rows(self, conn: sa.Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            names = [c.name for c in table.columns]
-            conn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
+    def insert_rows(self, conn: sa.Connection, table: sa.Table, rows: Iterable[Sequence[Any]]) -> None:
+        names = [c.name for c in table.columns]
+        values = [dict(zip(names, row, strict=True)) for row in rows]
+        if values:
+            conn.execute(table.insert(), values)
 
     def update_column(
         self,
@@ -265,11 +266,15 @@ class SqliteBackend:
     ) -> list[RecordedEvent]:
         return event_log.read_after(conn, after, limit, upto)
 
-    def create_read_models(self, conn: sa.Connection, suffix: str) -> None:
-        # No roles here: the tables are created from their SQLAlchemy description.
+    def create_read_models(self, conn: sa.Connection, suffix: str, indexed: bool) -> None:
+        # No roles here: the tables are created from their SQLAlchemy description, always indexed
+        # (SQLite cannot add a primary key to a table; the embedded store's logs are small).
         built = tables(suffix)
         built.metadata.drop_all(conn)
         built.metadata.create_all(conn)
+
+    def index_read_models(self, conn: sa.Connection, suffix: str) -> None:
+        pass  # created indexed
 
     def drop_read_models(self, conn: sa.Connection, suffix: str) -> None:
         tables(suffix).metadata.drop_all(conn)

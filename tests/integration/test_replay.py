@@ -184,6 +184,37 @@ def test_replay_while_reports_arrive_misses_nothing(stack: tuple[str, Database])
     assert rows == logged
 
 
+def test_a_swapped_in_set_has_the_live_sets_keys_and_indexes(stack: tuple[str, Database]) -> None:
+    """A rebuild writes its rows into bare tables and indexes them afterwards (migration 0009):
+    what is swapped in must be keyed and indexed as the live set was, replay after replay."""
+    base, db = stack
+
+    def definitions() -> dict[str, Any]:
+        with db.snapshot() as conn:
+            inspector = sa.inspect(conn)
+            indexes = {t.name: inspector.get_indexes(t.name) for t in tables().all}
+            return {
+                t.name: (
+                    inspector.get_pk_constraint(t.name),
+                    sorted((i["name"], i["column_names"], i["unique"]) for i in indexes[t.name]),
+                )
+                for t in tables().all
+            }
+
+    before = definitions()
+    assert before["rm_claims"][0]["constrained_columns"] == ["event_id"]
+    assert before["rm_claims"][1], "the live claims table has its secondary index"
+    with httpx.Client(base_url=base, timeout=30) as http:
+        seed(http, 30)
+        first = run_replay(http)
+        after_one = definitions()
+        second = run_replay(http)
+    assert first["status"] == second["status"] == "done"
+    assert after_one == before
+    assert definitions() == before
+    assert rebuild.verify(db) == []
+
+
 def test_replay_on_sqlite_embedded(fresh_sqlite_url: str, cache_dir: Path) -> None:
     app = create_app(settings_for(fresh_sqlite_url, cache_dir, reconcile_interval=0.2))
     db = Database(fresh_sqlite_url)

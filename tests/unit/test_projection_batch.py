@@ -4,11 +4,14 @@ kept in memory (what the batch wrote is what the next batch loads)."""
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.domain.control import EMPTY, fold_place
 from services.domain.events import (
@@ -18,7 +21,7 @@ from services.domain.events import (
     RecordedEvent,
 )
 from services.domain.occurred import parse_occurred
-from services.projector.batch import ProjectionError, project_batch
+from services.projector.batch import Batch, ProjectionError, project_batch
 from services.store.control_rows import BatchChanges, ClaimRecord, Key, RefoldContext, StoredPlace
 from services.store.event_log import NewEvent
 from tests.support.events import claim_corrected, claim_retracted, control_changed
@@ -233,3 +236,59 @@ def test_how_the_log_is_cut_into_batches_changes_nothing() -> None:
         i: r.state_after for i, r in cut.records.items()
     }
     assert whole.places["p"].state == folded(whole, "p") and whole.places["q"].state == folded(whole, "q")
+
+
+def random_history(rnd: Any, length: int) -> list[NewEvent]:
+    """Claims over three places and four years (so many arrive late), with corrections that move,
+    re-date or re-share them and retractions, never of a claim already retracted."""
+    history: list[NewEvent] = []
+    live: list[NewEvent] = []
+    for _ in range(length):
+        roll = rnd.random()
+        if live and roll < 0.15:
+            target = rnd.choice(live)
+            change = rnd.choice(
+                [
+                    {"share": rnd.choice([0, 30, 100])},
+                    {"place_id": rnd.choice("pqr")},
+                    {"occurred_at": f"{rnd.randint(2014, 2017)}-{rnd.randint(1, 12):02d}"},
+                ]
+            )
+            history.append(claim_corrected(target, "p", **change))
+        elif live and roll < 0.22:
+            target = live.pop(rnd.randrange(len(live)))
+            history.append(claim_retracted(target, "p"))
+        else:
+            when = f"{rnd.randint(2014, 2017)}-{rnd.randint(1, 12):02d}"
+            new = claim(rnd.choice("pqr"), rnd.choice("abc"), rnd.choice([0, 25, 60, 100]), when)
+            history.append(new)
+            live.append(new)
+    return history
+
+
+def cut(rnd: Any, length: int) -> list[int]:
+    """Random cut points 0 < i < length, sorted: where one batch (or chunk) ends and the next starts."""
+    return sorted(rnd.sample(range(1, length), rnd.randint(0, min(6, length - 1)))) if length > 1 else []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 60), st.randoms(use_true_random=False))
+def test_one_batch_fed_in_chunks_writes_what_committed_batches_write(length: int, rnd: Any) -> None:
+    """A rebuild feeds one batch the whole log in chunks; the live projector commits batch after
+    batch, re-folding stored claims when a late one arrives. Both must give the same rows."""
+    log = Log()
+    recorded = [log.recorded(n) for n in random_history(rnd, length)]
+    bounds = [0, *cut(rnd, length), length]
+    live = FakeStore()
+    for start, end in itertools.pairwise(bounds):
+        live.write(project_batch(recorded[start:end], live))
+    whole = Batch(NothingStored())
+    chunks = [0, *cut(rnd, length), length]
+    for start, end in itertools.pairwise(chunks):
+        whole.feed(recorded[start:end])
+    rebuilt = FakeStore()
+    rebuilt.write(whole.changes())
+    assert rebuilt.places == live.places
+    assert rebuilt.records == live.records
+    for place in rebuilt.places:
+        assert rebuilt.places[place].state == folded(rebuilt, place)
