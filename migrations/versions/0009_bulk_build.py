@@ -5,12 +5,12 @@ Why. A replay (and `frontline verify`) folds the whole log and writes every clai
 PostgreSQL maintains both row by row: 22.9 s for the 1,000,000 claim rows of the bench corpus,
 against 8.0 s into bare tables and 4.3 s to build the key and the index afterwards, in bulk.
 
-So the creation of a set is split in two SECURITY DEFINER functions, each as guarded as
-0007_hardening's (a checked suffix, only the four read-model tables, definitions copied from the
-live set): `frontline_read_models_create_bare(suffix)` makes the tables with their columns,
-defaults, constraints and grants but no primary key or index; `frontline_read_models_index(suffix)`
-gives them the live set's primary keys and indexes. `frontline_read_models_create(suffix)` is now
-the one then the other, as it was in effect.
+So a set can be created in two steps, by two SECURITY DEFINER functions as guarded as
+0007_hardening's `frontline_read_models_create` (a checked suffix, only the four read-model tables,
+definitions copied from the live set): `frontline_read_models_create_bare(suffix)` makes the tables
+with their columns, defaults, constraints and grants but no primary key or index;
+`frontline_read_models_index(suffix)` gives them the live set's primary keys and indexes. (0007's
+function, both at once, stays as it was.)
 
 On SQLite nothing changes (no functions; a rebuilt set is created indexed there).
 
@@ -75,43 +75,6 @@ BEGIN
         END LOOP;
     END LOOP;
 END $$;
-
-CREATE OR REPLACE FUNCTION {s}.frontline_read_models_create(suffix text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM {s}.frontline_read_models_create_bare(suffix);
-    PERFORM {s}.frontline_read_models_index(suffix);
-END $$;
-"""
-
-# 0007_hardening's body of frontline_read_models_create, for the downgrade.
-OLD_CREATE = r"""
-CREATE OR REPLACE FUNCTION {s}.frontline_read_models_create(suffix text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    base text;
-    ix record;
-BEGIN
-    PERFORM {s}.frontline_read_models_check(suffix);
-    FOREACH base IN ARRAY ARRAY[{bases}] LOOP
-        EXECUTE pg_catalog.format('DROP TABLE IF EXISTS %I.%I', '{s}', base || suffix);
-        EXECUTE pg_catalog.format(
-            'CREATE TABLE %I.%I (LIKE %I.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)',
-            '{s}', base || suffix, '{s}', base);
-        FOR ix IN SELECT * FROM {s}.frontline_read_models_indexes(base) LOOP
-            IF ix.is_primary THEN
-                EXECUTE pg_catalog.format(
-                    'ALTER TABLE %I.%I ADD CONSTRAINT %I PRIMARY KEY %s', '{s}', base || suffix,
-                    base || suffix || '_pkey', pg_catalog.substring(ix.definition, ' USING btree (\(.*\))$'));
-            ELSE
-                EXECUTE pg_catalog.format(
-                    'CREATE %s INDEX %I ON %I.%I %s', CASE WHEN ix.is_unique THEN 'UNIQUE' ELSE '' END,
-                    ix.name || suffix, '{s}', base || suffix,
-                    pg_catalog.substring(ix.definition, ' USING .*$'));
-            END IF;
-        END LOOP;{grant}
-    END LOOP;
-END $$;
 """
 
 NEW = ("frontline_read_models_create_bare(text)", "frontline_read_models_index(text)")
@@ -138,8 +101,7 @@ def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    schema, role = _quoted(bind, app_role())
-    op.execute(_functions(OLD_CREATE, schema, role))
+    schema, _ = _quoted(bind, app_role())
     for function in NEW:
         op.execute(f"DROP FUNCTION {schema}.{function}")
 

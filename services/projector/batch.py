@@ -68,6 +68,19 @@ class Loader(Protocol):
         ...
 
 
+class NothingStored:
+    """The Loader of read models still empty: a rebuild's, which has every claim it folds in memory."""
+
+    def place_states(self, place_ids: Collection[str]) -> dict[str, StoredPlace]:
+        return {}
+
+    def claims(self, event_ids: Collection[str]) -> dict[str, ClaimRecord]:
+        return {}
+
+    def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
+        return RefoldContext()
+
+
 def project_batch(events: list[RecordedEvent], loader: Loader) -> BatchChanges:
     """The read-model changes `events` (consecutive, in position order) make."""
     batch = Batch(loader)

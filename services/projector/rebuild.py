@@ -15,16 +15,15 @@ the write (see BENCHMARKS.md for the peak), and a killed build starts over (so d
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from services.projector.batch import Batch
+from services.projector.batch import Batch, NothingStored
 from services.projector.runner import CatchUp, catch_up, fold_within
 from services.store import checkpoints, event_log, read_model_sets
 from services.store.backend import backend_of
-from services.store.control_rows import ClaimRecord, Key, RefoldContext, StoredPlace
 from services.store.control_store import write_batch
 from services.store.database import Database
 from services.store.read_models import PROJECTION, ReadModelTables, tables
@@ -45,7 +44,7 @@ def create(db: Database, suffix: str) -> ReadModelTables:
     """An empty set of read-model tables under `suffix` (dropping a leftover one), for `build`:
     without primary keys and indexes, which `build` adds once it has written the rows."""
     with db.transaction() as conn:
-        return read_model_sets.create(conn, suffix, indexed=False)
+        return read_model_sets.create(conn, suffix)
 
 
 def drop(db: Database, suffix: str) -> None:
@@ -75,7 +74,7 @@ def build(
     the set's indexes and the checkpoint are written in one transaction."""
     with db.snapshot() as conn:
         head = event_log.last_position(conn)
-    whole, read, position = Batch(_NOTHING_STORED), 0, 0
+    whole, read, position = Batch(NothingStored()), 0, 0
     while position < head:
         with db.snapshot() as conn:
             events = backend_of(conn).events_after(conn, position, chunk, head)
@@ -93,22 +92,6 @@ def build(
             checkpoints.advance(conn, checkpoint, position)
         read_model_sets.index(conn, suffix)  # in bulk, after the rows (migration 0009 says why)
     return read
-
-
-class _NothingStored:
-    """The Loader of a set that is still empty: a whole-log build has every claim in memory."""
-
-    def place_states(self, place_ids: Collection[str]) -> dict[str, StoredPlace]:
-        return {}
-
-    def claims(self, event_ids: Collection[str]) -> dict[str, ClaimRecord]:
-        return {}
-
-    def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
-        return RefoldContext()
-
-
-_NOTHING_STORED = _NothingStored()
 
 
 @dataclass

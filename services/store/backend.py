@@ -184,9 +184,9 @@ class Backend(Protocol):
         """`event_log.read_after`, read the fastest way for a projection that folds them all."""
         ...
 
-    def create_read_models(self, conn: sa.Connection, suffix: str, indexed: bool) -> None:
-        """An empty set of read-model tables under `suffix` (dropping a leftover one); unless
-        `indexed`, without primary keys and indexes where the backend can add them later."""
+    def create_read_models(self, conn: sa.Connection, suffix: str) -> None:
+        """An empty set of read-model tables under `suffix` (dropping a leftover one), without
+        primary keys and indexes where the backend can add them later (`index_read_models`)."""
         ...
 
     def index_read_models(self, conn: sa.Connection, suffix: str) -> None:

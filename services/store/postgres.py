@@ -359,12 +359,11 @@ class PostgresBackend:
         rows = conn.exec_driver_sql(_EVENTS_AFTER, params).all()
         return [_recorded(*row) for row in rows]
 
-    def create_read_models(self, conn: sa.Connection, suffix: str, indexed: bool) -> None:
+    def create_read_models(self, conn: sa.Connection, suffix: str) -> None:
         # The services' role may not create tables (migration 0007: CREATE on the log's schema would
         # let it plant functions): the migrations' SECURITY DEFINER functions copy the live set's
         # definition and touch nothing but read-model tables.
-        function = "frontline_read_models_create" if indexed else "frontline_read_models_create_bare"
-        conn.execute(sa.text(f"SELECT {function}(:suffix)"), {"suffix": suffix})
+        conn.execute(sa.text("SELECT frontline_read_models_create_bare(:suffix)"), {"suffix": suffix})
 
     def index_read_models(self, conn: sa.Connection, suffix: str) -> None:
         # Built in bulk after a rebuild's COPY: three times faster than maintained row by row

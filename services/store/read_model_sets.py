@@ -17,15 +17,15 @@ from services.store.read_models import ReadModelTables, tables
 RETIRED = re.compile(r"__old[0-9a-f]{8}$")
 
 
-def create(conn: sa.Connection, suffix: str, *, indexed: bool = True) -> ReadModelTables:
-    """An empty set of read-model tables under `suffix` (dropping a leftover one). A set created
-    not `indexed` is for writing in bulk: `index` it afterwards, before anything reads it."""
-    backend_of(conn).create_read_models(conn, suffix, indexed)
+def create(conn: sa.Connection, suffix: str) -> ReadModelTables:
+    """An empty set of read-model tables under `suffix` (dropping a leftover one), for writing in
+    bulk: without primary keys and indexes (on PostgreSQL), so `index` it before anything reads it."""
+    backend_of(conn).create_read_models(conn, suffix)
     return tables(suffix)
 
 
 def index(conn: sa.Connection, suffix: str) -> None:
-    """Give the set under `suffix`, created not indexed, the live set's primary keys and indexes."""
+    """Give the set under `suffix` the live set's primary keys and indexes, once its rows are in."""
     backend_of(conn).index_read_models(conn, suffix)
 
 

@@ -266,7 +266,7 @@ class SqliteBackend:
     ) -> list[RecordedEvent]:
         return event_log.read_after(conn, after, limit, upto)
 
-    def create_read_models(self, conn: sa.Connection, suffix: str, indexed: bool) -> None:
+    def create_read_models(self, conn: sa.Connection, suffix: str) -> None:
         # No roles here: the tables are created from their SQLAlchemy description, always indexed
         # (SQLite cannot add a primary key to a table; the embedded store's logs are small).
         built = tables(suffix)

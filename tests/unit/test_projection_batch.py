@@ -21,23 +21,10 @@ from services.domain.events import (
     RecordedEvent,
 )
 from services.domain.occurred import parse_occurred
-from services.projector.batch import Batch, ProjectionError, project_batch
+from services.projector.batch import Batch, NothingStored, ProjectionError, project_batch
 from services.store.control_rows import BatchChanges, ClaimRecord, Key, RefoldContext, StoredPlace
 from services.store.event_log import NewEvent
 from tests.support.events import claim_corrected, claim_retracted, control_changed
-
-
-class NothingStored:
-    """A loader over empty read models."""
-
-    def place_states(self, place_ids: Collection[str]) -> dict[str, StoredPlace]:
-        return {}
-
-    def claims(self, event_ids: Collection[str]) -> dict[str, ClaimRecord]:
-        return {}
-
-    def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
-        return RefoldContext()
 
 
 def event(position: int, event_type: str, stream_id: str, data: dict[str, Any]) -> RecordedEvent:
