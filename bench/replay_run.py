@@ -16,7 +16,7 @@ from bench.measure import Reading, Stages, best, fingerprint, limit_read, meter,
 from bench.projector import STAGES
 from services import collector
 from services.projector import batch, rebuild, replay
-from services.store import replays
+from services.store import read_model_sets, replays
 from services.store.database import Database
 
 BATCH = replay.MIN_BATCH  # what `frontline replay` and the replay job use (at least this)
@@ -31,6 +31,7 @@ REPLAY_STAGES: Stages = (
     (batch.Batch, "feed", "  apply each chunk's events to the records (Batch.feed)"),
     (batch.Batch, "changes", "  fold every place once (Batch.changes)"),
     (rebuild, "write_batch", "  write every row once (write_batch)"),
+    (read_model_sets, "index", "  key and index the written tables (read_model_sets.index)"),
     (replay, "_remaining", "  count the events left, for progress (_remaining)"),
     (replay, "_mark", "  update the replay record (_mark)"),
     (replay, "swap", SWAP),
