@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -35,6 +34,7 @@ from services.domain.places import Location, Place, kind_for_population
 from services.gazetteer import load as load_gazetteer
 from services.projector import runner
 from services.store.database import Database
+from services.store.event_log import new_event_id
 
 HOT_PLACE = "mosul-iq"
 HOT_CLAIMS = 1000
@@ -188,7 +188,7 @@ class _Generator:
             "note": "heavy fighting reported" if rng.random() < 0.05 else None,
             "source": rng.choice(SOURCES),
         }
-        event_id = str(uuid.uuid4())
+        event_id = new_event_id()
         self.claims.append(_Claim(event_id, line.place.place_id, actor, giver, day))
         self.corpus.claims += 1
         return _row(event_id, CONTROL_CHANGED, line.place.place_id, data, report_id, occurred=occurred)
@@ -218,9 +218,7 @@ class _Generator:
             self.claims.pop()
             self.corpus.retractions += 1
             data = {"event_id": target.event_id, "reason": "bench: withdrawn", "source": None}
-            return _row(
-                str(uuid.uuid4()), CLAIM_RETRACTED, target.place_id, data, None, target=target.event_id
-            )
+            return _row(new_event_id(), CLAIM_RETRACTED, target.place_id, data, None, target=target.event_id)
         self.corpus.corrections += 1
         stream = target.place_id
         data = {
@@ -229,7 +227,7 @@ class _Generator:
             "reason": "bench",
             "source": None,
         }
-        return _row(str(uuid.uuid4()), CLAIM_CORRECTED, stream, data, None, target=target.event_id)
+        return _row(new_event_id(), CLAIM_CORRECTED, stream, data, None, target=target.event_id)
 
     def _changes(self, target: _Claim) -> dict[str, Any]:
         """Changes a correction makes (and that the fold accepts), applied to `target` as well."""

@@ -24,6 +24,19 @@ from services.store.schema import events
 _COMMIT_WITH_APPEND = "frontline_commit_with_append"  # an execution option: see commit_with_append
 
 
+def new_event_id() -> str:
+    """A new event id: a UUID of version 7 (RFC 9562), which begins with the millisecond it was made.
+
+    Not a random one (version 4): ids made one after another sort one after another, so the B-trees
+    keyed on them (the log's and `rm_claims`' primary keys) grow at their right edge rather than
+    dirtying a random page for every row. COPY of 400,000 claim-sized rows into an indexed table:
+    2.4 s against 4.0 s with random ids, a gap that widens as the tables outgrow memory. The time
+    an id tells is no secret: every event's `recorded_at` is served. uuid_utils makes one in 0.2 us
+    (the standard library's uuid4 costs 2.6 us, a visible share of a 1000-claim report).
+    """
+    return str(uuid_utils.uuid7())
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event about to be appended."""
@@ -34,9 +47,7 @@ class NewEvent:
     occurred: OccurredAt | None = None
     request_id: str | None = None
     target_event_id: str | None = None
-    # uuid_utils: the standard library's uuid4 costs 2.6 us an id, a visible share of a
-    # 1000-claim report; this one 0.2 us (the same random version-4 ids).
-    event_id: str = field(default_factory=lambda: str(uuid_utils.uuid4()))
+    event_id: str = field(default_factory=new_event_id)
 
 
 @dataclass(frozen=True, slots=True)

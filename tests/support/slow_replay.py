@@ -1,28 +1,28 @@
 """`frontline replay` (or `worker`, whose replays then run so), slowed down so that a test can kill
-it mid-replay: small batches, each one waiting a moment first. Run as
-`python -m tests.support.slow_replay [worker]`, in the CLI's environment."""
+it mid-replay: the build reads the log in small chunks, each one waiting a moment before it is
+applied. Run as `python -m tests.support.slow_replay [worker]`, in the CLI's environment."""
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
 from services import cli
-from services.projector import replay
+from services.domain.events import RecordedEvent
+from services.projector import batch, replay
 
-BATCH = 5
-PAUSE = 0.2  # seconds before each batch
+CHUNK = 5
+PAUSE = 0.2  # seconds before each chunk
 
-_project_next_batch = replay.project_next_batch
+_feed = batch.Batch.feed
 
 
-def _slow_batch(*args: Any, **kwargs: Any) -> Any:
+def _slow_feed(self: batch.Batch, events: list[RecordedEvent]) -> None:
     time.sleep(PAUSE)
-    return _project_next_batch(*args, **kwargs)
+    _feed(self, events)
 
 
 if __name__ == "__main__":
-    replay.project_next_batch = _slow_batch
-    replay.batch_size_for = lambda configured: BATCH
+    batch.Batch.feed = _slow_feed  # type: ignore[method-assign]
+    replay.batch_size_for = lambda configured: CHUNK
     cli.app(sys.argv[1:] or ["replay"])
