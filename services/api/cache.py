@@ -150,7 +150,15 @@ class ReadCache:
         self._asked: set[str] = set()
 
     def note_changes(self, version: Version, touched: Sequence[Touch]) -> None:
-        """The read models reached `version`; `touched` are the changes on the way there."""
+        """The read models reached `version`; `touched` are the changes on the way there.
+
+        Answers the changes alter and that can be made again from memory are renewed after the
+        lock is let go: a contested page is 55 KB of JSON to build, encode and hash, and the event
+        loop's lookups take this lock. Until its renewal is stored, such an answer is served as it
+        was, at the position it was known true at: an answer from before these changes, as any
+        answer computed an instant earlier would be (never one older than an answer given here:
+        `lookup` checks).
+        """
         with self._lock:
             if version.generation != self.current.generation:
                 self._touched.clear()  # every entry of the old generation is stale anyway
@@ -164,9 +172,10 @@ class ReadCache:
             altered = self._review_listings(version, touched)
             self.current = max(self.current, version)
             self.contested.follow(version, touched)
-            for key in altered:
-                self._renew(key)
+            renewable = self._renewable(altered)
             self._noted.notify_all()
+        for key, entry in renewable:
+            self._renew(key, entry)
 
     def wait_noted(self, least: Version, timeout: float) -> bool:
         """Wait (in a worker thread, never on the event loop) until the changes up to `least` (and
@@ -205,29 +214,43 @@ class ReadCache:
 
     def _review_listings(self, version: Version, touched: Sequence[Touch]) -> list[str]:
         """A list stays fresh through `version` unless one of the changes alters it: the keys of
-        those it alters."""
+        those it alters (still listed, fresh where they were: see `_renewable`)."""
         altered = []
         for key, (listing, fresh_at) in list(self._listings.items()):
             if any(p > fresh_at and listing.altered_by(place) for p, place in touched):
-                del self._listings[key]
                 altered.append(key)
             else:
                 self._listings[key] = (listing, max(fresh_at, version.position))
         return altered
 
-    def _renew(self, key: str) -> None:
-        """Make the answer to `key` again from memory, if it can be (and it was asked for since it was
-        made), at least as new as any answer given."""
-        entry = self._entries.get(key)
-        if entry is None or entry.renewal is None or key not in self._asked:
-            return
+    def _renewable(self, altered: list[str]) -> list[tuple[str, Entry]]:
+        """Of the altered answers, those to make again from memory (it can be, and they were asked
+        for since they were made), kept listed until then; the others are stale from now on."""
+        renewable = []
+        for key in altered:
+            entry = self._entries.get(key)
+            if entry is not None and entry.renewal is not None and key in self._asked:
+                renewable.append((key, entry))
+            else:
+                del self._listings[key]
+        return renewable
+
+    def _renew(self, key: str, entry: Entry) -> None:
+        """Make `entry`, the answer to `key`, again from memory, at least as new as any answer given,
+        without holding the lock but to store it; stale if it cannot be (the next request computes it)."""
         renewal = entry.renewal
+        assert renewal is not None
         found = renewal.answer(self.given)
-        if found is None:
-            return  # the next request computes it
-        version, content = found
-        made = Entry.of(version, renewal.depends(content), orjson.dumps(content), entry.media_type, renewal)
-        self._store(key, made)
+        made = None
+        if found is not None:
+            version, content = found
+            body = orjson.dumps(content)
+            made = Entry.of(version, renewal.depends(content), body, entry.media_type, renewal)
+        with self._lock:
+            if made is not None:
+                self._store(key, made)
+            elif self._entries.get(key) is entry:
+                self._listings.pop(key, None)
 
     def lookup(self, key: str) -> tuple[Entry | None, int | None]:
         """The entry for `key` and, when it is fresh, the position it is known true at (else None)."""

@@ -179,3 +179,42 @@ def test_the_order_kept_through_changes_is_the_order_sorted_afresh() -> None:
     assert known is not None and len(known.views) > 10
     fresh = Contested.of(known.version, known.views.values())
     assert (known.keys, known.ordered) == (fresh.keys, fresh.ordered)
+
+
+def test_lookups_are_served_the_page_as_it_was_while_it_is_made_again() -> None:
+    """A renewal builds, encodes and hashes a page outside the cache's lock: the event loop's
+    lookups meanwhile get the page as it was, at the position it was known true at, not a wait."""
+    cache = ReadCache()
+    cache.note_changes(Version(1, 5), ())
+    cache.learn_contested(Version(1, 5), [view("a", 30)])
+    started, release = threading.Event(), threading.Event()
+
+    def answer(least: Version) -> tuple[Version, dict[str, Any]] | None:
+        known = cache.contested.at_least(least)
+        if known is None:
+            return None
+        if known.version.position > 5:  # the renewal, not the first fill
+            started.set()
+            assert release.wait(5)
+        return known.version, known.page(None, 10)
+
+    renewal = Renewal(
+        answer, lambda page: Listing(frozenset(ids(page)), lambda place: place["status"] == "contested")
+    )
+    first = answer(Version(1, 5))
+    assert first is not None
+    key = "/v1/contested?"
+    cache.put(key, first[0], renewal.depends(first[1]), orjson.dumps(first[1]), "j", renewal)
+    assert cache.lookup(key)[1] == 5  # asked for: renewed when a change alters it
+    noting = threading.Thread(target=cache.note_changes, args=(Version(1, 7), [(7, view("c", 45))]))
+    noting.start()
+    try:
+        assert started.wait(5), "the renewal did not start"
+        entry, position = cache.lookup(key)  # would block on the lock if the renewal held it
+        assert entry is not None and ids(orjson.loads(entry.body)) == ["a"] and position == 5
+        assert cache.current == Version(1, 7)  # the change is noted meanwhile
+    finally:
+        release.set()
+        noting.join(5)
+    entry, position = cache.lookup(key)
+    assert entry is not None and ids(orjson.loads(entry.body)) == ["c", "a"] and position == 7
