@@ -94,7 +94,6 @@ class Batch:
 
     def __init__(self, loader: Loader) -> None:
         self.loader = loader
-        self.position = 0  # of the last event fed
         self.last: RecordedEvent | None = None
         self.records: dict[str, ClaimRecord] = {}
         self.new: dict[str, None] = {}
