@@ -63,7 +63,12 @@ class EmbeddedProjection:
         self.runtime = runtime
         settings = runtime.settings
         self.projector = EmbeddedProjector(
-            runtime.db, doorbell, settings.reconcile_interval, settings.projection_batch_size, on_advance
+            runtime.db,
+            doorbell,
+            settings.reconcile_interval,
+            settings.projection_batch_size,
+            on_advance,
+            settings.projection_linger,
         )
         self.replays: list[threading.Thread] = []
 

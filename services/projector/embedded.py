@@ -25,15 +25,17 @@ class EmbeddedProjector(Loop):
         interval: float,
         batch_size: int,
         on_advance: Callable[[int], None] | None = None,
+        linger: float = 0.0,
     ) -> None:
         super().__init__("projector", interval, wake=doorbell.event, stop_timeout=30)
         self.db = db
         self.batch_size = batch_size
         self.on_advance = on_advance
+        self.linger = linger
 
     def tick(self) -> None:
         try:
-            result = catch_up(self.db, batch_size=self.batch_size)
+            result = catch_up(self.db, batch_size=self.batch_size, linger=self.linger)
         except ProjectionError:
             return  # logged and recorded in the checkpoint; the projection stays stopped
         except StoreError as exc:

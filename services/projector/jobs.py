@@ -26,6 +26,7 @@ def catch_up(projection: str = PROJECTION) -> dict[str, Any]:
         projection,
         batch_size=context.settings.projection_batch_size,
         budget=context.settings.job_timeout * 0.5,
+        linger=context.settings.projection_linger,
     )
     log.info("projection.caught_up", projection=projection, events=result.events, position=result.position)
     return {"events": result.events, "position": result.position, "caught_up": result.caught_up}

@@ -1,0 +1,60 @@
+"""A catch-up that has reached the log's end lingers before it looks again (PROJECTION_LINGER): the
+reports that arrive meanwhile are folded by one batch, in one transaction, not one batch each."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+from services.projector.runner import CatchUp, catch_up
+from services.store import checkpoints, event_log
+from services.store.database import Database
+from services.store.read_models import PROJECTION
+from tests.support.events import control_changed
+
+
+def _report(db: Database, place: str, day: int) -> int:
+    claim = control_changed(place, "iraqi-forces", 100, f"2020-01-{day:02d}")
+    with db.transaction() as conn:
+        return event_log.append(conn, [claim])[0].position
+
+
+def _checkpoint(db: Database) -> int:
+    with db.snapshot() as conn:
+        found = checkpoints.read(conn, PROJECTION)
+        return found.position if found else 0
+
+
+def _wait_for_checkpoint(db: Database, position: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _checkpoint(db) < position:
+        assert time.monotonic() < deadline, f"the catch-up never folded position {position}"
+        time.sleep(0.01)
+
+
+def test_reports_arriving_while_a_catch_up_lingers_are_folded_in_one_batch(db: Database) -> None:
+    place = f"linger-{uuid.uuid4().hex[:8]}"
+    first = _report(db, place, 1)
+    results: list[CatchUp] = []
+    runner = threading.Thread(target=lambda: results.append(catch_up(db, batch_size=100, linger=1.5)))
+    runner.start()
+    _wait_for_checkpoint(db, first)  # its first batch is committed: it lingers now
+    later = [_report(db, place, day) for day in (2, 3, 4)]  # three transactions of their own
+    runner.join(timeout=30)
+
+    assert not runner.is_alive()
+    (done,) = results
+    # The first report alone, then the three that arrived during the linger together.
+    assert (done.events, done.batches, done.position) == (4, 2, later[-1])
+    assert done.caught_up
+    assert _checkpoint(db) == later[-1]
+
+
+def test_without_linger_a_catch_up_ends_at_the_first_batch_that_finds_nothing(db: Database) -> None:
+    place = f"linger-{uuid.uuid4().hex[:8]}"
+    position = _report(db, place, 1)
+    started = time.monotonic()
+    done = catch_up(db, batch_size=100, linger=0.0)
+    assert (done.events, done.batches, done.position, done.caught_up) == (1, 1, position, True)
+    assert time.monotonic() - started < 1.0
