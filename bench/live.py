@@ -39,15 +39,18 @@ def run(env: BenchEnv) -> ScenarioResult:
     logs = RESULTS / f"live-{env.run_id}"
     with production(frontline_env(env.pg.url(DB)), logs, f"bench-{env.run_id}-live") as stack:
         read, ingest = stack.read.base_url, stack.ingest.address
-        runs = {}
+        runs, cores = {}, {}
         for kind, path in PATHS.items():
             for rate in RATES:
                 meter = _meter(stack)
                 meter.start()
                 runs[(kind, rate)] = _poll(env, read, path, ingest, rate, names)
-                record_cpu(result, f"{kind} at {rate:g} reports/s", meter.stop(children_as="wrk"))
+                usage = meter.stop(children_as="wrk")
+                record_cpu(result, f"{kind} at {rate:g} reports/s", usage)
+                cores[(kind, rate)] = usage.groups["read-api"]
         untouched = _untouched_304s(env, read, ingest, names)
     _figures(result, runs, untouched)
+    _per_read_cpu(result, runs, cores)
     return result
 
 
@@ -144,4 +147,23 @@ def _figures(
     result.checks.append(
         Check("an untouched place is always a 304", share == 1.0, f"statuses {untouched.statuses}")
     )
-    result.details = {f"{k}@{r:g}": v.as_dict() for (k, r), v in runs.items()}
+    result.details.update({f"{k}@{r:g}": v.as_dict() for (k, r), v in runs.items()})
+
+
+Runs = dict[tuple[str, float], wrk_runner.WrkRun]
+
+
+def _per_read_cpu(result: ScenarioResult, runs: Runs, cores: dict[tuple[str, float], float]) -> None:
+    """Requests answered per CPU-second of the read API: whether the writes make each read dearer,
+    or only take the cores it would run on (two here, shared with the writers and with wrk)."""
+
+    def per_cpu(kind: str, rate: float) -> float:
+        run, used = runs[(kind, rate)], cores[(kind, rate)]
+        return run.requests / run.seconds / used if used else 0.0
+
+    for kind in PATHS:
+        for rate in RATES[1:]:
+            result.figures.append(
+                Figure(f"(per read-API CPU-second) {kind}, {rate:g} reports/s", per_cpu(kind, rate),
+                       "req/CPU-s", limit=per_cpu(kind, 0.0), note="limit: the same with no writes")
+            )  # fmt: skip

@@ -28,6 +28,9 @@ class ReadSide:
         self.broadcast.stop()
         self.follower.stop()
 
+    async def aclose(self) -> None:
+        await self.broadcast.aclose()
+
 
 def _follower(runtime: Runtime, watch: PositionWatch) -> Follower:
     if runtime.replica is None:  # LISTEN on the database, with a slow poll behind it
@@ -38,4 +41,5 @@ def _follower(runtime: Runtime, watch: PositionWatch) -> Follower:
 
 def wire(context: AppContext) -> None:
     """Start the read side (the app factory puts it before what advances it: the embedded projector)."""
-    context.start(ReadSide, ReadSide(context.runtime))
+    side = context.start(ReadSide, ReadSide(context.runtime))
+    context.on_aclose(side.aclose)

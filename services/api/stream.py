@@ -17,12 +17,13 @@ feed, so that costs latency only.
 from __future__ import annotations
 
 import asyncio
-import threading
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 import structlog
 from sse_starlette import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +33,7 @@ from services.api.cache import ReadCache
 from services.api.filters import PlaceFilters
 from services.api.position import PositionWatch, Version, read_version
 from services.api.reads import Bounds, Context
+from services.store.database import LoopSnapshots
 from services.store.read_models import tables
 from services.web.runtime import Runtime
 
@@ -115,7 +117,7 @@ class ChangeBroadcast:
         self._news = asyncio.Event()  # set (and replaced) when the backlog grows or the stream stops
         self._stopped = False
         self._task: asyncio.Task[None] | None = None
-        self._reading = threading.Lock()  # held by the read of the change feed in flight
+        self._snapshots: LoopSnapshots | None = None  # the change feed's reads, made on the loop
 
     def start(self) -> None:
         """Start following, on the serving loop, from the version known now."""
@@ -126,6 +128,7 @@ class ChangeBroadcast:
             # may make a client reload once too often, never miss a swap.
             self.last_swap = Swap.of(self.seen)
         self.cache.note_changes(self.seen, ())
+        self._snapshots = LoopSnapshots(self.runtime.read_db)
         self._task = asyncio.get_running_loop().create_task(self._follow())
 
     @property
@@ -161,10 +164,17 @@ class ChangeBroadcast:
             self._task.cancel()
         self._stopped = True
         self._wake()
-        # Cancelling the task leaves a read already in the thread pool running: wait for it, so
-        # that no query of this app outlives its stop (and its database's disposal).
-        if self._reading.acquire(timeout=STOP_WAIT):
-            self._reading.release()
+        if self._snapshots is not None:
+            self._snapshots.wait_for_threads(STOP_WAIT)
+
+    async def aclose(self) -> None:
+        """After `stop`, on the loop: let the cancelled task end (its read gives its connection
+        back) and close the change feed's connection."""
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._snapshots is not None:
+            await self._snapshots.close()
 
     async def _follow(self) -> None:
         while True:
@@ -176,19 +186,15 @@ class ChangeBroadcast:
                 await asyncio.sleep(RETRY_AFTER)
 
     async def _publish_news(self) -> None:
-        if self.watch.version == self.seen:
+        if self.watch.version == self.seen or self._snapshots is None:
             return
-        current, changes = await run_in_threadpool(self._read_news)
+        after = self.seen.position
+        current, changes = await self._snapshots.run(lambda conn: changes_in(conn, self.runtime, after, None))
+        # The cache renews what it can from memory as it notes (a contested page: about a millisecond).
+        self.cache.note_changes(current, [(c.position, c.place) for c in changes])
         swap = [Swap.of(current)] if current.generation != self.seen.generation else []
         self._publish([*swap, *changes])
         self.seen = max(self.seen, current)
-
-    def _read_news(self) -> tuple[Version, list[Change]]:
-        with self._reading:
-            current, changes = read_changes(self.runtime, self.seen.position, None)
-            # Noted here, off the event loop: the cache renews what it can from memory as it notes.
-            self.cache.note_changes(current, [(c.position, c.place) for c in changes])
-            return current, changes
 
     def _publish(self, items: list[Item]) -> None:
         """Add a step's items to the backlog, forget what every subscriber has taken (or what
@@ -212,13 +218,19 @@ class ChangeBroadcast:
 
 
 def read_changes(runtime: Runtime, after: int, until: int | None) -> tuple[Version, list[Change]]:
-    """The read models' version and every place state changed after `after` (up to `until`), in
-    one snapshot, in log order."""
+    """`changes_in` a snapshot of its own."""
     with runtime.read_db.snapshot() as conn:
-        version = read_version(conn)
-        ctx = Context(conn, tables(), lambda a: runtime.actors.name_of(conn, a), Bounds(), version.position)
-        found = list(_feed(ctx, after, until if until is not None else version.position))
-    return version, found
+        return changes_in(conn, runtime, after, until)
+
+
+def changes_in(
+    conn: sa.Connection, runtime: Runtime, after: int, until: int | None
+) -> tuple[Version, list[Change]]:
+    """The read models' version and every place state changed after `after` (up to `until`), in
+    the snapshot of `conn`, in log order."""
+    version = read_version(conn)
+    ctx = Context(conn, tables(), lambda a: runtime.actors.name_of(conn, a), Bounds(), version.position)
+    return version, list(_feed(ctx, after, until if until is not None else version.position))
 
 
 def _feed(ctx: Context, after: int, until: int) -> Iterator[Change]:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.domain.events import RecordedEvent
 from services.store.control_rows import Key
@@ -35,6 +36,11 @@ class Backend(Protocol):
 
     def create_engine(self, url: str, pool_size: int) -> sa.Engine:
         """The services' engine for `url`, this backend attached (see `attach`)."""
+        ...
+
+    def create_async_engine(self, url: str) -> AsyncEngine | None:
+        """An engine of the async driver for `url`, for reads awaited on an event loop (one
+        connection, its owner disposes it); None when the backend has no async driver."""
         ...
 
     def migration_engine(self, url: str) -> sa.Engine:

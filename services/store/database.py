@@ -6,9 +6,12 @@ never at import time; a forked child must create its own (`Database.for_this_pro
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -17,6 +20,8 @@ from services.store.backend import Backend
 from services.store.driver_errors import translate
 from services.store.postgres import PostgresBackend
 from services.store.sqlite import SqliteBackend
+
+T = TypeVar("T")
 
 
 def backend_for(url: str) -> Backend:
@@ -59,6 +64,50 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class LoopSnapshots:
+    """Read-only snapshots of `db` awaited on the event loop that made this object.
+
+    On PostgreSQL they run on the loop itself, through the async driver (SQLAlchemy's `run_sync`:
+    the same synchronous reading code, its round trips awaited). A read in a worker thread hands
+    the GIL to and from the loop at every round trip, and on a busy machine each handoff leaves
+    both threads waiting for the OS to run the other: the read API's change feed, read so 30 times
+    a second while 200 reports a second arrive, cost its pollers a tenth of their requests
+    (BENCHMARKS.md). On SQLite, which has no async driver here, they run in a worker thread.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.engine = db.backend.create_async_engine(db.url)
+        self._in_thread_lock = threading.Lock()  # held by a worker thread's read in flight
+
+    async def run(self, read: Callable[[Connection], T]) -> T:
+        """`read(conn)` in a read-only snapshot."""
+        if self.engine is None:
+            return await asyncio.to_thread(self._in_thread, read)
+        with translated(self.db.url):
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(self._in_snapshot, read)
+
+    def _in_snapshot(self, conn: Connection, read: Callable[[Connection], T]) -> T:
+        conn = self.db.backend.read_only(conn)
+        with conn.begin():
+            return read(conn)
+
+    def _in_thread(self, read: Callable[[Connection], T]) -> T:
+        with self._in_thread_lock, self.db.snapshot() as conn:
+            return read(conn)
+
+    def wait_for_threads(self, timeout: float) -> None:
+        """Wait (at most `timeout`) for a worker thread's read in flight: cancelling the task that
+        awaits it leaves it running, and no query may outlive its owner's stop."""
+        if self._in_thread_lock.acquire(timeout=timeout):
+            self._in_thread_lock.release()
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
 
 
 @contextmanager

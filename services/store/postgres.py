@@ -25,6 +25,7 @@ from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.domain.events import RecordedEvent, upgrade
 from services.store.backend import JSON_CODEC, Row, attach, ignoring_conflicts
@@ -88,9 +89,12 @@ _PLACES = (
 def _in_utc(dbapi_conn: Any, _record: Any) -> None:
     # Times load in the session's zone: west of UTC, 0001-01-01T00:00Z would load as year 0,
     # which Python cannot hold. In UTC every time the services store loads as it was written.
+    # Through a cursor: the async driver's connection, as SQLAlchemy adapts it, has no `execute`.
     autocommit = dbapi_conn.autocommit
     dbapi_conn.autocommit = True
-    dbapi_conn.execute("SET TIME ZONE 'UTC'")
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
     dbapi_conn.autocommit = autocommit
 
 
@@ -176,6 +180,19 @@ class PostgresBackend:
         )
         attach(engine, self)
         event.listen(engine, "connect", _in_utc)
+        return engine
+
+    def create_async_engine(self, url: str) -> AsyncEngine:
+        engine = create_async_engine(
+            url,
+            **JSON_CODEC,
+            pool_size=1,
+            max_overflow=0,
+            pool_recycle=1800,
+            connect_args={"connect_timeout": 5},
+        )
+        attach(engine.sync_engine, self)
+        event.listen(engine.sync_engine, "connect", _in_utc)
         return engine
 
     def migration_engine(self, url: str) -> sa.Engine:

@@ -98,6 +98,9 @@ class SqliteBackend:
         event.listen(engine, "begin", _on_begin)
         return engine
 
+    def create_async_engine(self, url: str) -> None:
+        return None  # no async driver installed: its readers read in a thread
+
     def migration_engine(self, url: str) -> sa.Engine:
         create_folder_for(url)
         return sa.create_engine(url, poolclass=sa.pool.NullPool)

@@ -6,12 +6,13 @@ Parts are found by their type: the three services never import each other, so th
 name their parts, and a route asks for the one it knows (`context.get(ReportWriter)`). Each type
 is provided once: an app factory says which replay runner it means, no hook overrides another.
 Parts with a life (`start`/`stop`) are started in the order the app factory gives and stopped in
-the reverse order, each before what it depends on goes.
+the reverse order, each before what it depends on goes. A part holding what only the event loop
+can close (an async engine) says so with `on_aclose`: the lifespan awaits it after the stops.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from typing import Any, Protocol, TypeVar, cast
 
@@ -37,6 +38,7 @@ class AppContext:
         self.runtime = runtime
         self._parts: dict[type, object] = {}
         self._stops = ExitStack()
+        self._async_closes: list[Callable[[], Awaitable[None]]] = []
         if owns_runtime:
             self._stops.callback(runtime.close)  # closed last, after every part has stopped
 
@@ -64,9 +66,22 @@ class AppContext:
     def find(self, kind: type[T]) -> T | None:
         return cast(T | None, self._parts.get(kind))
 
+    def on_aclose(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Await `close` on the event loop when the app stops, after every part has stopped."""
+        self._async_closes.append(close)
+
     def close(self) -> None:
         """Stop every part, the last started first, then close the runtime (if it is the app's)."""
         self._stops.close()
+
+    async def aclose(self) -> None:
+        """`close`, then what only the loop can close, the last registered first."""
+        try:
+            self.close()
+        finally:
+            closes, self._async_closes = self._async_closes, []
+            for close in reversed(closes):
+                await close()
 
 
 class ServiceApp(FastAPI):

@@ -71,7 +71,7 @@ def build_app(
             yield
         finally:
             service.context = None
-            context.close()
+            await context.aclose()
 
     service = _framework(title, lifespan)
     service.add_middleware(BodyLimit, timeout=settings.body_timeout)
