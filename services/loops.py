@@ -57,6 +57,10 @@ class Loop:
         if self._thread.is_alive():
             self._thread.join(self.stop_timeout)
 
+    def pause(self, seconds: float) -> None:
+        """From inside a tick: wait `seconds`, unless the loop is stopped meanwhile."""
+        self._stopping.wait(seconds)
+
     def finish(self) -> None:
         """From inside a tick: this is the last one."""
         self._stopping.set()

@@ -17,7 +17,6 @@ feed, so that costs latency only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +42,9 @@ PAGE = 1000  # change-feed rows per query
 QUEUE_LIMIT = 10_000  # changes a subscriber may have waiting before it is cut off
 IDLE_CHECK = 5.0  # seconds between looks at the version when no notice arrives
 STOP_WAIT = 10.0  # seconds a stop waits for the change-feed read in flight
+# A step of more log positions than this (a bulk import, a catch-up after an outage) is read, and
+# noted by the cache, in a worker thread: on the loop its rows would hold every request up.
+LOOP_STEP = 500
 RETRY_AFTER = 1.0  # seconds before reading the change feed again after a failure
 
 
@@ -171,8 +173,7 @@ class ChangeBroadcast:
         """After `stop`, on the loop: let the cancelled task end (its read gives its connection
         back) and close the change feed's connection."""
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])  # its cancellation is not this coroutine's
         if self._snapshots is not None:
             await self._snapshots.close()
 
@@ -188,13 +189,20 @@ class ChangeBroadcast:
     async def _publish_news(self) -> None:
         if self.watch.version == self.seen or self._snapshots is None:
             return
-        after = self.seen.position
-        current, changes = await self._snapshots.run(lambda conn: changes_in(conn, self.runtime, after, None))
-        # The cache renews what it can from memory as it notes (a contested page: about a millisecond).
-        self.cache.note_changes(current, [(c.position, c.place) for c in changes])
+        after, news = self.seen.position, self.watch.version
+        large = news.generation != self.seen.generation or news.position - after > LOOP_STEP
+        current, changes = await self._snapshots.run(
+            lambda conn: self._read_news(conn, after), in_thread=large
+        )
         swap = [Swap.of(current)] if current.generation != self.seen.generation else []
         self._publish([*swap, *changes])
         self.seen = max(self.seen, current)
+
+    def _read_news(self, conn: sa.Connection, after: int) -> tuple[Version, list[Change]]:
+        current, changes = changes_in(conn, self.runtime, after, None)
+        # The cache renews what it can from memory as it notes (a contested page: about a millisecond).
+        self.cache.note_changes(current, [(c.position, c.place) for c in changes])
+        return current, changes
 
     def _publish(self, items: list[Item]) -> None:
         """Add a step's items to the backlog, forget what every subscriber has taken (or what

@@ -35,7 +35,9 @@ class EmbeddedProjector(Loop):
 
     def tick(self) -> None:
         try:
-            result = catch_up(self.db, batch_size=self.batch_size, linger=self.linger)
+            # No linger inside the catch-up: under a steady stream it would not return, and
+            # `on_advance` (the read side's news on SQLite, which has no NOTIFY) would wait for it.
+            result = catch_up(self.db, batch_size=self.batch_size)
         except ProjectionError:
             return  # logged and recorded in the checkpoint; the projection stays stopped
         except StoreError as exc:
@@ -43,3 +45,7 @@ class EmbeddedProjector(Loop):
             return
         if result.events and self.on_advance is not None:
             self.on_advance(result.position)
+        if result.events:
+            # The linger (PROJECTION_LINGER), between ticks: the reports that arrive meanwhile ring
+            # the doorbell, and the next tick folds them together.
+            self.pause(self.linger)

@@ -77,6 +77,8 @@ def catch_up(
             size = min(size * 4, max(batch_size, FAR_BEHIND_BATCH))
         else:
             size = batch_size
+            if time.monotonic() + linger >= deadline:
+                break  # no time left to look again: what arrives now is the next job's
             time.sleep(linger)
     return result
 

@@ -74,7 +74,9 @@ class LoopSnapshots:
     the GIL to and from the loop at every round trip, and on a busy machine each handoff leaves
     both threads waiting for the OS to run the other: the read API's change feed, read so 30 times
     a second while 200 reports a second arrive, cost its pollers a tenth of their requests
-    (BENCHMARKS.md). On SQLite, which has no async driver here, they run in a worker thread.
+    (BENCHMARKS.md). A large read (`in_thread`: thousands of rows to make into Python) runs in a
+    worker thread all the same, so that it does not hold the loop from requests for its whole
+    length; so does every read on SQLite, which has no async driver here.
     """
 
     def __init__(self, db: Database) -> None:
@@ -82,9 +84,9 @@ class LoopSnapshots:
         self.engine = db.backend.create_async_engine(db.url)
         self._in_thread_lock = threading.Lock()  # held by a worker thread's read in flight
 
-    async def run(self, read: Callable[[Connection], T]) -> T:
+    async def run(self, read: Callable[[Connection], T], in_thread: bool = False) -> T:
         """`read(conn)` in a read-only snapshot."""
-        if self.engine is None:
+        if self.engine is None or in_thread:
             return await asyncio.to_thread(self._in_thread, read)
         with translated(self.db.url):
             async with self.engine.connect() as conn:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
+from services.combined import create_app
 from services.store.database import Database, LoopSnapshots
 from services.store.errors import StoreUnavailable
 from services.store.read_models import PROJECTION
+from tests.support.apps import settings_for
 
 
 def _where_and_what(conn: sa.Connection) -> tuple[int, int]:
@@ -101,3 +105,37 @@ def test_an_unreachable_database_is_a_store_error() -> None:
             asyncio.run(main())
     finally:
         db.dispose()
+
+
+def test_the_read_app_closes_its_change_feed_engine_when_it_stops(
+    fresh_pg_url: str, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[LoopSnapshots] = []
+    close = LoopSnapshots.close
+
+    async def spied(self: LoopSnapshots) -> None:
+        await close(self)
+        closed.append(self)
+
+    monkeypatch.setattr(LoopSnapshots, "close", spied)
+    with TestClient(create_app(settings_for(fresh_pg_url, cache_dir))) as client:
+        assert client.get("/v1/contested").status_code == 200
+        assert not closed
+    assert len(closed) == 1 and closed[0].engine is not None
+
+
+def test_a_large_read_runs_in_a_worker_thread_even_on_postgres(fresh_pg_url: str) -> None:
+    db = Database(fresh_pg_url)
+
+    async def main() -> tuple[int, tuple[int, int]]:
+        snapshots = LoopSnapshots(db)
+        try:
+            return threading.get_ident(), await snapshots.run(_where_and_what, in_thread=True)
+        finally:
+            await snapshots.close()
+
+    try:
+        loop_thread, (reader_thread, _) = asyncio.run(main())
+    finally:
+        db.dispose()
+    assert reader_thread != loop_thread
