@@ -42,6 +42,11 @@ class ActorDirectory:
         self._lock = threading.Lock()
 
     def index(self, conn: sa.Connection, reload: bool = False) -> ActorIndex:
+        built = self._index
+        if built is not None and not reload:
+            # No lock for a hit: the read API's change feed asks on the event loop, and a reload
+            # holds the lock across its query.
+            return built
         with self._lock:
             if self._index is None or reload:
                 self._index = ActorIndex([*BUILT_IN, *list_added(conn)])
