@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -17,9 +19,29 @@ from services.store.errors import StoreUnavailable
 from services.store.read_models import PROJECTION
 from tests.support.apps import settings_for
 
+T = TypeVar("T")
+
 
 def _where_and_what(conn: sa.Connection) -> tuple[int, int]:
     return threading.get_ident(), int(conn.execute(sa.text("SELECT count(*) FROM projections")).scalar_one())
+
+
+def _read_on_a_loop(url: str, read: Callable[[sa.Connection], T], in_thread: bool = False) -> tuple[int, T]:
+    """`read` through a LoopSnapshots of its own, made, used and closed on a new event loop; the
+    loop's thread and what `read` returned."""
+    db = Database(url)
+
+    async def main() -> tuple[int, T]:
+        snapshots = LoopSnapshots(db)
+        try:
+            return threading.get_ident(), await snapshots.run(read, in_thread=in_thread)
+        finally:
+            await snapshots.close()
+
+    try:
+        return asyncio.run(main())
+    finally:
+        db.dispose()
 
 
 def test_on_postgres_a_read_runs_on_the_loop_thread_in_a_read_only_snapshot(fresh_pg_url: str) -> None:
@@ -74,37 +96,13 @@ def test_closing_gives_the_connection_back_to_the_server(fresh_pg_url: str) -> N
 
 
 def test_on_sqlite_a_read_runs_in_a_worker_thread(fresh_sqlite_url: str) -> None:
-    db = Database(fresh_sqlite_url)
-
-    async def main() -> tuple[int, tuple[int, int]]:
-        snapshots = LoopSnapshots(db)
-        try:
-            return threading.get_ident(), await snapshots.run(_where_and_what)
-        finally:
-            await snapshots.close()
-
-    try:
-        loop_thread, (reader_thread, _) = asyncio.run(main())
-    finally:
-        db.dispose()
+    loop_thread, (reader_thread, _) = _read_on_a_loop(fresh_sqlite_url, _where_and_what)
     assert reader_thread != loop_thread
 
 
 def test_an_unreachable_database_is_a_store_error() -> None:
-    db = Database("postgresql+psycopg://frontline@127.0.0.1:1/nowhere")
-
-    async def main() -> None:
-        snapshots = LoopSnapshots(db)
-        try:
-            await snapshots.run(_where_and_what)
-        finally:
-            await snapshots.close()
-
-    try:
-        with pytest.raises(StoreUnavailable):
-            asyncio.run(main())
-    finally:
-        db.dispose()
+    with pytest.raises(StoreUnavailable):
+        _read_on_a_loop("postgresql+psycopg://frontline@127.0.0.1:1/nowhere", _where_and_what)
 
 
 def test_the_read_app_closes_its_change_feed_engine_when_it_stops(
@@ -125,17 +123,5 @@ def test_the_read_app_closes_its_change_feed_engine_when_it_stops(
 
 
 def test_a_large_read_runs_in_a_worker_thread_even_on_postgres(fresh_pg_url: str) -> None:
-    db = Database(fresh_pg_url)
-
-    async def main() -> tuple[int, tuple[int, int]]:
-        snapshots = LoopSnapshots(db)
-        try:
-            return threading.get_ident(), await snapshots.run(_where_and_what, in_thread=True)
-        finally:
-            await snapshots.close()
-
-    try:
-        loop_thread, (reader_thread, _) = asyncio.run(main())
-    finally:
-        db.dispose()
+    loop_thread, (reader_thread, _) = _read_on_a_loop(fresh_pg_url, _where_and_what, in_thread=True)
     assert reader_thread != loop_thread
