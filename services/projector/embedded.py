@@ -43,9 +43,9 @@ class EmbeddedProjector(Loop):
         except StoreError as exc:
             log.warning("projector.unavailable", error=str(exc))
             return
-        if result.events and self.on_advance is not None:
-            self.on_advance(result.position)
         if result.events:
+            if self.on_advance is not None:
+                self.on_advance(result.position)
             # The linger (PROJECTION_LINGER), between ticks: the reports that arrive meanwhile ring
             # the doorbell, and the next tick folds them together.
             self.pause(self.linger)

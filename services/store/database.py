@@ -56,11 +56,16 @@ class Database:
         swaps the read-model tables under an exclusive lock, and a reader that locked them first
         waits for the swap rather than pairing an old snapshot with the new tables.
         """
-        with translated(self.url), self.engine.connect() as conn:
-            conn = self.backend.read_only(conn)
-            with conn.begin():
-                self.backend.lock_tables(conn, lock)
-                yield conn
+        with translated(self.url), self.engine.connect() as conn, self.snapshot_on(conn, lock) as snapshot:
+            yield snapshot
+
+    @contextmanager
+    def snapshot_on(self, conn: Connection, lock: Sequence[str] = ()) -> Iterator[Connection]:
+        """`snapshot`'s transaction on a connection the caller holds (an async engine's, say)."""
+        conn = self.backend.read_only(conn)
+        with conn.begin():
+            self.backend.lock_tables(conn, lock)
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -93,9 +98,8 @@ class LoopSnapshots:
                 return await conn.run_sync(self._in_snapshot, read)
 
     def _in_snapshot(self, conn: Connection, read: Callable[[Connection], T]) -> T:
-        conn = self.db.backend.read_only(conn)
-        with conn.begin():
-            return read(conn)
+        with self.db.snapshot_on(conn) as snapshot:
+            return read(snapshot)
 
     def _in_thread(self, read: Callable[[Connection], T]) -> T:
         with self._in_thread_lock, self.db.snapshot() as conn:

@@ -15,11 +15,11 @@ from services.doorbell import LocalDoorbell
 from services.projector import jobs, process
 from services.projector.embedded import EmbeddedProjector
 from services.projector.runner import CatchUp, catch_up
-from services.store import checkpoints, event_log
+from services.store import event_log
 from services.store.database import Database
-from services.store.read_models import PROJECTION
 from tests.support.apps import settings_for
 from tests.support.events import control_changed
+from tests.support.workers import caught_up, wait_until
 
 
 def _report(db: Database, place: str, day: int) -> int:
@@ -28,26 +28,13 @@ def _report(db: Database, place: str, day: int) -> int:
         return event_log.append(conn, [claim])[0].position
 
 
-def _checkpoint(db: Database) -> int:
-    with db.snapshot() as conn:
-        found = checkpoints.read(conn, PROJECTION)
-        return found.position if found else 0
-
-
-def _wait_for_checkpoint(db: Database, position: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while _checkpoint(db) < position:
-        assert time.monotonic() < deadline, f"the catch-up never folded position {position}"
-        time.sleep(0.01)
-
-
 def test_reports_arriving_while_a_catch_up_lingers_are_folded_in_one_batch(db: Database) -> None:
     place = f"linger-{uuid.uuid4().hex[:8]}"
     first = _report(db, place, 1)
     results: list[CatchUp] = []
     runner = threading.Thread(target=lambda: results.append(catch_up(db, batch_size=100, linger=1.5)))
     runner.start()
-    _wait_for_checkpoint(db, first)  # its first batch is committed: it lingers now
+    wait_until(lambda: caught_up(db), 10, f"position {first}")  # its first batch: it lingers now
     later = [_report(db, place, day) for day in (2, 3, 4)]  # three transactions of their own
     runner.join(timeout=30)
 
@@ -56,7 +43,7 @@ def test_reports_arriving_while_a_catch_up_lingers_are_folded_in_one_batch(db: D
     # The first report alone, then the three that arrived during the linger together.
     assert (done.events, done.batches, done.position) == (4, 2, later[-1])
     assert done.caught_up
-    assert _checkpoint(db) == later[-1]
+    assert caught_up(db)
 
 
 def test_without_linger_a_catch_up_ends_at_the_first_batch_that_finds_nothing(db: Database) -> None:
@@ -106,7 +93,7 @@ def test_the_embedded_projector_tells_of_each_advance_while_reports_stream_in(db
         stream_ended = time.monotonic()
         last = _report(db, place, 28)
         doorbell.ring()
-        _wait_for_checkpoint(db, last)
+        wait_until(lambda: caught_up(db), 10, f"position {last}")
     finally:
         projector.stop()
     told_while_streaming = [p for t, p in advances if t < stream_ended]
