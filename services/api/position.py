@@ -85,8 +85,11 @@ class PositionWatch:
                 return
             self._waiters.add(waiter)
         try:
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancellation that
+            # arrives as the event is set, and the change feed's task, told to stop, ran on.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter[1].wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await waiter[1].wait()
         finally:
             with self._lock:
                 self._waiters.discard(waiter)

@@ -173,7 +173,8 @@ class ChangeBroadcast:
         """After `stop`, on the loop: let the cancelled task end (its read gives its connection
         back) and close the change feed's connection."""
         if self._task is not None:
-            await asyncio.wait([self._task])  # its cancellation is not this coroutine's
+            # Its cancellation is not this coroutine's; and a stop must not hang on it.
+            await asyncio.wait([self._task], timeout=STOP_WAIT)
         if self._snapshots is not None:
             await self._snapshots.close()
 

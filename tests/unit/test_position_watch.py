@@ -33,3 +33,23 @@ def test_an_advance_ends_the_waits_it_satisfies() -> None:
     reached, changed = asyncio.run(advance_later())
     assert reached is True and changed == Version(1, 7)
     assert not watch._waiters
+
+
+def test_a_wait_cancelled_as_the_version_advances_is_cancelled() -> None:
+    # The change feed's task waits here; a stop cancels it, and may do so in the same turn of the
+    # loop as an advance wakes it. The cancellation must win, or the task runs on after its stop.
+    watch = PositionWatch()
+
+    async def main() -> list[bool]:
+        outcomes = []
+        for position in range(1, 21):
+            waiting = asyncio.create_task(watch.wait_changed(watch.version, timeout=10))
+            await asyncio.sleep(0)  # it waits now
+            watch.advance(Version(0, position))  # wakes it (call_soon_threadsafe)
+            await asyncio.sleep(0)
+            waiting.cancel()
+            await asyncio.wait([waiting], timeout=5)
+            outcomes.append(waiting.cancelled())
+        return outcomes
+
+    assert all(asyncio.run(main()))
