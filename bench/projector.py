@@ -56,7 +56,7 @@ from bench.paced import Sent, paced, post_request
 from bench.stack import HEADERS, Api, Running, frontline_env, production
 from services import collector
 from services.gazetteer import load as load_gazetteer
-from services.projector import runner
+from services.projector import batch, runner
 from services.store import control_store
 from services.store.database import Database
 from services.store.postgres import PostgresBackend
@@ -122,11 +122,11 @@ class CatchUpRun:
 # Where a catch-up spends its time (bench.measure.wrapped).
 STAGES: Stages = (
     (PostgresBackend, "events_after", "read events (PostgresBackend.events_after)"),
-    (runner, "project_batch", "fold (project_batch), loads included"),
+    (batch.Batch, "feed", "apply the events to claim records (Batch.feed), loads included"),
     (control_store.ControlReader, "place_states", "  load place states"),
-    (control_store.ControlReader, "refold_context", "  load re-fold context"),
-    (runner, "write_batch", "write read models (write_batch)"),
-    (PostgresBackend, "insert_rows", "  COPY new rows (claims, places, holdings)"),
+    (control_store.ControlReader, "refold_context", "load re-fold context"),
+    (runner, "write_batch", "fold and write (write_batch), re-fold context included"),
+    (PostgresBackend, "insert_rows", "  COPY new rows as their places fold (claims), and places, holdings"),
     (PostgresBackend, "update_column", "  restate claims"),
     (control_store, "_write_places", "  rewrite place states and holdings"),
 )

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from services.domain.claims import Claim, apply_changes, typed_changes
 from services.domain.control import EMPTY, PlaceControl, fold_place
-from services.store.control_rows import ClaimRecord, decode_state
+from services.store.control_rows import STATE_COLUMNS, ClaimRecord, state_after_of
 from services.store.control_store import claim_record_of, place_state_of
 from services.store.read_models import ReadModelTables
 
@@ -103,12 +103,12 @@ def _without_states(t: ReadModelTables) -> sa.Select[Any]:
 def _state_as_of(conn: sa.Connection, t: ReadModelTables, place_id: str, as_of: datetime) -> PlaceControl:
     c = t.claims
     row = conn.execute(
-        sa.select(c.c.state_after)
+        sa.select(*_state_columns(t))
         .where(c.c.place_id == place_id, c.c.retracted.is_(False), c.c.occurred_start < as_of)
         .order_by(c.c.occurred_start.desc(), c.c.position.desc())
         .limit(1)
     ).first()
-    return decode_state(row.state_after) if row else EMPTY
+    return state_after_of(row) if row else EMPTY
 
 
 def _states_as_of(conn: sa.Connection, t: ReadModelTables, as_of: datetime) -> dict[str, PlaceControl]:
@@ -116,7 +116,7 @@ def _states_as_of(conn: sa.Connection, t: ReadModelTables, as_of: datetime) -> d
     latest = (
         sa.select(
             c.c.place_id,
-            c.c.state_after,
+            *_state_columns(t),
             sa.func.row_number()
             .over(partition_by=c.c.place_id, order_by=(c.c.occurred_start.desc(), c.c.position.desc()))
             .label("rank"),
@@ -124,5 +124,9 @@ def _states_as_of(conn: sa.Connection, t: ReadModelTables, as_of: datetime) -> d
         .where(c.c.retracted.is_(False), c.c.occurred_start < as_of)
         .subquery()
     )
-    rows = conn.execute(sa.select(latest.c.place_id, latest.c.state_after).where(latest.c.rank == 1))
-    return {r.place_id: decode_state(r.state_after) for r in rows}
+    rows = conn.execute(sa.select(latest).where(latest.c.rank == 1))
+    return {r.place_id: state_after_of(r) for r in rows}
+
+
+def _state_columns(t: ReadModelTables) -> list[sa.Column[Any]]:
+    return [t.claims.c[name] for name in STATE_COLUMNS]

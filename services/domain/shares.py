@@ -26,5 +26,7 @@ def to_percent(hundredths: int) -> float:
 
 
 def proportional_part(amount: int, part: int, whole: int) -> int:
-    """`amount * part / whole`, rounded half up to a hundredth."""
-    return int((Decimal(amount) * part / whole).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """`amount * part / whole` (all hundredths, none negative, `whole` > 0), rounded half up to a
+    hundredth: exactly, in integers (floor(x + 1/2) = floor((2x + 1) / 2)), which a fold of every
+    claim does several times faster than in Decimal."""
+    return (2 * amount * part + whole) // (2 * whole)

@@ -13,12 +13,15 @@ batch thus cost a sort, not a second fold.
 
 A batch may also be fed in chunks before its changes are taken (`Batch.feed`, `Batch.changes`): a
 rebuild feeds one batch the whole log, so that every place is folded once, from its first claim.
+
+`Batch.fold` folds the places one by one and hands out each new claim as soon as its place is
+folded: a writer can store those rows while the next places fold (`runner.write_batch`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from typing import Protocol
 
 from services.domain.claims import apply_changes, claim_from_event
@@ -103,6 +106,8 @@ class Batch:
         self.updated: dict[str, int] = {}
         self.bounds: dict[str, Key] = {}  # per place, the earliest point in time the batch changes
         self.loaded_places: set[str] = set()  # whose stored state has been asked for
+        self.fold_started = False
+        self.folded = False  # every place the events marked is folded
 
     def feed(self, events: list[RecordedEvent]) -> None:
         """Apply the next events (after those fed before) to the records and marks, folding nothing yet."""
@@ -116,14 +121,38 @@ class Batch:
                 raise ProjectionError(event, f"{type(exc).__name__}: {exc}") from exc
         self.last = events[-1]
 
-    def changes(self) -> BatchChanges:
-        """Fold every place the events fed changed, once, and the rows that makes (after `feed`)."""
+    def fold(self) -> Iterator[ClaimRecord]:
+        """Fold every place the events fed changed, once (after `feed`): the stored claims that
+        needs are loaded now, and the places are folded as the iterator returned is read. It
+        yields each new claim record once its state is final: a retracted one first (it has
+        none), any other as soon as its place is folded."""
         if self.last is None:
             raise ValueError("a batch of no events has no changes")
+        if self.fold_started:
+            raise ValueError("the batch is folded already")
+        self.fold_started = True
+        # Only a bound at or before a place's last stored claim has stored claims after it.
+        stored = {p: k for p, k in self.bounds.items() if _at_or_before(k, self.states.get(p, EMPTY))}
+        context = self.loader.refold_context(stored) if stored else RefoldContext()
+        return self._folding(stored, context, self.last)
+
+    def _folding(
+        self, stored: dict[str, Key], context: RefoldContext, last: RecordedEvent
+    ) -> Iterator[ClaimRecord]:
+        yield from (self.records[i] for i in self.new if self.records[i].retracted)
         try:
-            self._fold()
+            yield from self._fold(stored, context)
         except DomainError as exc:
-            raise ProjectionError(self.last, f"folding failed: {exc}") from exc
+            raise ProjectionError(last, f"folding failed: {exc}") from exc
+        self.folded = True
+
+    def changes(self) -> BatchChanges:
+        """The rows the events fed change (folding them first, unless `fold` was called)."""
+        if not self.fold_started:
+            for _ in self.fold():
+                pass
+        if not self.folded or self.last is None:
+            raise ValueError("the batch's fold was not read to its end")
         return BatchChanges(
             position=self.last.position,
             new_claims=[self.records[i] for i in self.new],
@@ -214,16 +243,16 @@ class Batch:
         if record.claim.event_id not in self.new:
             self.changed[record.claim.event_id] = None
 
-    def _fold(self) -> None:
-        """Fold every place the batch changed, once, from its bound."""
-        # Only a bound at or before a place's last stored claim has stored claims after it.
-        stored = {p: k for p, k in self.bounds.items() if _at_or_before(k, self.states.get(p, EMPTY))}
-        context = self.loader.refold_context(stored) if stored else RefoldContext()
+    def _fold(self, stored: dict[str, Key], context: RefoldContext) -> Iterator[ClaimRecord]:
+        """Fold every place the batch changed, once, from its bound (from the stored claims in
+        `context` for those in `stored`); yield each unretracted new claim once its place is folded."""
         in_memory = _by_place(self.records.values())
         for place, bound in self.bounds.items():
             start = context.priors.get(place, (None, EMPTY)) if place in stored else self._stored(place)
             tail = self._tail(context.tails.get(place, []))
-            self.states[place] = self._fold_place(start, bound, tail, in_memory.get(place, []))
+            records = in_memory.get(place, [])
+            self.states[place] = self._fold_place(start, bound, tail, records)
+            yield from (r for r in records if r.claim.event_id in self.new)
 
     def _stored(self, place: str) -> tuple[Key | None, PlaceControl]:
         state = self.states.get(place, EMPTY)

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from services.projector.batch import Batch, NothingStored
-from services.projector.runner import CatchUp, catch_up, fold_within
+from services.projector.runner import CatchUp, catch_up, fold_within, write_batch
 from services.store import checkpoints, event_log, read_model_sets
 from services.store.backend import backend_of
-from services.store.control_store import write_batch
 from services.store.database import Database
 from services.store.read_models import PROJECTION, ReadModelTables, tables
 
@@ -88,7 +87,7 @@ def build(
     with db.transaction() as conn:
         checkpoint = checkpoints.lock(conn, build_name(suffix))
         if read:
-            write_batch(conn, built, whole.changes())
+            write_batch(conn, built, whole)
             checkpoints.advance(conn, checkpoint, position)
         read_model_sets.index(conn, suffix)  # in bulk, after the rows (migration 0009 says why)
     return read

@@ -176,8 +176,8 @@ class Backend(Protocol):
         ...
 
     def claims_before(self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key]) -> Sequence[Any]:
-        """Per place, its last unretracted claim before the bound: rows of (place_id,
-        occurred_start, position, state_after)."""
+        """Per place, its last unretracted claim before the bound: rows of place_id and
+        control_rows.STATE_COLUMNS."""
         ...
 
     def claims_from(self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key]) -> Sequence[Any]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from services.domain.claims import Claim
 from services.domain.control import Holding, PlaceControl
-from services.domain.occurred import parse_occurred
+from services.domain.occurred import OccurredAt, from_parts, parse_occurred
 
 Key = tuple[datetime, int]  # a claim's place in time: (start of occurred_at, log position)
 
@@ -92,19 +92,89 @@ def decode_holdings(rows: list[dict[str, Any]]) -> tuple[Holding, ...]:
     )
 
 
-def encode_state(state: PlaceControl) -> dict[str, Any]:
-    """A compact encoding of a place's control (one per claim row: size matters)."""
-    holdings, key, event_id, changed_at, folded = state  # one unpacking: this runs for every claim row
-    return {
-        "h": [[actor, share, since.text, event, report] for actor, share, since, event, report in holdings],
-        "k": [key[0].isoformat(), key[1]] if key else None,
-        "e": event_id,
-        "c": changed_at.text if changed_at else None,
-        "n": folded,
-    }
+# The state right after a claim, as that claim's row stores it (`state_after`): there is one per
+# claim, so it is most of the read models' bytes, and of what a catch-up writes. Whatever the row
+# itself says is left out: the state's order key and last event are the claim's own, and so are
+# the `since`, event and report of every holding the claim set, and the claim's time when it was
+# the last to change a share. What is left is a JSON array (the earlier format, an object that
+# spelled everything out, is still read: rows written before it stay as they are until a replay):
+#     [events folded, changed_at, [holding, ...]]
+# changed_at is 0 for the claim's own time (else its text, or null); a holding the claim set is
+# [actor, share], any other [actor, share, since, event id, report id].
+OWN_TIME = 0
 
 
-def decode_state(data: dict[str, Any]) -> PlaceControl:
+class Author(Protocol):
+    """What a claim row says of the claim whose state it stores (a Claim is one)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def occurred(self) -> OccurredAt: ...
+    @property
+    def report_id(self) -> str | None: ...
+
+
+class RowAuthor(NamedTuple):
+    event_id: str
+    position: int
+    occurred: OccurredAt
+    report_id: str | None
+
+
+def encode_state_after(state: PlaceControl, claim: Author) -> list[Any]:
+    """`state` (the place's control right after `claim`) as `claim`'s row stores it."""
+    occurred, event_id, report_id = claim.occurred, claim.event_id, claim.report_id
+    holdings = [
+        [actor, share]
+        if event == event_id and (since is occurred or since == occurred) and report == report_id
+        else [actor, share, since.text, event, report]
+        for actor, share, since, event, report in state.holdings
+    ]
+    changed_at = state.changed_at
+    return [
+        state.events_folded,
+        OWN_TIME if changed_at == occurred else changed_at.text if changed_at else None,
+        holdings,
+    ]
+
+
+def decode_state_after(data: list[Any] | dict[str, Any], claim: Author) -> PlaceControl:
+    """The state `encode_state_after` stored in `claim`'s row."""
+    if isinstance(data, dict):
+        return _decode_spelled_out(data)
+    folded, changed_at, holdings = data
+    occurred, event_id, report_id = claim.occurred, claim.event_id, claim.report_id
+    return PlaceControl(
+        tuple(
+            Holding(h[0], h[1], occurred, event_id, report_id)
+            if len(h) == 2
+            else Holding(h[0], h[1], parse_occurred(h[2]), h[3], h[4])
+            for h in holdings
+        ),
+        (occurred.start, claim.position),  # last_key
+        event_id,  # last_event_id
+        occurred if changed_at == OWN_TIME else parse_occurred(changed_at) if changed_at else None,
+        folded,  # events_folded
+    )
+
+
+# The columns of a claim row that `state_after_of` reads.
+STATE_COLUMNS = ("event_id", "position", "occurred_at", "occurred_start", "report_id", "state_after")
+
+
+def state_after_of(row: Any) -> PlaceControl:
+    """The stored state of a claim row read with (at least) STATE_COLUMNS."""
+    author = RowAuthor(
+        row.event_id, row.position, from_parts(row.occurred_at, row.occurred_start), row.report_id
+    )
+    return decode_state_after(row.state_after, author)
+
+
+def _decode_spelled_out(data: dict[str, Any]) -> PlaceControl:
+    """The first format of `state_after`: every field spelled out."""
     key = data["k"]
     return PlaceControl(
         holdings=tuple(Holding(a, s, parse_occurred(t), e, r) for a, s, t, e, r in data["h"]),

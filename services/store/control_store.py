@@ -24,9 +24,10 @@ from services.store.control_rows import (
     RefoldContext,
     StoredPlace,
     decode_holdings,
-    decode_state,
+    decode_state_after,
     encode_holdings,
-    encode_state,
+    encode_state_after,
+    state_after_of,
 )
 from services.store.read_models import ReadModelTables
 
@@ -58,7 +59,7 @@ class ControlReader:
     def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
         context = RefoldContext()
         for r in self.backend.claims_before(self.conn, self.t.claims, bounds):
-            context.priors[r.place_id] = ((r.occurred_start, r.position), decode_state(r.state_after))
+            context.priors[r.place_id] = ((r.occurred_start, r.position), state_after_of(r))
         for row in self.backend.claims_from(self.conn, self.t.claims, bounds):
             record = claim_record_of(row)
             context.tails.setdefault(record.claim.place_id, []).append(record)
@@ -106,7 +107,9 @@ def claim_record_of(row: Any) -> ClaimRecord:
         corrections=list(row.corrections or ()),
         retraction=row.retraction,
         # A reader that does not need the stored state selects the row without it.
-        state_after=decode_state(state) if (state := getattr(row, "state_after", None)) else None,
+        state_after=decode_state_after(state, claim)
+        if (state := getattr(row, "state_after", None))
+        else None,
     )
 
 
@@ -117,20 +120,27 @@ def claim_values(record: ClaimRecord) -> tuple[Any, ...]:
         claim.event_id, claim.position, claim.place_id, claim.actor_id, claim.share,
         claim.from_actor_id, claim.occurred.text, claim.occurred.start, list(claim.supporting_actor_ids),
         claim.note, claim.report_id, record.recorded_at, record.original, record.corrections,
-        record.retraction, record.retracted, encode_state(record.state_after) if record.state_after else None,
+        record.retraction, record.retracted,
+        encode_state_after(record.state_after, claim) if record.state_after else None,
     )  # fmt: skip
 
 
-def write_batch(conn: sa.Connection, t: ReadModelTables, changes: BatchChanges) -> None:
-    """Write one batch's rows, in the caller's transaction (with the checkpoint that covers them)."""
+def insert_claims(conn: sa.Connection, t: ReadModelTables, records: Iterable[ClaimRecord]) -> None:
+    """Write the rows of a batch's new claims, in the caller's transaction. Made as COPY takes
+    them: PostgreSQL stores each row while the next is made (or while the next place is folded,
+    when the records come from `Batch.fold`), and a rebuild's million rows are never all in memory
+    as values at once."""
+    backend_of(conn).insert_rows(conn, t.claims, (claim_values(r) for r in records))
+
+
+def write_changes(conn: sa.Connection, t: ReadModelTables, changes: BatchChanges) -> None:
+    """Write the rest of a batch's rows once its new claims are written (`insert_claims`), in the
+    caller's transaction (with the checkpoint that covers them)."""
     backend = backend_of(conn)
-    if changes.new_claims:
-        # Made as COPY takes them: PostgreSQL stores each row while the next is made, and a
-        # rebuild's million rows are never all in memory as values at once.
-        backend.insert_rows(conn, t.claims, (claim_values(r) for r in changes.new_claims))
     _rewrite_claims(conn, t, changes.changed_claims)
     restated = [
-        (r.claim.event_id, encode_state(r.state_after) if r.state_after else None) for r in changes.restated
+        (r.claim.event_id, encode_state_after(r.state_after, r.claim) if r.state_after else None)
+        for r in changes.restated
     ]
     backend.update_column(conn, t.claims.c.state_after, t.claims.c.event_id, restated)
     _record_claim_places(conn, t, changes.new_claims + changes.changed_claims)

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.domain.events import RecordedEvent, upgrade
 from services.store.backend import JSON_CODEC, Row, attach, ignoring_conflicts
-from services.store.control_rows import Key
+from services.store.control_rows import STATE_COLUMNS, Key
 
 # Advisory-lock keys; the log's own lock is keyed in migration 0001.
 REGISTRY_LOCK = 7340031999998
@@ -349,12 +349,12 @@ class PostgresBackend:
         c = claims.c
         return conn.execute(
             sa.text(
-                f"SELECT b.place_id, c.occurred_start, c.position, c.state_after FROM {_BOUNDS} "  # noqa: S608
-                f"JOIN LATERAL (SELECT occurred_start, position, state_after FROM {claims.name} c "
+                f"SELECT b.place_id, {_columns('c.', STATE_COLUMNS)} FROM {_BOUNDS} "  # noqa: S608
+                f"JOIN LATERAL (SELECT {_columns('', STATE_COLUMNS)} FROM {claims.name} c "
                 "WHERE c.place_id = b.place_id AND NOT c.retracted "
                 "AND (c.occurred_start, c.position) < (b.s, b.pos) "
                 "ORDER BY c.occurred_start DESC, c.position DESC LIMIT 1) c ON true"
-            ).columns(sa.column("place_id"), c.occurred_start, c.position, c.state_after),
+            ).columns(sa.column("place_id"), *(c[name] for name in STATE_COLUMNS)),
             _bound_params(bounds),
         ).all()
 
@@ -370,11 +370,10 @@ class PostgresBackend:
     def events_after(
         self, conn: sa.Connection, after: int, limit: int, upto: int | None
     ) -> list[RecordedEvent]:
-        # A constant text run as it is, each row a plain tuple: a third less time than the same
-        # SELECT built and typed by SQLAlchemy, for the hundreds of thousands a catch-up reads.
-        params = {"after": after, "upto": _NO_LIMIT if upto is None else upto, "limit": limit}
-        rows = conn.exec_driver_sql(_EVENTS_AFTER, params).all()
-        return [_recorded(*row) for row in rows]
+        # A constant text run by psycopg itself, each row a plain tuple: less than half the time of
+        # the same SELECT built and typed by SQLAlchemy, for the hundreds of thousands a catch-up reads.
+        params = (after, _NO_LIMIT if upto is None else upto, limit)
+        return [_recorded(*row) for row in _rows(conn, _EVENTS_AFTER, params)]
 
     def create_read_models(self, conn: sa.Connection, suffix: str) -> None:
         # The services' role may not create tables (migration 0007: CREATE on the log's schema would
@@ -407,9 +406,14 @@ class PostgresBackend:
 _EVENTS_AFTER = (
     "SELECT position, event_id, type, stream_id, stream_version, occurred_at, occurred_start,"
     " recorded_at, request_id, target_event_id, schema_version, data FROM events"
-    " WHERE position > %(after)s AND position <= %(upto)s ORDER BY position LIMIT %(limit)s"
+    " WHERE position > %s AND position <= %s ORDER BY position LIMIT %s"
 )
 _NO_LIMIT = 2**63 - 1
+
+
+def _columns(prefix: str, names: Sequence[str]) -> str:
+    return ", ".join(prefix + name for name in names)
+
 
 # Each place with its bound, as a set to join the claims with.
 _BOUNDS = (

@@ -18,7 +18,7 @@ from services.domain.occurred import parse_occurred
 from services.domain.shares import to_hundredths
 from services.projector.runner import catch_up
 from services.store import event_log
-from services.store.control_rows import decode_state
+from services.store.control_rows import state_after_of
 from services.store.database import Database
 from services.store.read_models import tables
 from tests.support import reference
@@ -155,7 +155,7 @@ def check(db: Database, model: Model, places: list[str]) -> None:
         assert {a: Decimal(s) / 100 for a, s, _ in stored} == expected
         for claim in claims:  # every claim row keeps the state right after it (what as_of reads)
             prefix = [c for c in claims if c.order_key <= claim.order_key]
-            assert decode_state(rows[claim.event_id].state_after).holdings == fold_place(prefix).holdings
+            assert state_after_of(rows[claim.event_id]) == fold_place(prefix)
     for event_id in model.retracted:
         assert rows[event_id].retracted and rows[event_id].state_after is None
     for event_id, claim in model.claims.items():

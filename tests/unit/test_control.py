@@ -1,4 +1,4 @@
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -8,7 +8,7 @@ from services.domain.claims import Claim
 from services.domain.control import EMPTY, Holding, PlaceControl, apply_claim, fold_place
 from services.domain.errors import InvalidClaim
 from services.domain.occurred import parse_occurred
-from services.domain.shares import to_hundredths
+from services.domain.shares import proportional_part, to_hundredths
 from tests.support import plain_fold, reference
 
 ACTORS = ["saa", "is", "sdf", "isf"]
@@ -160,3 +160,17 @@ def test_the_fast_fold_step_equals_its_plain_statement(
         assert fast == plain
         assert [tuple(h) for h in fast.holdings] == [tuple(h) for h in plain.holdings]
         assert fast.changed_at == plain.changed_at
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 10_000), st.integers(1, 10_000))
+def test_a_proportional_part_rounds_half_up_as_decimal_does(amount: int, part: int, whole: int) -> None:
+    exact = (Decimal(amount) * part / whole).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    assert proportional_part(amount, part, whole) == int(exact)
+
+
+@pytest.mark.parametrize(
+    ("amount", "part", "whole", "expected"), [(1, 1, 2, 1), (3, 1, 2, 2), (1, 1, 3, 0), (2, 1, 3, 1)]
+)
+def test_a_proportional_part_at_and_beside_a_half(amount: int, part: int, whole: int, expected: int) -> None:
+    assert proportional_part(amount, part, whole) == expected

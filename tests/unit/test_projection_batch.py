@@ -279,3 +279,61 @@ def test_one_batch_fed_in_chunks_writes_what_committed_batches_write(length: int
     assert rebuilt.records == live.records
     for place in rebuilt.places:
         assert rebuilt.places[place].state == folded(rebuilt, place)
+
+
+class WritingStore(FakeStore):
+    """A FakeStore that refuses to be read while a batch's new claims are being written, as a
+    connection in the middle of a COPY refuses any other statement."""
+
+    writing = False
+
+    def place_states(self, place_ids: Collection[str]) -> dict[str, StoredPlace]:
+        assert not self.writing, "read during the write of the new claims"
+        return super().place_states(place_ids)
+
+    def claims(self, event_ids: Collection[str]) -> dict[str, ClaimRecord]:
+        assert not self.writing, "read during the write of the new claims"
+        return super().claims(event_ids)
+
+    def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
+        assert not self.writing, "read during the write of the new claims"
+        return super().refold_context(bounds)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 60), st.randoms(use_true_random=False))
+def test_a_fold_hands_out_each_new_claim_once_its_state_is_final(length: int, rnd: Any) -> None:
+    """What the projector writes while the places fold (`runner.write_batch`): every new claim,
+    once, as it will stand after the whole batch, with nothing read in the meantime."""
+    log = Log()
+    recorded = [log.recorded(n) for n in random_history(rnd, length)]
+    bounds = [0, *cut(rnd, length), length]
+    streamed, whole = WritingStore(), FakeStore()
+    for start, end in itertools.pairwise(bounds):
+        batch = Batch(streamed)
+        batch.feed(recorded[start:end])
+        expected = project_batch(recorded[start:end], whole)  # folded in one go, from the same rows
+        whole.write(expected)
+        handed_out: list[ClaimRecord] = []
+        if batch.new:
+            folding = batch.fold()
+            streamed.writing = True
+            handed_out = [copy.deepcopy(r) for r in folding]  # as COPY takes each row: its state then
+            streamed.writing = False
+        changes = batch.changes()
+        assert sorted(handed_out, key=lambda r: r.claim.position) == expected.new_claims
+        assert changes == expected
+        streamed.write(changes)
+    assert streamed.records == whole.records and streamed.places == whole.places
+
+
+def test_a_fold_read_only_in_part_gives_no_changes() -> None:
+    log = Log()
+    batch = Batch(NothingStored())
+    batch.feed([log.recorded(claim("p", "a", 100, "2017-01")), log.recorded(claim("q", "b", 100, "2017-02"))])
+    folding = batch.fold()
+    next(folding)
+    with pytest.raises(ValueError, match="not read to its end"):
+        batch.changes()
+    with pytest.raises(ValueError, match="folded already"):
+        batch.fold()
