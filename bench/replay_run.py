@@ -29,7 +29,7 @@ REPLAY_STAGES: Stages = (
     (rebuild, "create", "create the new tables"),
     (replay, "_build", BUILD),
     (batch.Batch, "feed", "  apply each chunk's events to the records (Batch.feed)"),
-    (rebuild, "write_batch", "  fold every place once and write every row once (write_batch: COPY as they fold)"),
+    (rebuild, "write_batch", "  fold every place once, writing its rows (write_batch)"),
     (read_model_sets, "index", "  key and index the written tables (read_model_sets.index)"),
     (replay, "_remaining", "  count the events left, for progress (_remaining)"),
     (replay, "_mark", "  update the replay record (_mark)"),
