@@ -52,9 +52,10 @@ class QueueDoorbell:
         if time.monotonic() < self._quiet_until:
             return
         try:
-            # While the job is queued or running (its key exists), enqueueing it fails as a
-            # duplicate: asked first in one round trip, that is a quarter of the CPU of building
-            # the job and having RQ refuse it, for most of the rings of a steady stream of reports.
+            # RQ refuses a unique job while its key exists (queued, running, or failed within its
+            # failure_ttl): asking that first, in one round trip, costs a quarter of the CPU of
+            # building the job for RQ to refuse, and most rings of a steady stream of reports are
+            # such. The enqueue still checks, atomically, for a job that ended in between.
             if self.queue.connection.exists(self._job_key):
                 return
             self.queue.enqueue(

@@ -65,16 +65,16 @@ def claim_from_event(event: RecordedEvent) -> Claim:
     )
     # Positional (in field order): a named tuple is built faster so, and this runs for every claim.
     return Claim(
-        event.event_id,
-        event.position,
-        data["place_id"],
-        data["actor_id"],
+        event.event_id,  # event_id
+        event.position,  # position
+        data["place_id"],  # place_id
+        data["actor_id"],  # actor_id
         to_hundredths(data["share"]),  # share
-        occurred,
-        data.get("from_actor_id"),
-        tuple(data.get("supporting_actor_ids") or ()),
-        data.get("note"),
-        data.get("report_id") or event.request_id,
+        occurred,  # occurred
+        data.get("from_actor_id"),  # from_actor_id
+        tuple(data.get("supporting_actor_ids") or ()),  # supporting_actor_ids
+        data.get("note"),  # note
+        data.get("report_id") or event.request_id,  # report_id
     )
 
 

@@ -85,7 +85,8 @@ class NothingStored:
 
 
 def project_batch(events: list[RecordedEvent], loader: Loader) -> BatchChanges:
-    """The read-model changes `events` (consecutive, in position order) make."""
+    """The read-model changes `events` (consecutive, in position order) make, folded in one go (the
+    projector writes as it folds instead: `runner.write_batch`)."""
     batch = Batch(loader)
     batch.feed(events)
     return batch.changes()
@@ -93,7 +94,9 @@ def project_batch(events: list[RecordedEvent], loader: Loader) -> BatchChanges:
 
 class Batch:
     """Consecutive events folded onto what `loader` reads: fed in one or more chunks, in position
-    order; `changes` then folds every place they marked, once, and returns the rows to write."""
+    order; `fold` then folds every place they marked, once, handing out the new claims as their
+    places are folded, and `changes` returns the rows to write (folding first if `fold` was not
+    called)."""
 
     def __init__(self, loader: Loader) -> None:
         self.loader = loader
@@ -111,6 +114,8 @@ class Batch:
 
     def feed(self, events: list[RecordedEvent]) -> None:
         """Apply the next events (after those fed before) to the records and marks, folding nothing yet."""
+        if self.fold_started:
+            raise ValueError("a batch takes no events once its fold has started")
         if not events:
             return
         self._preload(events)
@@ -123,7 +128,7 @@ class Batch:
 
     def fold(self) -> Iterator[ClaimRecord]:
         """Fold every place the events fed changed, once (after `feed`): the stored claims that
-        needs are loaded now, and the places are folded as the iterator returned is read. It
+        this needs are loaded now, and the places are folded as the iterator returned is read. It
         yields each new claim record once its state is final: a retracted one first (it has
         none), any other as soon as its place is folded."""
         if self.last is None:

@@ -134,7 +134,8 @@ def write_batch(conn: sa.Connection, read_models: ReadModelTables, batch: Batch)
     """Fold a fed batch and write its rows, in the caller's transaction; returns the position the
     read models are then at. Each new claim goes to COPY as soon as its place is folded, so that
     PostgreSQL stores and indexes the rows while the next places fold rather than after them all:
-    a catch-up far behind waited a seventh of its time for that (BENCHMARKS.md)."""
+    a catch-up far behind waited a seventh of its time for that (BENCHMARKS.md). (The COPY thus
+    stays open while the batch folds: a server's `statement_timeout`, if set, bounds both.)"""
     if batch.new:
         insert_claims(conn, read_models, batch.fold())
     changes = batch.changes()

@@ -95,8 +95,8 @@ def decode_holdings(rows: list[dict[str, Any]]) -> tuple[Holding, ...]:
 # The state right after a claim, as that claim's row stores it (`state_after`): there is one per
 # claim, so it is most of the read models' bytes, and of what a catch-up writes. Whatever the row
 # itself says is left out: the state's order key and last event are the claim's own, and so are
-# the `since`, event and report of every holding the claim set, and the claim's time when it was
-# the last to change a share. What is left is a JSON array (the earlier format, an object that
+# the `since`, event and report of every holding the claim set, and the time of the last change
+# when it equals the claim's time. What is left is a JSON array (the earlier format, an object that
 # spelled everything out, is still read: rows written before it stay as they are until a replay):
 #     [events folded, changed_at, [holding, ...]]
 # changed_at is 0 for the claim's own time (else its text, or null); a holding the claim set is
@@ -133,12 +133,7 @@ def encode_state_after(state: PlaceControl, claim: Author) -> list[Any]:
         else [actor, share, since.text, event, report]
         for actor, share, since, event, report in state.holdings
     ]
-    changed_at = state.changed_at
-    return [
-        state.events_folded,
-        OWN_TIME if changed_at == occurred else changed_at.text if changed_at else None,
-        holdings,
-    ]
+    return [state.events_folded, _encode_changed_at(state.changed_at, occurred), holdings]
 
 
 def decode_state_after(data: list[Any] | dict[str, Any], claim: Author) -> PlaceControl:
@@ -156,9 +151,21 @@ def decode_state_after(data: list[Any] | dict[str, Any], claim: Author) -> Place
         ),
         (occurred.start, claim.position),  # last_key
         event_id,  # last_event_id
-        occurred if changed_at == OWN_TIME else parse_occurred(changed_at) if changed_at else None,
+        _decode_changed_at(changed_at, occurred),
         folded,  # events_folded
     )
+
+
+def _encode_changed_at(changed_at: OccurredAt | None, own: OccurredAt) -> str | int | None:
+    if changed_at is None:
+        return None
+    return OWN_TIME if changed_at == own else changed_at.text
+
+
+def _decode_changed_at(stored: str | int | None, own: OccurredAt) -> OccurredAt | None:
+    if stored is None:
+        return None
+    return own if stored == OWN_TIME else parse_occurred(str(stored))
 
 
 # The columns of a claim row that `state_after_of` reads.
@@ -167,10 +174,13 @@ STATE_COLUMNS = ("event_id", "position", "occurred_at", "occurred_start", "repor
 
 def state_after_of(row: Any) -> PlaceControl:
     """The stored state of a claim row read with (at least) STATE_COLUMNS."""
-    author = RowAuthor(
-        row.event_id, row.position, from_parts(row.occurred_at, row.occurred_start), row.report_id
-    )
-    return decode_state_after(row.state_after, author)
+    return decode_state_after(row.state_after, row_author(row))
+
+
+def row_author(row: Any) -> RowAuthor:
+    """What a claim row read with (at least) STATE_COLUMNS says of its claim."""
+    occurred = from_parts(row.occurred_at, row.occurred_start)
+    return RowAuthor(row.event_id, row.position, occurred, row.report_id)
 
 
 def _decode_spelled_out(data: dict[str, Any]) -> PlaceControl:

@@ -337,3 +337,5 @@ def test_a_fold_read_only_in_part_gives_no_changes() -> None:
         batch.changes()
     with pytest.raises(ValueError, match="folded already"):
         batch.fold()
+    with pytest.raises(ValueError, match="once its fold has started"):
+        batch.feed([log.recorded(claim("r", "c", 100, "2017-03"))])
