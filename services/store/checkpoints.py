@@ -59,6 +59,9 @@ def advance(conn: sa.Connection, checkpoint: Checkpoint, position: int) -> None:
 
 def fail(conn: sa.Connection, name: str, error: str) -> None:
     """Stop the projection: it stays stopped, and says why, until it is replayed."""
+    # Locked first, which creates it at 0 if no batch ever committed: a projection that fails at
+    # its very first batch must be stopped too, not retried by every job.
+    lock(conn, name)
     conn.execute(
         projections.update()
         .where(projections.c.name == name)

@@ -1,18 +1,22 @@
-"""Claim rows whose stored state is in the first, spelled-out format (written before the compact
-one): read as they are, and judged equal to a rebuild's by `frontline verify`."""
+"""Claim rows as the projector writes them since the compact `state_after`: rows of the first,
+spelled-out format read as they are and judged equal to a rebuild's by `frontline verify`; rows
+streamed to COPY as their places fold, and none of them kept when the fold fails half-way."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from services.domain.control import PlaceControl
+from services.domain.errors import InvalidClaim
 from services.projector import rebuild, runner
-from services.store import event_log
-from services.store.control_rows import state_after_of
+from services.projector.batch import Batch, ProjectionError
+from services.store import checkpoints, event_log
+from services.store.control_rows import ClaimRecord, state_after_of
 from services.store.database import Database
-from services.store.read_models import tables
+from services.store.read_models import PROJECTION, tables
 from tests.support.events import control_changed
 
 HISTORY = [
@@ -82,3 +86,29 @@ def test_verify_still_finds_a_state_that_is_wrong(db: Database) -> None:
     [difference] = rebuild.verify(db)
     assert (difference.table, difference.only_in_live, difference.only_in_rebuilt) == ("rm_claims", 1, 1)
     assert rawa in difference.examples[0] and "5000" in difference.examples[0]
+
+
+def test_a_fold_failing_while_its_rows_are_copied_writes_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new claims go to COPY while their places fold (runner.write_batch): a failure in the
+    middle of that fold aborts the COPY and the batch, and the projection stops at the batch."""
+    with db.transaction() as conn:
+        event_log.append(conn, [control_changed(p, a, s, w, giver) for p, a, s, w, giver in HISTORY])
+    folding = Batch._fold_place
+
+    def failing(batch: Batch, start: Any, bound: Any, tail: Any, records: list[ClaimRecord]) -> PlaceControl:
+        if any(r.claim.place_id == "rawa-iq" for r in records):  # folded after Abu Kamal's rows went out
+            raise InvalidClaim("a claim the algebra cannot apply")
+        return folding(batch, start, bound, tail, records)
+
+    monkeypatch.setattr(Batch, "_fold_place", failing)
+    with pytest.raises(ProjectionError, match="folding failed"):
+        runner.catch_up(db)
+    with db.snapshot() as conn:
+        checkpoint = checkpoints.read(conn, PROJECTION)
+        claim_rows = conn.execute(sa.select(sa.func.count()).select_from(tables().claims)).scalar_one()
+    assert claim_rows == 0
+    assert checkpoint is not None and (checkpoint.status, checkpoint.position) == ("failed", 0)
+    assert "folding failed" in (checkpoint.error or "")
+    assert runner.catch_up(db).events == 0  # stopped at its first batch, not retried by every job
