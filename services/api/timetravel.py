@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from services.domain.claims import Claim, apply_changes, typed_changes
 from services.domain.control import EMPTY, PlaceControl, fold_place
-from services.store.control_rows import STATE_COLUMNS, ClaimRecord, state_after_of
+from services.store.control_rows import ClaimRecord, state_after_of, state_columns
 from services.store.control_store import claim_record_of, place_state_of
 from services.store.read_models import ReadModelTables
 
@@ -103,7 +103,7 @@ def _without_states(t: ReadModelTables) -> sa.Select[Any]:
 def _state_as_of(conn: sa.Connection, t: ReadModelTables, place_id: str, as_of: datetime) -> PlaceControl:
     c = t.claims
     row = conn.execute(
-        sa.select(*_state_columns(t))
+        sa.select(*state_columns(c))
         .where(c.c.place_id == place_id, c.c.retracted.is_(False), c.c.occurred_start < as_of)
         .order_by(c.c.occurred_start.desc(), c.c.position.desc())
         .limit(1)
@@ -116,7 +116,7 @@ def _states_as_of(conn: sa.Connection, t: ReadModelTables, as_of: datetime) -> d
     latest = (
         sa.select(
             c.c.place_id,
-            *_state_columns(t),
+            *state_columns(c),
             sa.func.row_number()
             .over(partition_by=c.c.place_id, order_by=(c.c.occurred_start.desc(), c.c.position.desc()))
             .label("rank"),
@@ -126,7 +126,3 @@ def _states_as_of(conn: sa.Connection, t: ReadModelTables, as_of: datetime) -> d
     )
     rows = conn.execute(sa.select(latest).where(latest.c.rank == 1))
     return {r.place_id: state_after_of(r) for r in rows}
-
-
-def _state_columns(t: ReadModelTables) -> list[sa.Column[Any]]:
-    return [t.claims.c[name] for name in STATE_COLUMNS]

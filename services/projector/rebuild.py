@@ -24,7 +24,7 @@ from services.projector.batch import Batch, NothingStored
 from services.projector.runner import CatchUp, catch_up, fold_within, write_batch
 from services.store import checkpoints, event_log, read_model_sets
 from services.store.backend import backend_of
-from services.store.control_rows import STATE_COLUMNS, decode_state_after, row_author
+from services.store.control_rows import decode_state_after, row_author, state_columns
 from services.store.database import Database
 from services.store.read_models import PROJECTION, ReadModelTables, tables
 
@@ -159,7 +159,7 @@ def _states_apart(
     (event id, the state in `a`) and (event id, the state in `b`)."""
     alike = sa.and_(*(a.c[n].is_not_distinct_from(b.c[n]) for n in columns))
     query = (
-        sa.select(*(a.c[n] for n in STATE_COLUMNS), b.c.state_after.label("other_state"))
+        sa.select(*state_columns(a), b.c.state_after.label("other_state"))
         .join_from(a, b, alike)
         .where(a.c.state_after.is_distinct_from(b.c.state_after))
     )

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
+import sqlalchemy as sa
+
 from services.domain.claims import Claim
 from services.domain.control import Holding, PlaceControl
 from services.domain.occurred import OccurredAt, from_parts, parse_occurred
@@ -170,6 +172,11 @@ def _decode_changed_at(stored: str | int | None, own: OccurredAt) -> OccurredAt 
 
 # The columns of a claim row that `state_after_of` reads.
 STATE_COLUMNS = ("event_id", "position", "occurred_at", "occurred_start", "report_id", "state_after")
+
+
+def state_columns(claims: sa.Table) -> list[sa.Column[Any]]:
+    """STATE_COLUMNS of a claims table (the live one or a replay's), to select."""
+    return [claims.c[name] for name in STATE_COLUMNS]
 
 
 def state_after_of(row: Any) -> PlaceControl:

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.domain.events import RecordedEvent, upgrade
 from services.store.backend import JSON_CODEC, Row, attach, ignoring_conflicts
-from services.store.control_rows import STATE_COLUMNS, Key
+from services.store.control_rows import STATE_COLUMNS, Key, state_columns
 
 # Advisory-lock keys; the log's own lock is keyed in migration 0001.
 REGISTRY_LOCK = 7340031999998
@@ -346,7 +346,6 @@ class PostgresBackend:
         )
 
     def claims_before(self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key]) -> Sequence[Any]:
-        c = claims.c
         return conn.execute(
             sa.text(
                 f"SELECT b.place_id, {_columns('c.', STATE_COLUMNS)} FROM {_BOUNDS} "  # noqa: S608
@@ -354,7 +353,7 @@ class PostgresBackend:
                 "WHERE c.place_id = b.place_id AND NOT c.retracted "
                 "AND (c.occurred_start, c.position) < (b.s, b.pos) "
                 "ORDER BY c.occurred_start DESC, c.position DESC LIMIT 1) c ON true"
-            ).columns(sa.column("place_id"), *(c[name] for name in STATE_COLUMNS)),
+            ).columns(sa.column("place_id"), *state_columns(claims)),
             _bound_params(bounds),
         ).all()
 

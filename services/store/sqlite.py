@@ -20,7 +20,7 @@ from sqlalchemy.dialects import sqlite
 from services.domain.events import RecordedEvent
 from services.store import event_log
 from services.store.backend import JSON_CODEC, Row, attach, ignoring_conflicts
-from services.store.control_rows import STATE_COLUMNS, Key
+from services.store.control_rows import Key, state_columns
 from services.store.read_models import tables
 from services.store.schema import events, place_names, places, requests
 
@@ -245,7 +245,7 @@ class SqliteBackend:
     def claims_before(self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key]) -> Sequence[Any]:
         c = claims.c
         query = (
-            sa.select(c.place_id, *(c[name] for name in STATE_COLUMNS))
+            sa.select(c.place_id, *state_columns(claims))
             .order_by(c.occurred_start.desc(), c.position.desc())
             .limit(1)
         )

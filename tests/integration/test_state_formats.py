@@ -43,10 +43,8 @@ def spelled_out(state: PlaceControl) -> dict[str, Any]:
 def rewrite_states(db: Database, change: Any = lambda state: state) -> dict[str, PlaceControl]:
     """Store every claim's state in the first format (through `change`); the states as they were."""
     c = tables().claims
+    states = stored_states(db)
     with db.transaction() as conn:
-        states = {
-            r.event_id: state_after_of(r) for r in conn.execute(sa.select(c)) if r.state_after is not None
-        }
         for event_id, state in states.items():
             new = spelled_out(change(state))
             conn.execute(c.update().where(c.c.event_id == event_id).values(state_after=new))
