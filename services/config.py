@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 KeyList = Annotated[list[str], NoDecode]
 ROLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# A queue's name is part of its catch-up job's id (services.doorbell), and RQ takes only these in one.
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
 class ConfigurationError(ValidationError):
@@ -143,6 +145,13 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("expected a redis:// URL")
+        return value
+
+    @field_validator("queue_name")
+    @classmethod
+    def _check_queue_name(cls, value: str) -> str:
+        if not QUEUE_NAME.match(value):
+            raise ValueError("expected letters, digits, underscores and dashes (it names RQ's job ids)")
         return value
 
     @field_validator("database_app_role")

@@ -72,6 +72,12 @@ class QueueDoorbell:
         except redis.RedisError as exc:
             self._quiet_until = time.monotonic() + self.BACKOFF
             log.warning("doorbell.unreachable", error=str(exc))
+        except Exception:
+            # Whatever else goes wrong, the reports that rang are durable and are waiting for their
+            # answers: the ring is skipped, never the answers (the report writer rings before it
+            # answers, and a raise would end its thread).
+            self._quiet_until = time.monotonic() + self.BACKOFF
+            log.exception("doorbell.failed")
 
 
 class LocalDoorbell:

@@ -31,7 +31,7 @@ from services.ingest.schemas import (
     ReportOut,
     place_fields,
 )
-from services.ingest.writer import ReportWriter, WriterBusy
+from services.ingest.writer import ReportWriter, WriterBusy, WriterStopped
 from services.web.auth import BEARER, authenticated_route
 from services.web.context import AppContext, context_of
 from services.web.deps import RuntimeDep, require_json
@@ -149,6 +149,15 @@ def install(app: FastAPI) -> None:
             503,
             "busy",
             "too many reports are waiting to be written; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(WriterStopped)
+    async def _stopped(_: Request, exc: WriterStopped) -> Response:
+        return problem(
+            503,
+            "writer-stopped",
+            "the report writer has stopped; retry shortly",
             headers={"Retry-After": "1"},
         )
 

@@ -38,6 +38,10 @@ class WriterBusy(Exception):
     """Too many reports are waiting to be written (answer 503 and let the feed retry)."""
 
 
+class WriterStopped(Exception):
+    """The writer's thread has ended (the process is stopping): nothing would answer a report."""
+
+
 @dataclass
 class _Item:
     submission: Submission
@@ -76,6 +80,8 @@ class ReportWriter(Loop):
 
     async def write(self, submission: Submission) -> Outcome:
         """Record a report; returns once it is durable (or raises its error)."""
+        if not self.running:
+            raise WriterStopped
         item = _Item(submission, asyncio.get_running_loop().create_future())
         try:
             self._queue.put_nowait(item)

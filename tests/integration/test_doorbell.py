@@ -6,6 +6,7 @@ import redis
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
+from structlog.testing import capture_logs
 
 from services.doorbell import QueueDoorbell
 from services.store.read_models import PROJECTION
@@ -34,5 +35,23 @@ def test_a_ring_while_the_job_waits_or_runs_enqueues_nothing_more(redis_url: str
         job.delete()  # done (result_ttl 0): the next ring enqueues it again
         bell.ring()
         assert queue.job_ids == [bell.job_id]
+    finally:
+        connection.close()
+
+
+def test_a_ring_that_fails_otherwise_is_skipped_not_raised(redis_url: str, queue_name: str) -> None:
+    # The report writer rings after its commit and before it answers: a raise there would end its
+    # thread, and every report after it would wait for an answer forever. (A queue name that makes
+    # an id RQ refuses is one such failure; the settings refuse that name, QueueDoorbell does not.)
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        bell = QueueDoorbell(connection, f"{queue_name}.x", PROJECTION, 60)
+        with capture_logs() as logged:
+            bell.ring()  # RQ raises ValueError for the job's id
+        assert Queue(f"{queue_name}.x", connection=connection).job_ids == []
+        assert [(e["event"], e["log_level"]) for e in logged] == [("doorbell.failed", "error")]
+        with capture_logs() as again:
+            bell.ring()  # within the back-off, as after a Redis failure: not tried
+        assert again == []
     finally:
         connection.close()

@@ -16,8 +16,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from services.ingest.app import create_app
+from services.ingest.writer import ReportWriter
 from services.seed import SEED_REPORT
 from services.store import schema
+from services.web.context import context_of
 from tests.support.apps import INGEST, live_server, log_snapshot, settings_for
 
 
@@ -327,3 +329,16 @@ def test_fifty_concurrent_posts_of_one_report_store_its_events_once(app: Any, pg
     assert statuses == [200] * 49 + [201]
     assert len({r.content for r in responses}) == 1  # every answer is the first answer
     assert len(log_snapshot(pg_url)) == before + len(body["claims"])
+
+
+def test_a_report_writer_that_has_stopped_is_a_503_at_once_not_a_hang(pg_url: str, cache_dir: Path) -> None:
+    # Were its thread ever to end (stopping, or a defect: a doorbell that raised once did), a report
+    # would wait for an answer that never comes: it is refused at once instead, and writes nothing.
+    with TestClient(create_app(settings_for(pg_url, cache_dir))) as own:
+        context_of(own.app).get(ReportWriter).stop()
+        before = log_snapshot(pg_url)
+        response = own.post("/v1/reports", json=report(), headers=INGEST)
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"] == "the report writer has stopped; retry shortly"
+        assert log_snapshot(pg_url) == before

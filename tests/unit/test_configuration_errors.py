@@ -44,3 +44,14 @@ def test_the_app_role_is_a_role_name(value: str, expected: str | None) -> None:
 def test_an_app_role_that_is_not_a_name_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="DATABASE_APP_ROLE"):
         Settings(_env_file=None, database_app_role="app; DROP TABLE events")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("value", ["frontline.prod", "a b", "", "queue:1"])
+def test_a_queue_name_that_cannot_name_a_job_is_refused(value: str) -> None:
+    # Its catch-up job's id is made of it: RQ would refuse that id at the first ring.
+    with pytest.raises(ConfigurationError, match="QUEUE_NAME: expected letters, digits, underscores"):
+        Settings(_env_file=None, queue_name=value)  # type: ignore[call-arg]
+
+
+def test_a_queue_name_of_letters_digits_and_dashes_is_taken() -> None:
+    assert Settings(_env_file=None, queue_name="frontline-prod_2").queue_name == "frontline-prod_2"  # type: ignore[call-arg]
