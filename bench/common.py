@@ -229,7 +229,8 @@ class ScenarioResult:
 def _amount(value: float | None, unit: str) -> str:
     if value is None:
         return ""
-    return f"{value:,.2f} {unit}" if unit == "ms" else f"{value:,.0f} {unit}"
+    # Latencies and cores are small numbers: their decimals are the figure.
+    return f"{value:,.2f} {unit}" if unit in ("ms", "cores") else f"{value:,.0f} {unit}"
 
 
 COLUMNS = ("figure", "value", "the run's limit", "ratio", "target", "met?")

@@ -6,13 +6,19 @@ shape (ingest-api, read-api on one uvicorn worker, a `frontline worker` on a Red
 200 reports a second arrive, each claiming a random other place (a share from the corpus's mix, so
 the contested list does change now and then). The polled place is never written: its pollers, with
 If-None-Match, must get only 304s. The limit of each run is the same run with no writes.
+
+Then the writes alone, nobody reading, at each rate: the cores they take (ingest, the worker,
+PostgreSQL, the read API following the change feed, the harness's POSTs) are the ones the reads
+cannot have on this machine while they arrive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -49,8 +55,10 @@ def run(env: BenchEnv) -> ScenarioResult:
                 record_cpu(result, f"{kind} at {rate:g} reports/s", usage)
                 cores[(kind, rate)] = usage.groups["read-api"]
         untouched = _untouched_304s(env, read, ingest, names)
+        alone = {rate: _writes_alone(env, stack, result, rate, names) for rate in RATES[1:]}
     _figures(result, runs, untouched)
     _per_read_cpu(result, runs, cores)
+    _writes_figures(result, alone)
     return result
 
 
@@ -167,3 +175,30 @@ def _per_read_cpu(result: ScenarioResult, runs: Runs, cores: dict[tuple[str, flo
                 Figure(f"(per read-API CPU-second) {kind}, {rate:g} reports/s", per_cpu(kind, rate),
                        "req/CPU-s", limit=per_cpu(kind, 0.0), note="limit: the same with no writes")
             )  # fmt: skip
+
+
+def _writes_alone(
+    env: BenchEnv, stack: Stack, result: ScenarioResult, rate: float, names: list[str]
+) -> float:
+    """The cores the writes take at `rate` with nobody reading: ingest, the worker, PostgreSQL, the
+    read API following the change feed (its cache and the stream's backlog), and the harness's POSTs."""
+    seconds = env.seconds(15)
+    writer = _writing(stack.ingest.address, rate, seconds + 2, names)
+    time.sleep(1)  # past the first reports' warm-up
+    meter = _meter(stack)
+    meter.start()
+    time.sleep(seconds)
+    usage = meter.stop()
+    writer.join()
+    record_cpu(result, f"writes alone at {rate:g} reports/s", usage)
+    return sum(usage.groups.values())
+
+
+def _writes_figures(result: ScenarioResult, alone: dict[float, float]) -> None:
+    cores = len(os.sched_getaffinity(0))
+    for rate, writes in alone.items():
+        result.figures.append(
+            Figure(f"cores the writes alone take, {rate:g} reports/s", writes, "cores", limit=cores,
+                   note="ingest-api + worker + PostgreSQL + the read API following + the harness's POSTs; "
+                        "limit: the machine's cores")
+        )  # fmt: skip
