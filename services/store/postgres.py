@@ -12,6 +12,7 @@ SQLAlchemy's own would (`_raised`).
 from __future__ import annotations
 
 import contextlib
+import weakref
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -316,10 +317,10 @@ class PostgresBackend:
         if isinstance(rows, Sequence) and not rows:
             return
         names = ", ".join(c.name for c in table.columns)
-        with _driver(conn).cursor() as cursor:
+        driver = _driver(conn)
+        with driver.cursor() as cursor:
             cursor.adapters.register_dumper(None, _BinaryJsonb)
-            cursor.execute(f"SELECT {names} FROM {table.name} LIMIT 0")  # noqa: S608
-            types = [column.type_code for column in cursor.description or ()]
+            types = _column_types(driver, cursor, table.name, names)
             with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(types)
                 for row in rows:
@@ -439,6 +440,25 @@ def _recorded(
         position, event_id, type, stream_id, stream_version, occurred_at, occurred_start, recorded_at,
         request_id, target_event_id, upgrade(type, schema_version, data),
     )  # fmt: skip
+
+
+# The column types binary COPY is told, per connection and table: asked of the server once rather
+# than before every COPY (a projection step of one event makes three COPYs). Per connection, since
+# a table's name means what the connection's database and search_path make of it. Code whose
+# tables' column types a migration changes is new code: its processes connect afresh.
+_TYPES: weakref.WeakKeyDictionary[psycopg.Connection[Any], dict[tuple[str, str], list[int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _column_types(
+    driver: psycopg.Connection[Any], cursor: psycopg.Cursor[Any], table: str, names: str
+) -> list[int]:
+    known = _TYPES.setdefault(driver, {})
+    if (table, names) not in known:
+        cursor.execute(f"SELECT {names} FROM {table} LIMIT 0")  # noqa: S608
+        known[(table, names)] = [column.type_code for column in cursor.description or ()]
+    return known[(table, names)]
 
 
 class _BinaryJsonb(Dumper):
