@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from services import collector
-from services.config import Settings
+from services.config import ConfigurationError, Settings
 
 app = typer.Typer(
     help="Frontline: who controls which place, from news reports.",
@@ -52,10 +51,8 @@ def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment (and `.env`), or exit naming the variable that is wrong."""
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        for error in exc.errors():
-            variable = "_".join(str(p) for p in error["loc"][:1]).upper()
-            typer.echo(f"configuration error: {variable}: {error['msg']}", err=True)
+    except ConfigurationError as exc:  # what Settings raises: its message names each variable
+        typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     from services import logs
 

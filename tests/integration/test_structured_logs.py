@@ -136,3 +136,4 @@ def test_a_bad_variable_stops_each_entrypoint_naming_it(command: list[str], redi
     assert "configuration error: GAZETTEER_COUNTRIES" in message
     assert "configuration error: PORT" in message
     assert "hunter2" not in message  # the message names variables, never their values
+    assert "Value error" not in message  # pydantic's wording: the reason is said plainly
