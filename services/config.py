@@ -12,9 +12,9 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 KeyList = Annotated[list[str], NoDecode]
-ROLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")  # fullmatch: "$" admits a final newline
 # A queue's name is part of its catch-up job's id (services.doorbell), and RQ takes only these in one.
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 class ConfigurationError(ValidationError):
@@ -150,7 +150,7 @@ class Settings(BaseSettings):
     @field_validator("queue_name")
     @classmethod
     def _check_queue_name(cls, value: str) -> str:
-        if not QUEUE_NAME.match(value):
+        if not QUEUE_NAME.fullmatch(value):
             raise ValueError("expected letters, digits, underscores and dashes (it names RQ's job ids)")
         return value
 
@@ -159,7 +159,7 @@ class Settings(BaseSettings):
     def _check_role(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not ROLE_NAME.match(value):
+        if not ROLE_NAME.fullmatch(value):
             raise ValueError("expected a PostgreSQL role name (letters, digits, underscores)")
         return value
 

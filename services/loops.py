@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import threading
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 
 class Loop:
     """Start, stop, wake; subclasses implement `tick`.
@@ -30,6 +34,7 @@ class Loop:
         self.stop_timeout = interval + 5 if stop_timeout is None else stop_timeout
         self._wake = wake or threading.Event()
         self._stopping = threading.Event()
+        self.name = name
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
@@ -68,11 +73,21 @@ class Loop:
     def tick(self) -> None:
         raise NotImplementedError
 
+    def ended(self) -> None:
+        """On the loop's thread, as it ends however it ends (stopped, or a tick raised): a loop
+        that others wait on answers them here."""
+
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            if self.interval:
-                self._wake.wait(self.interval)
-                self._wake.clear()
-                if self._stopping.is_set():
-                    return
-            self.tick()
+        try:
+            while not self._stopping.is_set():
+                if self.interval:
+                    self._wake.wait(self.interval)
+                    self._wake.clear()
+                    if self._stopping.is_set():
+                        return
+                self.tick()
+        except Exception:
+            # The thread ends here either way: said in the log's own form, not threading's.
+            log.exception("loop.failed", loop=self.name)
+        finally:
+            self.ended()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ class WriterBusy(Exception):
 
 
 class WriterStopped(Exception):
-    """The writer's thread has ended (the process is stopping): nothing would answer a report."""
+    """The writer's thread has ended: the process is stopping, or a defect ended it (then
+    `/readyz` says so, for the process to be replaced)."""
 
 
 @dataclass
@@ -71,6 +73,10 @@ class ReportWriter(Loop):
         self.max_claims = max_claims
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=backlog)
         self._carry: list[_Item] = []
+        self._writing: list[_Item] = []  # the batch of the tick in progress
+        # Held to queue a report and to close: once closed, nothing is queued that none would answer.
+        self._door = threading.Lock()
+        self._closed = False
 
     def stop(self) -> None:
         """Finish what is queued, then stop."""
@@ -80,21 +86,42 @@ class ReportWriter(Loop):
 
     async def write(self, submission: Submission) -> Outcome:
         """Record a report; returns once it is durable (or raises its error)."""
-        if not self.running:
-            raise WriterStopped
         item = _Item(submission, asyncio.get_running_loop().create_future())
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            raise WriterBusy from None
+        with self._door:
+            if self._closed or not self.running:
+                raise WriterStopped
+            try:
+                self._queue.put_nowait(item)
+            except queue.Full:
+                raise WriterBusy from None
         return await item.future
 
     def tick(self) -> None:
         batch, stopping = self._next_batch()
         if batch:
+            self._writing = batch
             self._write(batch)
+            self._writing = []
         if stopping and not self._carry:
             self.finish()
+
+    def ended(self) -> None:
+        """Close, and answer every report still waiting: a tick that raised leaves its batch and
+        the queue behind it unanswered (a batch may have committed: its feeds' retries are then
+        answered as replays)."""
+        if not self.stopping:
+            log.error("report_writer.ended", reason="a tick raised (loop.failed says what)")
+        with self._door:
+            self._closed = True
+        waiting = [*self._writing, *self._carry]
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                waiting.append(item)
+        self._answer(waiting, [WriterStopped()] * len(waiting))
 
     def _next_batch(self) -> tuple[list[_Item], bool]:
         batch, claims, stopping = list(self._carry), 0, False

@@ -37,6 +37,7 @@ class AppContext:
     def __init__(self, runtime: Runtime, owns_runtime: bool = True) -> None:
         self.runtime = runtime
         self._parts: dict[type, object] = {}
+        self._started: list[Part] = []
         self._stops = ExitStack()
         self._async_closes: list[Callable[[], Awaitable[None]]] = []
         if owns_runtime:
@@ -54,8 +55,18 @@ class AppContext:
         earlier."""
         self.provide(kind, part)
         part.start()
+        self._started.append(part)
         self._stops.callback(part.stop)
         return part
+
+    def ended(self) -> list[str]:
+        """The started parts with a thread of their own (services.loops) whose thread has ended
+        while the app runs: a defect ended it, and what it did is no longer done."""
+        return [
+            getattr(p, "name", type(p).__name__)
+            for p in self._started
+            if getattr(p, "running", True) is False
+        ]
 
     def get(self, kind: type[T]) -> T:
         part = self._parts.get(kind)

@@ -15,11 +15,12 @@ import orjson
 import redis
 import sqlalchemy as sa
 import structlog
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 
 from services.store.database import Database
 from services.store.errors import StoreUnavailable
 from services.store.migrations import head_revision, known_revisions
+from services.web.context import context_of
 from services.web.deps import RuntimeDep
 from services.web.problems import problem, problem_responses
 from services.web.runtime import Runtime
@@ -31,7 +32,7 @@ STATEMENT_TIMEOUT_MS = 2000  # a probe must answer while the prober still waits
 
 @dataclass(frozen=True)
 class Failure:
-    check: str  # database | migrations | durability | redis
+    check: str  # database | migrations | durability | redis | threads
     reason: str  # a short class, safe to show anyone: unreachable, missing, behind, ...
     details: str = ""  # what the driver said: for the log only
 
@@ -127,9 +128,12 @@ def install(app: FastAPI) -> None:
     """GET /readyz: 200 when ready, else 503 (problem+json) naming every check that failed."""
 
     @app.get("/readyz", tags=["operations"], response_class=Response, responses=problem_responses(503))
-    def readyz(runtime: RuntimeDep) -> Response:
-        """Ready: the database and Redis answer, migrations are at head, commits are durable."""
-        found = failures(runtime)
+    def readyz(request: Request, runtime: RuntimeDep) -> Response:
+        """Ready: the database and Redis answer, migrations are at head, commits are durable, and
+        every background thread of the app (the report writer, the projector...) still runs."""
+        found = failures(runtime) + [
+            Failure("threads", f"{name}: ended") for name in context_of(request.app).ended()
+        ]
         if not found:
             return Response(orjson.dumps({"status": "ready"}), media_type="application/json")
         for failure in found:

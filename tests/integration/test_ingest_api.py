@@ -340,5 +340,9 @@ def test_a_report_writer_that_has_stopped_is_a_503_at_once_not_a_hang(pg_url: st
         response = own.post("/v1/reports", json=report(), headers=INGEST)
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"] == "urn:frontline:problem:writer-stopped"
         assert response.json()["detail"] == "the report writer has stopped; retry shortly"
         assert log_snapshot(pg_url) == before
+        ready = own.get("/readyz")
+        assert ready.status_code == 503
+        assert {"check": "threads", "msg": "report-writer: ended"} in ready.json()["errors"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 from services import gazetteer
 from services.ingest.problems import IdConflict, Rejected
 from services.ingest.reports import Deferred, Outcome, Submission, body_hash, record_reports
 from services.ingest.schemas import ReportIn
+from services.ingest.writer import ReportWriter, WriterStopped
 from services.store import event_log
 from services.store.actors import ActorDirectory
 from services.store.database import Database
@@ -52,3 +55,34 @@ def test_a_bad_report_in_a_batch_writes_nothing_while_the_others_go_in(db: Datab
     with db.snapshot() as conn:
         logged = event_log.read_after(conn, 0, 100)
     assert [e.request_id for e in logged] == [good.report.id, again[2].answer.report_id]
+
+
+class _BrokenDoorbell:
+    """A defect after a batch's commit (a doorbell's ring once raised): the writer's thread ends."""
+
+    def ring(self) -> None:
+        raise RuntimeError("a defect")
+
+
+def test_a_writer_whose_thread_ends_answers_every_waiting_report_and_refuses_later_ones(
+    db: Database, cache_dir: Path
+) -> None:
+    gz = gazetteer.load(["IQ", "SY"], cache_dir)
+    writer = ReportWriter(db, ActorDirectory(), lambda: gz, _BrokenDoorbell())
+    writer.start()
+    reports = [submission(GOOD) for _ in range(3)]
+
+    async def post(batch: list[Submission]) -> list[Any]:
+        return await asyncio.wait_for(
+            asyncio.gather(*(writer.write(s) for s in batch), return_exceptions=True), timeout=20
+        )
+
+    answers = asyncio.run(post(reports))  # none waits for ever: the wait_for would raise
+    writer.join()
+    assert not writer.running
+    assert [type(a) for a in answers] == [WriterStopped] * 3
+    assert [type(a) for a in asyncio.run(post([submission(GOOD)]))] == [WriterStopped]
+    # What committed before the ring stays: a feed's retry is answered as a replay.
+    with db.transaction() as conn:
+        again = record_reports(conn, reports[:1], ActorDirectory(), gz)
+    assert isinstance(again[0], Outcome) and not again[0].created

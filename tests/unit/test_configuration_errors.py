@@ -46,7 +46,7 @@ def test_an_app_role_that_is_not_a_name_is_refused() -> None:
         Settings(_env_file=None, database_app_role="app; DROP TABLE events")  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize("value", ["frontline.prod", "a b", "", "queue:1"])
+@pytest.mark.parametrize("value", ["frontline.prod", "a b", "", "queue:1", "frontline\n"])
 def test_a_queue_name_that_cannot_name_a_job_is_refused(value: str) -> None:
     # Its catch-up job's id is made of it: RQ would refuse that id at the first ring.
     with pytest.raises(ConfigurationError, match="QUEUE_NAME: expected letters, digits, underscores"):
