@@ -31,7 +31,7 @@ from services.ingest.schemas import (
     ReportOut,
     place_fields,
 )
-from services.ingest.writer import ReportWriter, WriterBusy, WriterStopped
+from services.ingest.writer import ReportWriter, WriterUnavailable
 from services.web.auth import BEARER, authenticated_route
 from services.web.context import AppContext, context_of
 from services.web.deps import RuntimeDep, require_json
@@ -143,23 +143,9 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     place_names.install(app)
 
-    @app.exception_handler(WriterBusy)
-    async def _busy(_: Request, exc: WriterBusy) -> Response:
-        return problem(
-            503,
-            "busy",
-            "too many reports are waiting to be written; retry shortly",
-            headers={"Retry-After": "1"},
-        )
-
-    @app.exception_handler(WriterStopped)
-    async def _stopped(_: Request, exc: WriterStopped) -> Response:
-        return problem(
-            503,
-            "writer-stopped",
-            "the report writer has stopped; retry shortly",
-            headers={"Retry-After": "1"},
-        )
+    @app.exception_handler(WriterUnavailable)
+    async def _unavailable(_: Request, exc: WriterUnavailable) -> Response:
+        return problem(503, exc.slug, exc.detail, headers={"Retry-After": "1"})
 
     @app.exception_handler(Rejected)
     async def _rejected(_: Request, exc: Rejected) -> Response:

@@ -35,13 +35,23 @@ from services.store.event_log import commit_with_append
 log = structlog.get_logger(__name__)
 
 
-class WriterBusy(Exception):
-    """Too many reports are waiting to be written (answer 503 and let the feed retry)."""
+class WriterUnavailable(Exception):
+    """The writer cannot take a report now: answered 503 (`slug`, `detail`), for the feed to retry."""
+
+    slug = "busy"
+    detail = "too many reports are waiting to be written; retry shortly"
 
 
-class WriterStopped(Exception):
+class WriterBusy(WriterUnavailable):
+    """Too many reports are waiting to be written."""
+
+
+class WriterStopped(WriterUnavailable):
     """The writer's thread has ended: the process is stopping, or a defect ended it (then
     `/readyz` says so, for the process to be replaced)."""
+
+    slug = "writer-stopped"
+    detail = "the report writer has stopped; retry shortly"
 
 
 @dataclass
