@@ -8,12 +8,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_TIMEOUT=60 \
+    PIP_RETRIES=10 \
     HOST=0.0.0.0 \
     CACHE_DIR=/app/var/cache \
     LOG_FORMAT=json
 
 WORKDIR /app
 
+# PIP_TIMEOUT and PIP_RETRIES (pip's defaults: 15 s, 5 retries): the step below once failed on a
+# busy machine and passed as it was run again by hand, most likely one slow download.
 # The dependencies in a layer of their own, rebuilt only when pyproject.toml changes (README.md,
 # which the package's metadata reads, comes later: an edit of it must not download them again).
 COPY pyproject.toml ./

@@ -31,7 +31,9 @@ class SmokeFailed(Exception):
 def run(cmd: list[str], timeout: float = 120, env: dict[str, str] | None = None, check: bool = True) -> str:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and done.returncode != 0:
-        raise SmokeFailed(f"{' '.join(cmd[:4])} … exited {done.returncode}: {tail(done.stderr)}")
+        # Both streams: a failed image build says why on stdout (pip's error), and stops on stderr.
+        said = "\n".join(t for t in (tail(done.stdout, 25), tail(done.stderr)) if t)
+        raise SmokeFailed(f"{' '.join(cmd[:4])} … exited {done.returncode}: {said}")
     return done.stdout
 
 
