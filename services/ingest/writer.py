@@ -38,12 +38,15 @@ log = structlog.get_logger(__name__)
 class WriterUnavailable(Exception):
     """The writer cannot take a report now: answered 503 (`slug`, `detail`), for the feed to retry."""
 
-    slug = "busy"
-    detail = "too many reports are waiting to be written; retry shortly"
+    slug: str
+    detail: str
 
 
 class WriterBusy(WriterUnavailable):
     """Too many reports are waiting to be written."""
+
+    slug = "busy"
+    detail = "too many reports are waiting to be written; retry shortly"
 
 
 class WriterStopped(WriterUnavailable):

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar, cast
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.loops import Loop
 from services.web.runtime import Runtime
 
 T = TypeVar("T")
@@ -60,13 +61,9 @@ class AppContext:
         return part
 
     def ended(self) -> list[str]:
-        """The started parts with a thread of their own (services.loops) whose thread has ended
-        while the app runs: a defect ended it, and what it did is no longer done."""
-        return [
-            getattr(p, "name", type(p).__name__)
-            for p in self._started
-            if getattr(p, "running", True) is False
-        ]
+        """The started parts that are loops (services.loops) whose thread has ended while the app
+        runs: a defect ended it, and what it did is no longer done."""
+        return [p.name for p in self._started if isinstance(p, Loop) and not p.running]
 
     def get(self, kind: type[T]) -> T:
         part = self._parts.get(kind)

@@ -130,7 +130,7 @@ def install(app: FastAPI) -> None:
     @app.get("/readyz", tags=["operations"], response_class=Response, responses=problem_responses(503))
     def readyz(request: Request, runtime: RuntimeDep) -> Response:
         """Ready: the database and Redis answer, migrations are at head, commits are durable, and
-        every background thread of the app (the report writer, the projector...) still runs."""
+        every loop the app started (the ingest API's report writer) still runs."""
         found = failures(runtime) + [
             Failure("threads", f"{name}: ended") for name in context_of(request.app).ended()
         ]
