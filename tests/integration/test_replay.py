@@ -215,6 +215,33 @@ def test_a_swapped_in_set_has_the_live_sets_keys_and_indexes(stack: tuple[str, D
     assert rebuild.verify(db) == []
 
 
+def test_a_swapped_in_set_comes_with_the_planners_statistics(stack: tuple[str, Database]) -> None:
+    """The replay analyzes the set it built before swapping it in: autovacuum would only a while
+    later (never, where it is off, as on the test server), and until then the planner guesses, and
+    the read API's change-feed query scanned every place at each step (BENCHMARKS.md)."""
+    base, db = stack
+    with httpx.Client(base_url=base, timeout=30) as http:
+        seed(http, 30)
+        assert run_replay(http)["status"] == "done"
+    with db.snapshot() as conn:
+        analyzed = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables"
+                    " WHERE schemaname = current_schema()"
+                )
+            ).all()
+        )
+        columns = conn.execute(
+            sa.text(
+                "SELECT attname FROM pg_stats WHERE schemaname = current_schema()"
+                " AND tablename = 'rm_place_state'"
+            )
+        ).scalars()
+        assert "updated_position" in set(columns)
+    assert {t.name: analyzed.get(t.name) for t in tables().all} == {t.name: True for t in tables().all}
+
+
 def test_replay_on_sqlite_embedded(fresh_sqlite_url: str, cache_dir: Path) -> None:
     app = create_app(settings_for(fresh_sqlite_url, cache_dir, reconcile_interval=0.2))
     db = Database(fresh_sqlite_url)
