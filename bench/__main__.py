@@ -33,6 +33,7 @@ SCENARIOS: dict[str, str] = {
     "live": "bench.live",
     "acled": "bench.acled",
     "replica": "bench.replica",
+    "aging": "bench.aging",
 }
 
 

@@ -85,7 +85,8 @@ def _meter(stack: Stack) -> cpu.Meter:
     )
 
 
-def _claims(names: list[str], seed: int) -> Any:
+def reports_claiming(names: list[str], seed: int) -> Any:
+    """Report bodies (`make(n)`), each of one claim on a random place of `names`."""
     rng = random.Random(seed)
 
     def make(n: int) -> bytes:
@@ -100,7 +101,8 @@ def _claims(names: list[str], seed: int) -> Any:
 def _writing(ingest: tuple[str, int], rate: float, seconds: float, names: list[str]) -> threading.Thread:
     count = int(rate * seconds)
     thread = threading.Thread(
-        target=lambda: asyncio.run(post_reports(ingest, count, rate, _claims(names, int(rate)))), daemon=True
+        target=lambda: asyncio.run(post_reports(ingest, count, rate, reports_claiming(names, int(rate)))),
+        daemon=True,
     )
     thread.start()
     return thread

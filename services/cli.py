@@ -76,11 +76,17 @@ def check_ready(settings: Settings) -> None:
     """Fail now, in words, when the database (or Redis) a command needs is down or not migrated."""
     from services.store.migrations import check_migrated
 
-    check_migrated(settings.database_url)
+    warn(check_migrated(settings.database_url))
     if settings.redis_url:
         from services.doorbell import check_reachable
 
         check_reachable(settings.redis_url)
+
+
+def warn(warnings: list[str]) -> None:
+    """Say what in the server's settings will slow the services down (stderr; they start anyway)."""
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 Host = Annotated[str | None, typer.Option(help="Interface to listen on (HOST).")]
@@ -94,9 +100,10 @@ def migrate() -> None:
     settings = load_settings()
     announce_database(settings)
     from services.gazetteer import load
-    from services.store.migrations import upgrade
+    from services.store.migrations import check_migrated, upgrade
 
     before, after = upgrade(settings.database_url)
+    warn(check_migrated(settings.database_url))
     load(settings.gazetteer_countries, settings.cache_dir)
     done = "already at head" if before == after else f"migrated from {before or 'empty'} to head"
     typer.echo(f"database {done} ({after}); gazetteer cached")

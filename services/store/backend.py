@@ -73,6 +73,11 @@ class Backend(Protocol):
         """The server's `fsync` and `synchronous_commit`, as PostgreSQL names them."""
         ...
 
+    def server_warnings(self, conn: sa.Connection) -> list[str]:
+        """What in the server's settings will slow the services down as the tables grow (nothing
+        unsafe: that is `durability_settings`'s), in words for an operator."""
+        ...
+
     def by_code_point(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
         """`column` ordered and compared as Python compares strings, whatever the collation."""
         ...

@@ -58,9 +58,10 @@ def upgrade(url: str) -> tuple[str | None, str | None]:
         engine.dispose()
 
 
-def check_migrated(url: str) -> None:
+def check_migrated(url: str) -> list[str]:
     """Raise StoreUnavailable when the database at `url` cannot be reached, NotMigrated when it
-    has never been migrated. A missing SQLite file is not created (connecting would create it)."""
+    has never been migrated; else return the server's warnings (`Backend.server_warnings`). A
+    missing SQLite file is not created (connecting would create it)."""
     backend = backend_for(url)
     if backend.missing(url):
         raise NotMigrated("alembic_version", backend=locations.backend(url), where=locations.where(url))
@@ -68,7 +69,9 @@ def check_migrated(url: str) -> None:
     try:
         with translated(url), engine.connect() as conn:
             revision = current_revision(conn)
+            warnings = backend.server_warnings(conn)
     finally:
         engine.dispose()
     if revision is None:
         raise NotMigrated("alembic_version", backend=locations.backend(url), where=locations.where(url))
+    return warnings

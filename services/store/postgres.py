@@ -222,6 +222,17 @@ class PostgresBackend:
         fsync, synchronous_commit = row.one()
         return str(fsync), str(synchronous_commit)
 
+    def server_warnings(self, conn: sa.Connection) -> list[str]:
+        if conn.execute(sa.text("SELECT current_setting('autovacuum')")).scalar_one() == "on":
+            return []
+        # Found by the bench (BENCHMARKS.md): a plan a connection keeps for a statement it prepared
+        # while a table was small is made again only when the table is analyzed.
+        return [
+            "autovacuum is off on this PostgreSQL server: the tables are never analyzed, and query"
+            " plans made while they were small are kept as they grow (reports get slower and"
+            " slower); turn it on (README: Operations)"
+        ]
+
     def by_code_point(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
         # Under en_US, PostgreSQL puts "albu-kamal-sy" before "al-qaim-iq"; "C" compares code points.
         return sa.collate(column, "C")

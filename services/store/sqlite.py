@@ -127,6 +127,9 @@ class SqliteBackend:
         level = int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
         return "on", "on" if level >= 2 else "off"
 
+    def server_warnings(self, conn: sa.Connection) -> list[str]:
+        return []  # SQLite plans each statement as it is prepared; there is no server to tune
+
     def by_code_point(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
         return column  # SQLite compares UTF-8 bytes: code point order already
 

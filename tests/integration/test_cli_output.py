@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
+
 CLI = [sys.executable, "-m", "services.cli"]
 
 
@@ -25,3 +27,20 @@ def test_migrate_in_a_fresh_folder(tmp_path: Path, cache_dir: Path) -> None:
     assert done[0].stdout.startswith("database migrated from empty to head (")
     assert done[1].stdout.startswith("database already at head (")
     assert database.exists()
+
+
+def test_migrate_and_start_warn_when_autovacuum_is_off(fresh_pg_url: str, cache_dir: Path) -> None:
+    """A server with autovacuum off never analyzes the tables, and plans made while they were
+    small are kept as they grow (BENCHMARKS.md): `migrate` and every server command's start say so,
+    and go on. The test server's setting decides which of the two this test sees."""
+    with psycopg.connect(fresh_pg_url.replace("+psycopg", "")) as conn:
+        autovacuum = conn.execute("SHOW autovacuum").fetchone()
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_URL", "_API_KEYS"))}
+    env.update(DATABASE_URL=fresh_pg_url, CACHE_DIR=str(cache_dir))
+    migrated = subprocess.run([*CLI, "migrate"], env=env, capture_output=True, text=True, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    verified = subprocess.run([*CLI, "verify"], env=env, capture_output=True, text=True, timeout=120)
+    assert verified.returncode == 0, verified.stderr
+    for done in (migrated, verified):
+        warned = [line for line in done.stderr.splitlines() if line.startswith("warning: autovacuum is off")]
+        assert len(warned) == (1 if autovacuum == ("off",) else 0), done.stderr
