@@ -3,8 +3,9 @@
 A fresh, migrated, empty database and the production shape (ingest-api, read-api, a worker), then
 reports at 200 a second in consecutive phases, each claiming a place of the gazetteer (new places
 are recorded on the way). Per phase: the CPU each report costs ingest and PostgreSQL (its backends
-for this database and its background processes, autovacuum's included), beside the same in the
-first phase, the run's own limit.
+for this database, autovacuum's included, and the background processes of every PostgreSQL server
+on the machine: the bench's own server's too while the throwaway one runs, a few hundredths of a
+core), beside the same in the first phase, the run's own limit.
 
 A cost that grows with the reports recorded is a plan gone stale: a connection keeps the plan of a
 statement it prepared while the tables were small until they are analyzed, which autovacuum does as
@@ -68,16 +69,22 @@ def _age(env: BenchEnv, pg: Postgres, result: ScenarioResult, names: list[str]) 
     logs = RESULTS / f"aging-{env.run_id}-{pg.port}"
     with production(frontline_env(pg.url(DB)), logs, f"bench-{env.run_id}-aging") as stack:
         for phase in range(env.repeats(PHASES)):
-            before = int(_setting(pg, "requests"))
+            before = _recorded(pg)
             costs.append((before, *_phase(env, stack, result, names, server, phase)))
     _figures(result, server, costs)
 
 
-def _setting(pg: Postgres, what: str) -> str:
-    query = "SELECT count(*) FROM requests" if what == "requests" else f"SHOW {what}"
+def _setting(pg: Postgres, name: str) -> str:
     with pg.connect(DB) as conn:
-        row = conn.execute(query).fetchone()
+        row = conn.execute(f"SHOW {name}").fetchone()
     return str(row[0]) if row else "?"
+
+
+def _recorded(pg: Postgres) -> int:
+    """The reports recorded so far (their idempotency rows)."""
+    with pg.connect(DB) as conn:
+        row = conn.execute("SELECT count(*) FROM requests").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _unambiguous_names() -> list[str]:

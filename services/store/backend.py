@@ -201,7 +201,8 @@ class Backend(Protocol):
         ...
 
     def index_read_models(self, conn: sa.Connection, suffix: str) -> None:
-        """Give a set created without them the live set's primary keys and indexes."""
+        """Give a set created without them the live set's primary keys and indexes, and the
+        planner's statistics where the planner needs them to use those (PostgreSQL)."""
         ...
 
     def drop_read_models(self, conn: sa.Connection, suffix: str) -> None:

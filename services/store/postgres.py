@@ -31,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from services.domain.events import RecordedEvent, upgrade
 from services.store.backend import JSON_CODEC, Row, attach, ignoring_conflicts
 from services.store.control_rows import STATE_COLUMNS, Key, state_columns
-from services.store.read_models import tables
 
 # Advisory-lock keys; the log's own lock is keyed in migration 0001.
 REGISTRY_LOCK = 7340031999998
@@ -223,12 +222,15 @@ class PostgresBackend:
         return str(fsync), str(synchronous_commit)
 
     def server_warnings(self, conn: sa.Connection) -> list[str]:
-        if conn.execute(sa.text("SELECT current_setting('autovacuum')")).scalar_one() == "on":
+        # Autovacuum does nothing without the statistics track_counts collects.
+        query = "SELECT current_setting('autovacuum') = 'on' AND current_setting('track_counts') = 'on'"
+        if conn.execute(sa.text(query)).scalar_one():
             return []
         # Found by the bench (BENCHMARKS.md): a plan a connection keeps for a statement it prepared
         # while a table was small is made again only when the table is analyzed.
         return [
-            "autovacuum is off on this PostgreSQL server: the tables are never analyzed, and query"
+            "autovacuum is off on this PostgreSQL server (or track_counts, which it needs): the"
+            " tables are never analyzed, and query"
             " plans made while they were small are kept as they grow (reports get slower and"
             " slower); turn it on (README: Operations)"
         ]
@@ -399,9 +401,9 @@ class PostgresBackend:
         conn.execute(sa.text("SELECT frontline_read_models_index(:suffix)"), {"suffix": suffix})
         # And the planner's statistics, before the set is swapped in: autovacuum gathers them only
         # a while later (never, where it is off), and until then the planner guesses from the
-        # tables' sizes; without them the read API's change-feed query scanned every place.
-        names = ", ".join(f'"{table.name}"' for table in tables(suffix).all)
-        conn.execute(sa.text(f"ANALYZE {names}"))
+        # tables' sizes; without them the read API's change-feed query scanned every place. Only
+        # the tables' owner may analyze them (migration 0010).
+        conn.execute(sa.text("SELECT frontline_read_models_analyze(:suffix)"), {"suffix": suffix})
 
     def drop_read_models(self, conn: sa.Connection, suffix: str) -> None:
         conn.execute(sa.text("SELECT frontline_read_models_drop(:suffix)"), {"suffix": suffix})

@@ -25,8 +25,8 @@ def create(conn: sa.Connection, suffix: str) -> ReadModelTables:
 
 
 def index(conn: sa.Connection, suffix: str) -> None:
-    """Give the set under `suffix` the live set's primary keys and indexes, and the planner's
-    statistics, once its rows are in."""
+    """Give the set under `suffix` the live set's primary keys and indexes (and, on PostgreSQL,
+    the planner's statistics), once its rows are in."""
     backend_of(conn).index_read_models(conn, suffix)
 
 

@@ -104,6 +104,18 @@ def test_the_services_work_as_the_app_role(migrated_for: str, cache_dir: Path) -
         )
         assert client.get(replay, headers=ADMIN).json()["status"] == "done"
         assert client.get("/v1/places/rawah-iq").json()["control"] == place.json()["control"]
+    # ... and analyzed them: the role does not own them, so through migration 0010's function
+    # (an ANALYZE of its own would be skipped with a warning, not refused).
+    db = Database(migrated_for)
+    with db.snapshot() as conn:
+        analyzed = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = current_schema()"
+                " AND relname LIKE 'rm\\_%' AND last_analyze IS NOT NULL"
+            )
+        ).scalar_one()
+    db.dispose()
+    assert analyzed == 4
 
 
 def test_downgrade_and_upgrade_apply_the_grants_again(migrated_for: str, postgres_server: str) -> None:
