@@ -84,9 +84,12 @@ def check_ready(settings: Settings) -> None:
 
 
 def warn(warnings: list[str]) -> None:
-    """Say what in the server's settings will slow the services down (stderr; they start anyway)."""
+    """Log what in the server's settings will slow the services down (they start anyway): through
+    the log, whose lines a server's stderr is made of (JSON lines in a container)."""
+    import structlog
+
     for warning in warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        structlog.get_logger(__name__).warning("database.settings_warning", detail=warning)
 
 
 Host = Annotated[str | None, typer.Option(help="Interface to listen on (HOST).")]

@@ -43,5 +43,9 @@ def test_migrate_and_start_warn_when_autovacuum_is_off(fresh_pg_url: str, cache_
     verified = subprocess.run([*CLI, "verify"], env=env, capture_output=True, text=True, timeout=120)
     assert verified.returncode == 0, verified.stderr
     for done in (migrated, verified):
-        warned = [line for line in done.stderr.splitlines() if line.startswith("warning: autovacuum is off")]
+        warned = [
+            line
+            for line in done.stderr.splitlines()
+            if "database.settings_warning" in line and "autovacuum is off" in line
+        ]
         assert len(warned) == (0 if autovacuum_works else 1), done.stderr
