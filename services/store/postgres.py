@@ -229,10 +229,9 @@ class PostgresBackend:
         # Found by the bench (BENCHMARKS.md): a plan a connection keeps for a statement it prepared
         # while a table was small is made again only when the table is analyzed.
         return [
-            "autovacuum is off on this PostgreSQL server (or track_counts, which it needs): the"
-            " tables are never analyzed, and query"
-            " plans made while they were small are kept as they grow (reports get slower and"
-            " slower); turn it on (README: Operations)"
+            "autovacuum is off on this PostgreSQL server (or track_counts, which it needs): the tables"
+            " are never analyzed, and query plans made while they were small are kept as they grow"
+            " (reports get slower and slower); turn it on (README: Operations)"
         ]
 
     def by_code_point(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
