@@ -2,10 +2,11 @@
 
 On a database holding bench.corpus's log (2,000 places) folded into the read models, the production
 shape (ingest-api, read-api on one uvicorn worker, a `frontline worker` on a Redis queue of its own):
-`GET /v1/contested` and `GET /v1/places/{id}` under wrk -t2 -c32, with no writes, then while 20 and
-200 reports a second arrive, each claiming a random other place (a share from the corpus's mix, so
-the contested list does change now and then). The polled place is never written: its pollers, with
-If-None-Match, must get only 304s. The limit of each run is the same run with no writes.
+`GET /v1/contested` (as a bare client asks it, and as a browser does, accepting gzip) and
+`GET /v1/places/{id}` under wrk -t2 -c32, with no writes, then while 20 and 200 reports a second
+arrive, each claiming a random other place (a share from the corpus's mix, so the contested list
+does change now and then). The polled place is never written: its pollers, with If-None-Match,
+must get only 304s. The limit of each run is the same run with no writes.
 
 Then the writes alone, nobody reading, at each rate: the cores they take (ingest, the worker,
 PostgreSQL, the read API following the change feed, the harness's POSTs) are the ones the reads
@@ -33,7 +34,13 @@ from bench.stack import Stack, frontline_env, production
 DB = "bench_live"
 EVENTS = 20_000
 POLLED = corpus.HOT_PLACE  # never written during the runs
-PATHS = {"contested": "/v1/contested", "place": f"/v1/places/{POLLED}"}
+BROWSER = "gzip, deflate, br"  # a browser's Accept-Encoding
+# What is polled: its path, and the Accept-Encoding sent ("": none, so the plain bytes).
+POLLS = {
+    "contested": ("/v1/contested", ""),
+    "contested, gzip": ("/v1/contested", BROWSER),
+    "place": (f"/v1/places/{POLLED}", ""),
+}
 RATES = (0.0, 20.0, 200.0)
 THREADS, CONNECTIONS = 2, 32
 step = stepper("live")
@@ -46,11 +53,11 @@ def run(env: BenchEnv) -> ScenarioResult:
     with production(frontline_env(env.pg.url(DB)), logs, f"bench-{env.run_id}-live") as stack:
         read, ingest = stack.read.base_url, stack.ingest.address
         runs, cores = {}, {}
-        for kind, path in PATHS.items():
+        for kind, poll in POLLS.items():
             for rate in RATES:
                 meter = _meter(stack)
                 meter.start()
-                runs[(kind, rate)] = _poll(env, read, path, ingest, rate, names)
+                runs[(kind, rate)] = _poll(env, read, poll, ingest, rate, names)
                 usage = meter.stop(children_as="wrk")
                 record_cpu(result, f"{kind} at {rate:g} reports/s", usage)
                 cores[(kind, rate)] = usage.groups["read-api"]
@@ -109,26 +116,31 @@ def _writing(ingest: tuple[str, int], rate: float, seconds: float, names: list[s
 
 
 def _poll(
-    env: BenchEnv, read: str, path: str, ingest: tuple[str, int], rate: float, names: list[str]
+    env: BenchEnv, read: str, poll: tuple[str, str], ingest: tuple[str, int], rate: float, names: list[str]
 ) -> wrk_runner.WrkRun:
+    path, encoding = poll
     seconds = env.seconds(15)
     writer = _writing(ingest, rate, seconds + 2, names) if rate else None
-    httpx.get(read + path, timeout=30)  # fill the cache
+    filled = httpx.get(read + path, headers={"Accept-Encoding": encoding or "identity"}, timeout=30)
     done = wrk_runner.run_untracked(
-        read, "get.lua", {"BENCH_PATH": path}, seconds=seconds, threads=THREADS, connections=CONNECTIONS
-    )
+        read, "get.lua", {"BENCH_PATH": path, "BENCH_ENCODING": encoding},
+        seconds=seconds, threads=THREADS, connections=CONNECTIONS,
+    )  # fmt: skip
     if writer is not None:
         writer.join()
-    step("%s at %g reports/s: %.0f req/s, p99 %.1f ms", path, rate, done.requests / done.seconds, done.p99_ms)
+    asked = f"{path} ({encoding or 'plain'}, {filled.headers.get('content-length', '?')} bytes)"
+    rate_done = done.requests / done.seconds
+    step("%s at %g reports/s: %.0f req/s, p99 %.1f ms", asked, rate, rate_done, done.p99_ms)
     return done
 
 
 def _untouched_304s(env: BenchEnv, read: str, ingest: tuple[str, int], names: list[str]) -> wrk_runner.WrkRun:
-    etag = httpx.get(read + PATHS["place"], timeout=30).headers["etag"]
+    place = POLLS["place"][0]
+    etag = httpx.get(read + place, timeout=30).headers["etag"]
     seconds = env.seconds(15)
     writer = _writing(ingest, 200.0, seconds + 2, names)
     done = wrk_runner.run(
-        read, "get.lua", [], {"BENCH_PATH": PATHS["place"], "BENCH_ETAG": etag},
+        read, "get.lua", [], {"BENCH_PATH": place, "BENCH_ETAG": etag},
         seconds=seconds, threads=THREADS, connections=CONNECTIONS,
     )  # fmt: skip
     writer.join()
@@ -138,7 +150,7 @@ def _untouched_304s(env: BenchEnv, read: str, ingest: tuple[str, int], names: li
 def _figures(
     result: ScenarioResult, runs: dict[tuple[str, float], wrk_runner.WrkRun], untouched: wrk_runner.WrkRun
 ) -> None:
-    for kind in PATHS:
+    for kind in POLLS:
         idle = runs[(kind, 0.0)]
         idle_rate = idle.requests / idle.seconds
         result.figures.append(Figure(f"{kind}: req/s, no writes", idle_rate, "req/s"))
@@ -171,7 +183,7 @@ def _per_read_cpu(result: ScenarioResult, runs: Runs, cores: dict[tuple[str, flo
         run, used = runs[(kind, rate)], cores[(kind, rate)]
         return run.requests / run.seconds / used if used else 0.0
 
-    for kind in PATHS:
+    for kind in POLLS:
         for rate in RATES[1:]:
             result.figures.append(
                 Figure(f"(per read-API CPU-second) {kind}, {rate:g} reports/s", per_cpu(kind, rate),

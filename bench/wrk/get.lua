@@ -6,3 +6,8 @@ local etag = os.getenv("BENCH_ETAG") or ""
 if etag ~= "" then
   wrk.headers["If-None-Match"] = etag
 end
+-- BENCH_ENCODING: an Accept-Encoding to send, as a browser's dashboard does ("gzip, deflate, br").
+local encoding = os.getenv("BENCH_ENCODING") or ""
+if encoding ~= "" then
+  wrk.headers["Accept-Encoding"] = encoding
+end

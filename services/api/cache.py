@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
+from services.api import encoding
 from services.api.contested import ContestedMemory
 from services.api.position import Version
 
@@ -82,6 +83,16 @@ class Renewal:
 
 
 @dataclass(frozen=True)
+class Form:
+    """One representation of an answer, as it goes out: its ETag, its bytes, and the headers that
+    say how they are encoded (see services.api.encoding)."""
+
+    etag: str
+    body: bytes
+    encoding: tuple[tuple[bytes, bytes], ...] = ()
+
+
+@dataclass(frozen=True)
 class Entry:
     version: Version  # of the snapshot it was computed from
     depends: Dependency
@@ -89,20 +100,42 @@ class Entry:
     body: bytes
     media_type: str
     renewal: Renewal | None = None
+    plain: Form | None = None  # the body as it is (made by `of`)
+    gzipped: Form | None = None  # the gzip form, for a body large enough to be worth one
 
     @classmethod
     def of(
         cls, version: Version, depends: Dependency, body: bytes, media_type: str, renewal: Renewal | None
     ) -> Entry:
-        return cls(version, depends, etag_for(version, media_type, body), body, media_type, renewal)
+        etag = etag_for(version, media_type, body)
+        packed = encoding.gzipped(body)
+        if packed is None:
+            return cls(version, depends, etag, body, media_type, renewal, Form(etag, body))
+        gzipped = Form(encoding.gzip_etag(etag), packed, ((b"content-encoding", b"gzip"), VARY))
+        return cls(version, depends, etag, body, media_type, renewal, Form(etag, body, (VARY,)), gzipped)
 
-    def headers(self, position: int) -> list[tuple[bytes, bytes]]:
+    @property
+    def size(self) -> int:
+        """The bytes it holds, both forms."""
+        return len(self.body) + (len(self.gzipped.body) if self.gzipped is not None else 0)
+
+    def form(self, accept_encoding: str | None) -> Form:
+        """The representation a request with that Accept-Encoding gets."""
+        if self.gzipped is not None and encoding.accepts_gzip(accept_encoding):
+            return self.gzipped
+        return self.plain or Form(self.etag, self.body)
+
+    def headers(self, position: int, form: Form) -> list[tuple[bytes, bytes]]:
         """`position`: the latest log position the answer is known to be true at."""
         return [
-            (b"etag", self.etag.encode()),
+            (b"etag", form.etag.encode()),
             (b"cache-control", b"no-cache"),
             (b"x-projection-position", str(position).encode()),
+            *form.encoding,
         ]
+
+
+VARY = (b"vary", b"accept-encoding")
 
 
 def etag_for(version: Version, media_type: str, body: bytes) -> str:
@@ -291,13 +324,13 @@ class ReadCache:
             return self._store(key, entry)
 
     def _store(self, key: str, entry: Entry) -> Entry:
-        version, depends, body = entry.version, entry.depends, entry.body
+        version, depends = entry.version, entry.depends
         self.answered = max(self.answered, version.position)
         self.given = max(self.given, version)
         held = self._entries.get(key)
         if held is not None and held.version > version:
             return entry  # a newer answer is cached already; this one still answers its request
-        self._bytes += len(body) - (len(held.body) if held is not None else 0)
+        self._bytes += entry.size - (held.size if held is not None else 0)
         self._entries[key] = entry
         self._asked.discard(key)
         self._entries.move_to_end(key)
@@ -306,7 +339,7 @@ class ReadCache:
             self._listings[key] = (depends, max(version.position, self.current.position))
         while len(self._entries) > self.capacity or self._bytes > self.max_bytes:
             evicted, old = self._entries.popitem(last=False)
-            self._bytes -= len(old.body)
+            self._bytes -= old.size
             self._listings.pop(evicted, None)
             self._asked.discard(evicted)
         return entry

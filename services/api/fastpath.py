@@ -49,7 +49,7 @@ class CachedReads:
             await self.app(scope, receive, send)
             return
         try:
-            entry, position, inm = self._lookup(scope)
+            entry, position, inm, accept = self._lookup(scope)
         except Exception:
             # This layer sits outside the routes' error handling: a fault here must not turn a
             # read the routes can answer into a 500. Log it and let the routes answer.
@@ -58,35 +58,36 @@ class CachedReads:
         if entry is None:
             await self.app(scope, receive, send)
             return
-        if matches(inm, entry.etag):
-            await send({"type": "http.response.start", "status": 304, "headers": entry.headers(position)})
+        form = entry.form(accept)
+        headers = entry.headers(position, form)
+        if matches(inm, form.etag):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        response_headers = [
-            *entry.headers(position),
-            (b"content-type", entry.media_type.encode()),
-            (b"content-length", str(len(entry.body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
+        headers.append((b"content-type", entry.media_type.encode()))
+        headers.append((b"content-length", str(len(form.body)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else form.body})
 
-    def _lookup(self, scope: Scope) -> tuple[Entry | None, int, str | None]:
+    def _lookup(self, scope: Scope) -> tuple[Entry | None, int, str | None, str | None]:
         """The fresh cached answer this request may have (None: the routes answer), the position
-        it is true at, and the request's If-None-Match."""
-        authorization = inm = None
+        it is true at, and the request's If-None-Match and Accept-Encoding."""
+        authorization = inm = accept = None
         for name, value in scope["headers"]:
             if name == b"authorization" and authorization is None:  # the first, as the routes read it
                 authorization = value
             elif name == b"if-none-match":
                 inm = value
+            elif name == b"accept-encoding":
+                accept = value
         query = scope["query_string"].decode("latin-1")
         access, cache = self._parts(context_of(scope["app"]))
         if access.refusal(authorization) is not None:
-            return None, 0, None  # the route's dependency answers 401, with the same reason
+            return None, 0, None, None  # the route's dependency answers 401, with the same reason
         entry, position = cache.lookup(request_key(scope["path"], query))
         if entry is None or position is None or not self._reached(query, position):
-            return None, 0, None
-        return entry, position, inm.decode("latin-1") if inm else None
+            return None, 0, None, None
+        return entry, position, _text(inm), _text(accept)
 
     @staticmethod
     def _reached(query: str, position: int) -> bool:
@@ -98,3 +99,7 @@ class CachedReads:
             return True
         # isdigit() alone admits "²" and other digits int() refuses: the route answers those.
         return value[0].isascii() and value[0].isdigit() and int(value[0]) <= position
+
+
+def _text(header: bytes | None) -> str | None:
+    return header.decode("latin-1") if header else None

@@ -138,10 +138,11 @@ async def answer(
         return problem(
             404, "not-found", detail, headers={"X-Projection-Position": str(watch.version.position)}
         )
-    headers = {k.decode(): v.decode() for k, v in entry.headers(position)}
-    if matches(request.headers.get("if-none-match"), entry.etag):
+    form = entry.form(request.headers.get("accept-encoding"))
+    headers = {k.decode(): v.decode() for k, v in entry.headers(position, form)}
+    if matches(request.headers.get("if-none-match"), form.etag):
         return Response(status_code=304, headers=headers)
-    return Response(entry.body, media_type=entry.media_type, headers=headers)
+    return Response(form.body, media_type=entry.media_type, headers=headers)
 
 
 async def _newest(
