@@ -79,10 +79,11 @@ class Settings(BaseSettings):
     # seconds: the longest a lost doorbell can delay a projection.
     reconcile_interval: float = Field(default=1.0, gt=0, le=3600)
     projection_batch_size: int = Field(default=20_000, ge=1, le=100_000)
-    # Seconds a catch-up waits, after a batch that found the log's end, before looking again: under
-    # a steady stream of reports each batch then folds what arrived meanwhile instead of one or two
-    # events, a transaction (and its statements, commit and notification) for many events rather
-    # than each. The first report after a pause is folded at once; later ones wait at most this.
+    # Seconds a catch-up waits, after a batch that found the log's end while reports kept arriving,
+    # before looking again: under a steady stream of reports each batch then folds what arrived
+    # meanwhile instead of one or two events, a transaction (and its statements, commit and
+    # notification) for many events rather than each. The first report after a pause is folded at
+    # once; later ones wait at most this.
     projection_linger: float = Field(default=0.02, ge=0, le=1.0)
     # Seconds a catch-up job may run (it stops itself at half of it; the reconciler rings again).
     job_timeout: int = Field(default=120, ge=10)

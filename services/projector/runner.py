@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import sqlalchemy as sa
 import structlog
@@ -27,6 +28,18 @@ log = structlog.get_logger(__name__)
 FAR_BEHIND_BATCH = 200_000
 
 
+class Rings(Protocol):
+    """The doorbell as a running catch-up hears it (services.doorbell.Ear)."""
+
+    def rang(self) -> bool:
+        """Whether it rang since last asked."""
+        ...
+
+    def wait(self, seconds: float) -> bool:
+        """Whether it rings within `seconds` (or rang since last asked)."""
+        ...
+
+
 @dataclass
 class CatchUp:
     events: int = 0
@@ -43,6 +56,8 @@ def catch_up(
     batch_size: int = 5000,
     budget: float = float("inf"),
     linger: float = 0.0,
+    ear: Rings | None = None,
+    idle: float = 0.0,
 ) -> CatchUp:
     """Fold the events after the checkpoint into the read models until there are none left.
 
@@ -54,10 +69,12 @@ def catch_up(
     re-fold what an earlier batch stored: 200,000 events from empty caught up at 0.35 of the raw
     ordered read rather than 0.27 (BENCHMARKS.md).
 
-    A batch that comes back short has reached the log's end: with `linger`, the next looks only
-    after that many seconds, so that while reports keep arriving it folds all that came meanwhile
-    (at 200 reports/s, 30 transactions a second instead of 126: BENCHMARKS.md). The loop ends at the
-    first batch that finds nothing.
+    A batch that comes back short has reached the log's end. Without an `ear`, the next looks only
+    after `linger` seconds, so that while reports keep arriving it folds all that came meanwhile
+    (at 200 reports/s, 30 transactions a second instead of 126: BENCHMARKS.md); the loop ends at
+    the first batch that finds nothing. With the `ear` of its job, it looks again only when the
+    doorbell rang: after `linger` when rings came while it folded (reports are streaming in), at
+    once when the first comes after a pause; and it ends when none comes for `idle` seconds.
 
     Returns early (caught_up False) after `budget` seconds; raises ProjectionError after marking
     the projection failed when an event cannot be applied.
@@ -69,18 +86,24 @@ def catch_up(
     while time.monotonic() < deadline:
         folded, position = project_next_batch(db, name, read_models, size)
         result.position = position
-        if folded == 0:
-            result.caught_up = True
-            return result
-        result.events += folded
-        result.batches += 1
+        if folded:
+            result.events += folded
+            result.batches += 1
         if folded == size:
             size = min(size * 4, max(batch_size, FAR_BEHIND_BATCH))
-        else:
-            size = batch_size
-            if time.monotonic() + linger >= deadline:
-                break  # no time left to look again: what arrives now is the next job's
-            time.sleep(linger)
+            continue
+        size = batch_size
+        if ear is None and folded == 0:
+            result.caught_up = True
+            return result
+        if ear is not None and not ear.rang():
+            if not ear.wait(min(idle, deadline - time.monotonic())):
+                result.caught_up = True  # nothing rang: nothing new was committed since this look
+                return result
+            continue  # the first report after a pause: folded at once
+        if time.monotonic() + linger >= deadline:
+            break  # no time left to look again: what arrives now is the next job's
+        time.sleep(linger)
     return result
 
 

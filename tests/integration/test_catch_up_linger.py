@@ -1,5 +1,7 @@
 """A catch-up that has reached the log's end lingers before it looks again (PROJECTION_LINGER): the
-reports that arrive meanwhile are folded by one batch, in one transaction, not one batch each."""
+reports that arrive meanwhile are folded by one batch, in one transaction, not one batch each. A
+catch-up job hears the doorbell while it runs: at the log's end it waits for the next ring (a real
+Redis) rather than ending."""
 
 from __future__ import annotations
 
@@ -10,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
-from services.doorbell import LocalDoorbell
+from services.doorbell import Ear, LocalDoorbell, QueueDoorbell
 from services.projector import jobs, process
 from services.projector.embedded import EmbeddedProjector
 from services.projector.runner import CatchUp, catch_up
 from services.store import event_log
 from services.store.database import Database
+from services.store.read_models import PROJECTION
 from tests.support.apps import settings_for
 from tests.support.events import control_changed
 from tests.support.workers import caught_up, wait_until
@@ -100,3 +104,70 @@ def test_the_embedded_projector_tells_of_each_advance_while_reports_stream_in(db
     assert len(told_while_streaming) >= 5, advances
     assert told_while_streaming == sorted(told_while_streaming)
     assert len(advances) < 29  # and the linger gathered reports into ticks
+
+
+def test_a_job_at_the_log_s_end_waits_for_the_next_ring_then_folds_at_once(
+    db: Database, redis_url: str, queue_name: str
+) -> None:
+    connection = redis.Redis.from_url(redis_url)
+    bell = QueueDoorbell(connection, queue_name, PROJECTION, 60)
+    place = f"ear-{uuid.uuid4().hex[:8]}"
+    try:
+        _report(db, place, 1)
+        bell.ring()  # the job is queued (its key exists): from now on rings leave tokens
+        results: list[CatchUp] = []
+        ended: list[float] = []
+
+        def job() -> None:
+            results.append(
+                catch_up(db, batch_size=100, linger=5.0, ear=Ear(connection, bell.job_id), idle=1.5)
+            )
+            ended.append(time.monotonic())
+
+        runner = threading.Thread(target=job)
+        runner.start()
+        wait_until(lambda: caught_up(db), 10, "the first report")
+        time.sleep(0.3)  # it waits for a ring now, not looking at the log
+        second = _report(db, place, 2)
+        rang = time.monotonic()
+        bell.ring()
+        # After a pause the report is folded at once, not after the linger of a stream (5 s).
+        wait_until(lambda: caught_up(db), 3, f"position {second}")
+        assert time.monotonic() - rang < 2.5
+        runner.join(timeout=30)
+        assert not runner.is_alive()
+    finally:
+        connection.close()
+    (done,) = results
+    assert (done.events, done.batches, done.position, done.caught_up) == (2, 2, second, True)
+    assert ended[0] - rang >= 1.4  # it ended only after `idle` seconds with no ring
+
+
+def test_rings_while_a_job_folds_make_it_linger_then_fold_them_together(
+    db: Database, redis_url: str, queue_name: str
+) -> None:
+    connection = redis.Redis.from_url(redis_url)
+    bell = QueueDoorbell(connection, queue_name, PROJECTION, 60)
+    place = f"ear-{uuid.uuid4().hex[:8]}"
+
+    class Streaming(Ear):
+        """Three reports arrive (and ring) while the first batch folds."""
+
+        later: list[int] = []
+
+        def rang(self) -> bool:
+            if not self.later:
+                self.later.extend(_report(db, place, day) for day in (2, 3, 4))
+                for _ in self.later:
+                    bell.ring()
+            return super().rang()
+
+    try:
+        first = _report(db, place, 1)
+        bell.ring()
+        done = catch_up(db, batch_size=100, linger=0.3, ear=Streaming(connection, bell.job_id), idle=0.5)
+    finally:
+        connection.close()
+    # The first alone, then the three that rang during it, together after the linger.
+    assert (done.events, done.batches, done.position) == (4, 2, Streaming.later[-1])
+    assert first < Streaming.later[0]

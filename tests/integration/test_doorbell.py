@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import redis
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from structlog.testing import capture_logs
 
-from services.doorbell import QueueDoorbell
+from services.doorbell import RANG_TTL_MS, Ear, QueueDoorbell, rang_key
 from services.store.read_models import PROJECTION
+from tests.support.apps import free_port
 
 
 def test_a_ring_while_the_job_waits_or_runs_enqueues_nothing_more(redis_url: str, queue_name: str) -> None:
@@ -55,3 +59,42 @@ def test_a_ring_that_fails_otherwise_is_skipped_not_raised(redis_url: str, queue
         assert again == []
     finally:
         connection.close()
+
+
+def test_a_ring_while_the_job_is_there_leaves_a_token_it_hears(redis_url: str, queue_name: str) -> None:
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        bell = QueueDoorbell(connection, queue_name, PROJECTION, 60)
+        ear = Ear(connection, bell.job_id)
+        bell.ring()  # enqueues the job: nobody is running to hear a token
+        assert not connection.exists(rang_key(bell.job_id))
+        assert not ear.rang()
+        for _ in range(3):
+            bell.ring()
+        assert connection.llen(rang_key(bell.job_id)) == 1  # one token, however many rings
+        assert 0 < connection.pttl(rang_key(bell.job_id)) <= RANG_TTL_MS  # and it goes by itself
+        assert ear.rang() and not ear.rang()
+
+        started = time.monotonic()
+        assert not ear.wait(0.3)  # nobody rang: it waited that long
+        assert time.monotonic() - started >= 0.25
+        threading.Timer(0.1, bell.ring).start()
+        started = time.monotonic()
+        assert ear.wait(5)  # a ring wakes it at once, not when the wait ends
+        assert time.monotonic() - started < 2
+
+        Job.fetch(bell.job_id, connection=connection, serializer=JSONSerializer).delete()
+        bell.ring()  # the job is gone: this ring enqueues it again and leaves no token
+        assert Queue(queue_name, connection=connection).job_ids == [bell.job_id]
+        assert not ear.rang()
+    finally:
+        connection.close()
+
+
+def test_an_ear_on_a_redis_that_fails_hears_silence(queue_name: str) -> None:
+    gone = redis.Redis(port=free_port(), socket_connect_timeout=0.5)
+    ear = Ear(gone, f"{queue_name}-catch-up-{PROJECTION}")
+    with capture_logs() as logged:
+        assert not ear.rang()
+        assert not ear.wait(0.2)
+    assert [(e["event"], e["log_level"]) for e in logged] == [("doorbell.unheard", "warning")] * 2

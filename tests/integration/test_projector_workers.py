@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import redis
 import sqlalchemy as sa
+from rq import Queue, Worker
+from rq.job import Job
 
 from services.doorbell import QueueDoorbell, redis_connection
 from services.projector import rebuild
@@ -162,3 +165,39 @@ def test_a_flushed_redis_costs_seconds_not_data(fresh_pg_url: str, cache_dir: Pa
     finally:
         db.dispose()
         own.stop()
+
+
+def test_a_stream_of_reports_is_one_job_each_folded_as_it_rings(
+    fresh_pg_url: str, redis_url: str, queue_name: str, cache_dir: Path
+) -> None:
+    # At a few reports a second each report used to be a job of its own (RQ's work, and a look at
+    # the log that found nothing, for every report): the job now waits at the log's end for the
+    # next ring, and ends a second after the last.
+    db = Database(fresh_pg_url)
+    connection = redis_connection(redis_url)
+    doorbell = QueueDoorbell(connection, queue_name, PROJECTION, 120)
+    folded_after = []
+    try:
+        with workers(1, worker_env(fresh_pg_url, redis_url, queue_name, cache_dir)):
+            for day in range(1, 11):
+                with db.transaction() as conn:
+                    event_log.append(
+                        conn, [control_changed("Rawa", "iraqi-forces", 100, f"2017-11-{day:02d}")]
+                    )
+                doorbell.ring()
+                folded_after.append(wait_until(lambda: caught_up(db), 10, f"report {day}"))
+                time.sleep(0.1)  # 5-10 reports a second
+            [worker] = wait_for_one_worker(connection, queue_name)
+            wait_until(lambda: not connection.exists(Job.key_for(doorbell.job_id)), 10, "the job to end")
+            worker.refresh()
+            assert worker.successful_job_count == 1
+    finally:
+        connection.close()
+        db.dispose()
+    assert max(folded_after[1:]) < 1.0, folded_after  # each folded as it rang, none left for the reconciler
+
+
+def wait_for_one_worker(connection: redis.Redis, queue_name: str) -> list[Worker]:
+    queue = Queue(queue_name, connection=connection)
+    wait_until(lambda: len(Worker.all(queue=queue)) == 1, 30, "the worker to register")
+    return Worker.all(queue=queue)
