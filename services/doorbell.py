@@ -107,31 +107,44 @@ class QueueDoorbell:
 class Ear:
     """The running catch-up job's side of the doorbell: the rings that came while it ran.
 
-    A Redis that fails is taken as silence, logged: the job then ends, and the reconciler rings
-    for whatever it did not hear.
+    It hears nothing more once other work waits (a job in its queue, such as a replay) or its
+    worker is `stopping`: then the job ends after its batch rather than serve a stream of reports
+    for its whole time budget, and the next ring enqueues it again. A Redis that fails is taken as
+    silence, logged: the job ends, and the reconciler rings for whatever it did not hear.
     """
 
-    def __init__(self, connection: redis.Redis, job_id: str) -> None:
+    def __init__(
+        self, connection: redis.Redis, job_id: str, queue_key: str, stopping: threading.Event | None = None
+    ) -> None:
         self.connection = connection
         self.key = rang_key(job_id)
+        self.queue_key = queue_key
+        self.stopping = stopping or threading.Event()
 
     def rang(self) -> bool:
         """Whether a ring came since the last one heard (not waiting)."""
         try:
-            return self.connection.lpop(self.key) is not None
+            with self.connection.pipeline(transaction=False) as both:
+                both.lpop(self.key)
+                both.llen(self.queue_key)
+                token, waiting = both.execute()
         except redis.RedisError as exc:
             log.warning("doorbell.unheard", error=str(exc))
             return False
+        return token is not None and not waiting and not self.stopping.is_set()
 
     def wait(self, seconds: float) -> bool:
         """Whether a ring comes within `seconds` (or came since the last one heard)."""
-        if seconds <= 0:
+        if seconds <= 0 or self.stopping.is_set():
             return self.rang()
         try:
-            return self.connection.blpop([self.key], timeout=seconds) is not None
+            if self.connection.llen(self.queue_key):
+                return False
+            rang = self.connection.blpop([self.key], timeout=seconds) is not None
         except redis.RedisError as exc:
             log.warning("doorbell.unheard", error=str(exc))
             return False
+        return rang and not self.stopping.is_set()
 
 
 class LocalDoorbell:

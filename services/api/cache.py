@@ -82,26 +82,47 @@ class Renewal:
     depends: Callable[[Any], Dependency]
 
 
+VARY = (b"vary", b"accept-encoding")
+
+
 @dataclass(frozen=True)
 class Form:
-    """One representation of an answer, as it goes out: its ETag, its bytes, and the headers that
-    say how they are encoded (see services.api.encoding)."""
+    """One representation of an answer as it goes out: its ETag and bytes, whether they are gzipped,
+    and whether the answer has another form (then both say so: see services.api.encoding)."""
 
     etag: str
     body: bytes
-    encoding: tuple[tuple[bytes, bytes], ...] = ()
+    gzipped: bool = False
+    varies: bool = False
+
+    def headers(self, position: int) -> list[tuple[bytes, bytes]]:
+        """The headers of a 200 and a 304 alike. `position`: the latest log position the answer is
+        known to be true at."""
+        headers = [
+            (b"etag", self.etag.encode()),
+            (b"cache-control", b"no-cache"),
+            (b"x-projection-position", str(position).encode()),
+        ]
+        if self.varies:
+            headers.append(VARY)
+        return headers
+
+    def content_headers(self, media_type: str) -> list[tuple[bytes, bytes]]:
+        """Those of a 200 only: a 304 describes no bytes (RFC 9110 15.4.5)."""
+        headers = [(b"content-type", media_type.encode()), (b"content-length", str(len(self.body)).encode())]
+        if self.gzipped:
+            headers.append((b"content-encoding", b"gzip"))
+        return headers
 
 
 @dataclass(frozen=True)
 class Entry:
     version: Version  # of the snapshot it was computed from
     depends: Dependency
-    etag: str
-    body: bytes
     media_type: str
+    plain: Form
+    gzipped: Form | None = None  # for a body large enough to be worth one
     renewal: Renewal | None = None
-    plain: Form | None = None  # the body as it is (made by `of`)
-    gzipped: Form | None = None  # the gzip form, for a body large enough to be worth one
 
     @classmethod
     def of(
@@ -110,32 +131,28 @@ class Entry:
         etag = etag_for(version, media_type, body)
         packed = encoding.gzipped(body)
         if packed is None:
-            return cls(version, depends, etag, body, media_type, renewal, Form(etag, body))
-        gzipped = Form(encoding.gzip_etag(etag), packed, ((b"content-encoding", b"gzip"), VARY))
-        return cls(version, depends, etag, body, media_type, renewal, Form(etag, body, (VARY,)), gzipped)
+            return cls(version, depends, media_type, Form(etag, body), None, renewal)
+        gzipped = Form(encoding.gzip_etag(etag), packed, gzipped=True, varies=True)
+        return cls(version, depends, media_type, Form(etag, body, varies=True), gzipped, renewal)
+
+    @property
+    def etag(self) -> str:
+        return self.plain.etag
+
+    @property
+    def body(self) -> bytes:
+        return self.plain.body
 
     @property
     def size(self) -> int:
         """The bytes it holds, both forms."""
-        return len(self.body) + (len(self.gzipped.body) if self.gzipped is not None else 0)
+        return len(self.plain.body) + (len(self.gzipped.body) if self.gzipped is not None else 0)
 
     def form(self, accept_encoding: str | None) -> Form:
         """The representation a request with that Accept-Encoding gets."""
         if self.gzipped is not None and encoding.accepts_gzip(accept_encoding):
             return self.gzipped
-        return self.plain or Form(self.etag, self.body)
-
-    def headers(self, position: int, form: Form) -> list[tuple[bytes, bytes]]:
-        """`position`: the latest log position the answer is known to be true at."""
-        return [
-            (b"etag", form.etag.encode()),
-            (b"cache-control", b"no-cache"),
-            (b"x-projection-position", str(position).encode()),
-            *form.encoding,
-        ]
-
-
-VARY = (b"vary", b"accept-encoding")
+        return self.plain
 
 
 def etag_for(version: Version, media_type: str, body: bytes) -> str:

@@ -59,27 +59,28 @@ class CachedReads:
             await self.app(scope, receive, send)
             return
         form = entry.form(accept)
-        headers = entry.headers(position, form)
+        headers = form.headers(position)
         if matches(inm, form.etag):
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        headers.append((b"content-type", entry.media_type.encode()))
-        headers.append((b"content-length", str(len(form.body)).encode()))
+        headers += form.content_headers(entry.media_type)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else form.body})
 
     def _lookup(self, scope: Scope) -> tuple[Entry | None, int, str | None, str | None]:
         """The fresh cached answer this request may have (None: the routes answer), the position
         it is true at, and the request's If-None-Match and Accept-Encoding."""
-        authorization = inm = accept = None
+        authorization = None
+        inm: list[bytes] = []  # list-valued fields, as many lines as a client sent
+        accept: list[bytes] = []
         for name, value in scope["headers"]:
             if name == b"authorization" and authorization is None:  # the first, as the routes read it
                 authorization = value
             elif name == b"if-none-match":
-                inm = value
+                inm.append(value)
             elif name == b"accept-encoding":
-                accept = value
+                accept.append(value)
         query = scope["query_string"].decode("latin-1")
         access, cache = self._parts(context_of(scope["app"]))
         if access.refusal(authorization) is not None:
@@ -101,5 +102,6 @@ class CachedReads:
         return value[0].isascii() and value[0].isdigit() and int(value[0]) <= position
 
 
-def _text(header: bytes | None) -> str | None:
-    return header.decode("latin-1") if header else None
+def _text(lines: list[bytes]) -> str | None:
+    """A list-valued field's lines as one value (RFC 9110 5.3), as the routes read it."""
+    return b", ".join(lines).decode("latin-1") if lines else None

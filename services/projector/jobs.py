@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from rq import get_current_job
+from rq import Queue, get_current_job
 
 from services.doorbell import Ear
 from services.projector import process
@@ -17,8 +17,9 @@ from services.store.read_models import PROJECTION
 log = structlog.get_logger(__name__)
 
 
-# Seconds a catch-up job at the log's end waits for the next ring before it ends. While it waits its
-# worker takes no other job: a replay asked meanwhile starts at most this much later.
+# Seconds a catch-up job at the log's end waits for the next ring before it ends. It hears no ring
+# once another job waits in its queue (a replay) or its worker is asked to stop (services.doorbell.Ear):
+# either waits at most this long, and a batch.
 WAIT_FOR_RING = 1.0
 
 
@@ -27,7 +28,6 @@ def catch_up(projection: str = PROJECTION) -> dict[str, Any]:
     if projection != PROJECTION:
         raise ValueError(f"unknown projection {projection!r}")
     context = process.current()
-    job = get_current_job()  # None when called outside a worker: then it ends at the log's end
     # Stay well inside the job timeout; if more is left, the worker's reconciler rings again.
     result = run_catch_up(
         context.database(),
@@ -35,11 +35,20 @@ def catch_up(projection: str = PROJECTION) -> dict[str, Any]:
         batch_size=context.settings.projection_batch_size,
         budget=context.settings.job_timeout * 0.5,
         linger=context.settings.projection_linger,
-        ear=Ear(job.connection, job.id) if job is not None else None,
+        ear=_ear(context),
         idle=WAIT_FOR_RING,
     )
     log.info("projection.caught_up", projection=projection, events=result.events, position=result.position)
     return {"events": result.events, "position": result.position, "caught_up": result.caught_up}
+
+
+def _ear(context: process.ProjectorContext) -> Ear | None:
+    """The running job's ear for the doorbell; None when called outside a worker (then the
+    catch-up ends at the log's end)."""
+    job = get_current_job()
+    if job is None:
+        return None
+    return Ear(job.connection, job.id, Queue.redis_queue_namespace_prefix + job.origin, context.stopping)
 
 
 def replay(replay_id: str) -> dict[str, Any]:

@@ -18,12 +18,14 @@ from services.store.database import Database
 
 
 class ProjectorContext:
-    """The settings a projector process runs with and its one Database."""
+    """The settings a projector process runs with, its one Database, and whether it was asked to
+    stop (a job that would wait for more work ends instead)."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
         self._database: Database | None = None
         self._lock = threading.RLock()
+        self.stopping = threading.Event()
 
     @property
     def settings(self) -> Settings:

@@ -93,18 +93,29 @@ def catch_up(
             size = min(size * 4, max(batch_size, FAR_BEHIND_BATCH))
             continue
         size = batch_size
-        if ear is None and folded == 0:
-            result.caught_up = True
+        again = _look_again(folded, linger, ear, idle, deadline)
+        if not again:
+            result.caught_up = again is False
             return result
-        if ear is not None and not ear.rang():
-            if not ear.wait(min(idle, deadline - time.monotonic())):
-                result.caught_up = True  # nothing rang: nothing new was committed since this look
-                return result
-            continue  # the first report after a pause: folded at once
-        if time.monotonic() + linger >= deadline:
-            break  # no time left to look again: what arrives now is the next job's
-        time.sleep(linger)
     return result
+
+
+def _look_again(folded: int, linger: float, ear: Rings | None, idle: float, deadline: float) -> bool | None:
+    """After a batch that reached the log's end (`folded` events): wait as the next look should, then
+    whether to take it; None when there is no time left to (what arrives now is the next job's).
+
+    Without an ear: not after a batch that found nothing, else after `linger`. With one: after
+    `linger` when rings came while the batch folded, at once when one comes within `idle`, else not.
+    A ring that comes as the job ends (its key not yet gone) is the reconciler's to answer.
+    """
+    if ear is None and folded == 0:
+        return False
+    if ear is not None and not ear.rang():
+        return ear.wait(min(idle, deadline - time.monotonic()))
+    if time.monotonic() + linger >= deadline:
+        return None
+    time.sleep(linger)
+    return True
 
 
 def fold_within(

@@ -47,6 +47,12 @@ class ProjectorWorker(SimpleWorker):
         finally:
             reconciler.stop()
 
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        # RQ's warm shutdown waits for the running job: a catch-up waiting for the next report
+        # hears this and ends after its batch, instead of serving a stream until its time is up.
+        process.current().stopping.set()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # (RQ's is unannotated)
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         # Every line logged while the job runs (RQ's own included) says which job it is.
         # The worker process does nothing but run jobs: the collector may wait for a job's end.

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+from rq import Queue
 
 from services.doorbell import Ear, LocalDoorbell, QueueDoorbell
 from services.projector import jobs, process
@@ -114,14 +115,13 @@ def test_a_job_at_the_log_s_end_waits_for_the_next_ring_then_folds_at_once(
     place = f"ear-{uuid.uuid4().hex[:8]}"
     try:
         _report(db, place, 1)
-        bell.ring()  # the job is queued (its key exists): from now on rings leave tokens
+        ear = _running(connection, bell, queue_name)
+
         results: list[CatchUp] = []
         ended: list[float] = []
 
         def job() -> None:
-            results.append(
-                catch_up(db, batch_size=100, linger=5.0, ear=Ear(connection, bell.job_id), idle=1.5)
-            )
+            results.append(catch_up(db, batch_size=100, linger=5.0, ear=ear, idle=1.5))
             ended.append(time.monotonic())
 
         runner = threading.Thread(target=job)
@@ -143,17 +143,29 @@ def test_a_job_at_the_log_s_end_waits_for_the_next_ring_then_folds_at_once(
     assert ended[0] - rang >= 1.4  # it ended only after `idle` seconds with no ring
 
 
+def _running(connection: redis.Redis, bell: QueueDoorbell, queue_name: str) -> Ear:
+    """Ring once, and take the job off its queue as a worker would: while its key exists, rings
+    leave tokens; the ear of that job."""
+    bell.ring()
+    queue = Queue(queue_name, connection=connection)
+    queue.remove(bell.job_id)
+    return Ear(connection, bell.job_id, queue.key)
+
+
 def test_rings_while_a_job_folds_make_it_linger_then_fold_them_together(
     db: Database, redis_url: str, queue_name: str
 ) -> None:
     connection = redis.Redis.from_url(redis_url)
     bell = QueueDoorbell(connection, queue_name, PROJECTION, 60)
+    queue = Queue(queue_name, connection=connection)
     place = f"ear-{uuid.uuid4().hex[:8]}"
 
     class Streaming(Ear):
         """Three reports arrive (and ring) while the first batch folds."""
 
-        later: list[int] = []
+        def __init__(self) -> None:
+            super().__init__(connection, bell.job_id, queue.key)
+            self.later: list[int] = []
 
         def rang(self) -> bool:
             if not self.later:
@@ -164,10 +176,11 @@ def test_rings_while_a_job_folds_make_it_linger_then_fold_them_together(
 
     try:
         first = _report(db, place, 1)
-        bell.ring()
-        done = catch_up(db, batch_size=100, linger=0.3, ear=Streaming(connection, bell.job_id), idle=0.5)
+        _running(connection, bell, queue_name)
+        ear = Streaming()
+        done = catch_up(db, batch_size=100, linger=0.3, ear=ear, idle=0.5)
     finally:
         connection.close()
     # The first alone, then the three that rang during it, together after the linger.
-    assert (done.events, done.batches, done.position) == (4, 2, Streaming.later[-1])
-    assert first < Streaming.later[0]
+    assert (done.events, done.batches, done.position) == (4, 2, ear.later[-1])
+    assert first < ear.later[0]

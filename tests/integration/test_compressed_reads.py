@@ -68,7 +68,7 @@ def test_each_form_has_its_own_304(stack: tuple[str, httpx.Client]) -> None:
 
     same = http.get("/v1/contested", headers={**GZIP, "If-None-Match": gz_tag})
     assert same.status_code == 304 and same.headers["etag"] == gz_tag
-    assert same.headers["vary"].lower() == "accept-encoding"
+    assert same.headers["vary"].lower() == "accept-encoding" and "content-encoding" not in same.headers
     assert http.get("/v1/contested", headers={**PLAIN, "If-None-Match": plain_tag}).status_code == 304
     # A tag of the other form names other bytes: the answer comes whole, in the form asked for.
     crossed, wire = raw(http, "/v1/contested", {**GZIP, "If-None-Match": plain_tag})
@@ -92,3 +92,15 @@ def test_a_refused_gzip_and_a_small_answer_come_plain(stack: tuple[str, httpx.Cl
     assert small.status_code == 200 and len(small_wire) < 1400
     assert "content-encoding" not in small.headers and "vary" not in small.headers
     assert small_wire.startswith(b"{")
+
+
+def test_a_field_sent_on_several_lines_counts_whole(stack: tuple[str, httpx.Client]) -> None:
+    _, http = stack
+    position = contested(http)
+    lines = [("Accept-Encoding", "identity"), ("Accept-Encoding", "gzip")]  # one field: "identity, gzip"
+    missed = http.get("/v1/contested", headers=lines, params={"min_position": position})
+    hit = http.get("/v1/contested", headers=lines)
+    for answer in (missed, hit):
+        assert answer.headers["content-encoding"] == "gzip" and answer.headers["etag"].endswith('.gz"')
+    tags = [("If-None-Match", '"g0.nothing"'), ("If-None-Match", hit.headers["etag"])]
+    assert http.get("/v1/contested", headers=lines + tags).status_code == 304

@@ -65,10 +65,12 @@ def test_a_ring_while_the_job_is_there_leaves_a_token_it_hears(redis_url: str, q
     connection = redis.Redis.from_url(redis_url)
     try:
         bell = QueueDoorbell(connection, queue_name, PROJECTION, 60)
-        ear = Ear(connection, bell.job_id)
+        queue = Queue(queue_name, connection=connection)
+        ear = Ear(connection, bell.job_id, queue.key)
         bell.ring()  # enqueues the job: nobody is running to hear a token
         assert not connection.exists(rang_key(bell.job_id))
         assert not ear.rang()
+        queue.remove(bell.job_id)  # a worker took it: running
         for _ in range(3):
             bell.ring()
         assert connection.llen(rang_key(bell.job_id)) == 1  # one token, however many rings
@@ -93,8 +95,38 @@ def test_a_ring_while_the_job_is_there_leaves_a_token_it_hears(redis_url: str, q
 
 def test_an_ear_on_a_redis_that_fails_hears_silence(queue_name: str) -> None:
     gone = redis.Redis(port=free_port(), socket_connect_timeout=0.5)
-    ear = Ear(gone, f"{queue_name}-catch-up-{PROJECTION}")
+    ear = Ear(gone, f"{queue_name}-catch-up-{PROJECTION}", f"rq:queue:{queue_name}")
     with capture_logs() as logged:
         assert not ear.rang()
         assert not ear.wait(0.2)
     assert [(e["event"], e["log_level"]) for e in logged] == [("doorbell.unheard", "warning")] * 2
+
+
+def test_an_ear_hears_nothing_once_other_work_waits_or_it_stops(redis_url: str, queue_name: str) -> None:
+    # A catch-up serving a stream of reports must not hold a replay queued behind it, nor its
+    # worker's shutdown, for its whole time budget.
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        bell = QueueDoorbell(connection, queue_name, PROJECTION, 60)
+        queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
+        bell.ring()
+        queue.remove(bell.job_id)  # taken by a worker, running
+        stopping = threading.Event()
+        ear = Ear(connection, bell.job_id, queue.key, stopping)
+        bell.ring()
+        assert ear.rang()
+
+        queue.enqueue("services.projector.jobs.replay", "r1", job_id=f"{queue_name}-replay-r1")
+        bell.ring()
+        started = time.monotonic()
+        assert not ear.rang() and not ear.wait(5)
+        assert time.monotonic() - started < 1  # not waited for
+
+        queue.remove(f"{queue_name}-replay-r1")
+        bell.ring()
+        stopping.set()
+        started = time.monotonic()
+        assert not ear.rang() and not ear.wait(5)
+        assert time.monotonic() - started < 1
+    finally:
+        connection.close()
