@@ -426,7 +426,11 @@ def secrets_env() -> dict[str, str]:
         name: secrets.token_hex(16)
         for name in ("POSTGRES_PASSWORD", "FRONTLINE_APP_PASSWORD", "INGEST_API_KEYS", "ADMIN_API_KEYS")
     }
-    return {**os.environ, **fresh, "READ_API_KEYS": ""}
+    # With the vfs storage driver each container holds a whole copy of its image, and removing seven
+    # at once kept the engine busy past compose v1's 60 s HTTP timeout once (`down -v` failed with
+    # "Read timed out" while every container was in fact going): the commands' own timeouts bound them.
+    patience = {"COMPOSE_HTTP_TIMEOUT": os.environ.get("COMPOSE_HTTP_TIMEOUT", "300")}
+    return {**os.environ, **fresh, **patience, "READ_API_KEYS": ""}
 
 
 def write_override(workdir: Path) -> None:
