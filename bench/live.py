@@ -8,7 +8,8 @@ arrive, each claiming a random other place (a share from the corpus's mix, so th
 does change now and then). The polled place is never written: its pollers, with If-None-Match,
 must get only 304s. The limit of each run is the same run with no writes.
 
-Then the writes alone, nobody reading, at each rate: the cores they take (ingest, the worker,
+Beforehand, what one read of the change feed costs the read API (bench.feed_step). Then the writes
+alone, nobody reading, at each rate: the cores they take (ingest, the worker,
 PostgreSQL, the read API following the change feed, the harness's POSTs) are the ones the reads
 cannot have on this machine while they arrive.
 """
@@ -26,7 +27,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench import corpus, cpu, wrk_runner
+from bench import corpus, cpu, feed_step, wrk_runner
 from bench.common import RESULTS, BenchEnv, Check, Figure, ScenarioResult, record_cpu, stepper
 from bench.paced import post_reports
 from bench.stack import Stack, frontline_env, production
@@ -49,6 +50,7 @@ step = stepper("live")
 def run(env: BenchEnv) -> ScenarioResult:
     result = ScenarioResult("live")
     names = _prepare(env)
+    feed_step.measure(env.pg, DB, result)
     logs = RESULTS / f"live-{env.run_id}"
     with production(frontline_env(env.pg.url(DB)), logs, f"bench-{env.run_id}-live") as stack:
         read, ingest = stack.read.base_url, stack.ingest.address

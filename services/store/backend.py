@@ -32,6 +32,11 @@ Row = tuple[Any, ...]
 class Backend(Protocol):
     name: str
 
+    def __hash__(self) -> int:
+        """By identity, as any object's: queries built for a backend are kept by it (see
+        services.api.reads)."""
+        ...
+
     # Connections: opening the engine, reading, and the locks a process holds.
 
     def create_engine(self, url: str, pool_size: int) -> sa.Engine:

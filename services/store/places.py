@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -137,23 +138,36 @@ def names_in_log(
     """The names operators gave places (PATCH /v1/places/{id}), as the log holds them up to position
     `upto` and as recorded before `recorded_before`: a read answers with the names of its own
     read-model version and transaction time. Places never renamed are absent."""
-    query = sa.select(events.c.stream_id, events.c.position, events.c.schema_version, events.c.data).where(
-        events.c.type == PLACE_NAMES_CHANGED
-    )
+    wanted = None
     if place_ids is not None:
         wanted = sorted(set(place_ids))
         if not wanted:
             return {}
-        query = query.where(events.c.stream_id.in_(wanted))
-    if upto is not None:
-        query = query.where(events.c.position <= upto)
-    if recorded_before is not None:
-        query = query.where(events.c.recorded_at < recorded_before)
+    query = _names_query(wanted is not None, upto is not None, recorded_before is not None)
+    params = {"wanted": wanted, "upto": upto, "recorded_before": recorded_before}
     found = {}
-    for row in conn.execute(query.order_by(events.c.position)):  # the latest of each place wins
+    for row in conn.execute(query, params):  # the latest of each place wins
         data = upgrade(PLACE_NAMES_CHANGED, row.schema_version, row.data)
         found[row.stream_id] = PlaceNames(data["name"], tuple(data["aliases"]), row.position)
     return found
+
+
+@lru_cache(maxsize=8)
+def _names_query(some_places: bool, upto: bool, recorded_before: bool) -> sa.Select[Any]:
+    """`names_in_log`'s query, by which bounds it has (their values are bound when it runs): built
+    once, as the read API's change-feed reader runs it every time the read models move."""
+    query = sa.select(events.c.stream_id, events.c.position, events.c.schema_version, events.c.data).where(
+        events.c.type == PLACE_NAMES_CHANGED
+    )
+    if some_places:
+        query = query.where(events.c.stream_id.in_(sa.bindparam("wanted", expanding=True)))
+    if upto:
+        query = query.where(events.c.position <= sa.bindparam("upto"))
+    if recorded_before:
+        query = query.where(
+            events.c.recorded_at < sa.bindparam("recorded_before", type_=events.c.recorded_at.type)
+        )
+    return query.order_by(events.c.position)
 
 
 def named(place: Place, names: dict[str, PlaceNames]) -> Place:
