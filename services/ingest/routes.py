@@ -134,7 +134,13 @@ def wire(context: AppContext) -> None:
     """Start the report writer (the app factory puts it last: it stops first, before anything
     its batches ring or the database it writes to)."""
     runtime = context.runtime
-    writer = ReportWriter(runtime.db, runtime.actors, lambda: runtime.gazetteer, runtime.doorbell)
+    writer = ReportWriter(
+        runtime.db,
+        runtime.actors,
+        lambda: runtime.gazetteer,
+        runtime.doorbell,
+        linger=runtime.settings.report_linger,
+    )
     context.start(ReportWriter, writer)
 
 

@@ -10,6 +10,8 @@ Every round trip to the database costs this thread a wake-up, measured at 1.5 to
 benchmark's load (two cores shared by the event loops, PostgreSQL and the client), so a batch makes
 as few as it can. On PostgreSQL three: BEGIN; the reads of requests and places together; the writes
 (one statement, see `event_log.claim_and_append`) with the COMMIT (`event_log.commit_with_append`).
+When reports follow each other closely, the writer waits a little for the next before it writes
+(at most `linger` from a batch's first report: see services.ingest.arrivals).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ import structlog
 
 from services.doorbell import Doorbell
 from services.gazetteer import Gazetteer
+from services.ingest.arrivals import Arrivals
 from services.ingest.reports import Deferred, Outcome, Result, Submission, record_reports
 from services.loops import Loop
 from services.store.actors import ActorDirectory
@@ -76,6 +80,7 @@ class ReportWriter(Loop):
         max_reports: int = 64,
         max_claims: int = 2000,
         backlog: int = 10_000,
+        linger: float = 0.0,
     ) -> None:
         super().__init__("report-writer", interval=0, stop_timeout=10)
         self.db = db
@@ -84,6 +89,8 @@ class ReportWriter(Loop):
         self.doorbell = doorbell
         self.max_reports = max_reports
         self.max_claims = max_claims
+        self.linger = linger
+        self.arrivals = Arrivals()
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=backlog)
         self._carry: list[_Item] = []
         self._writing: list[_Item] = []  # the batch of the tick in progress
@@ -107,6 +114,7 @@ class ReportWriter(Loop):
                 self._queue.put_nowait(item)
             except queue.Full:
                 raise WriterBusy from None
+            self.arrivals.note(time.monotonic())
         return await item.future
 
     def tick(self) -> None:
@@ -145,9 +153,11 @@ class ReportWriter(Loop):
                 return [], True
             batch.append(first)
         claims = sum(len(i.submission.report.claims) for i in batch)
+        deadline = time.monotonic() + self.linger
         while len(batch) < self.max_reports and claims < self.max_claims:
+            wait = min(self.arrivals.wait_for_next(self.linger), deadline - time.monotonic())
             try:
-                item = self._queue.get_nowait()
+                item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is None:

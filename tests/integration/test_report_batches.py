@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from services import gazetteer
+from services.doorbell import NoDoorbell
 from services.ingest.problems import IdConflict, Rejected
 from services.ingest.reports import Deferred, Outcome, Submission, body_hash, record_reports
 from services.ingest.schemas import ReportIn
@@ -86,3 +88,51 @@ def test_a_writer_whose_thread_ends_answers_every_waiting_report_and_refuses_lat
     with db.transaction() as conn:
         again = record_reports(conn, reports[:1], ActorDirectory(), gz)
     assert isinstance(again[0], Outcome) and not again[0].created
+
+
+class _CountingWriter(ReportWriter):
+    """A report writer that notes how many reports each of its batches holds."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[int] = []
+
+    def _record(self, batch: list[Any]) -> Any:
+        self.batches.append(len(batch))
+        return super()._record(batch)
+
+
+def _posted(writer: ReportWriter, count: int, gap: float) -> list[float]:
+    """`count` reports, `gap` seconds apart, each awaited as a route does: the seconds each took."""
+
+    async def one(s: Submission) -> float:
+        began = time.monotonic()
+        await writer.write(s)
+        return time.monotonic() - began
+
+    async def post() -> list[float]:
+        tasks = []
+        for _ in range(count):
+            tasks.append(asyncio.create_task(one(submission(GOOD))))
+            await asyncio.sleep(gap)
+        return list(await asyncio.gather(*tasks))
+
+    return asyncio.run(post())
+
+
+def test_reports_that_follow_closely_share_a_transaction_and_sparse_ones_wait_for_none(
+    db: Database, cache_dir: Path
+) -> None:
+    gz = gazetteer.load(["IQ", "SY"], cache_dir)
+    writer = _CountingWriter(db, ActorDirectory(), lambda: gz, NoDoorbell(), linger=0.2)
+    writer.start()
+    try:
+        _posted(writer, 40, 0.003)  # 330 a second
+        close, writer.batches = writer.batches, []
+        took = _posted(writer, 5, 0.5)  # 2 a second: further apart than the linger
+    finally:
+        writer.stop()
+    assert sum(close) == 40
+    assert len(close) <= 10  # a few reports a transaction; without waiting, one or two each
+    assert writer.batches == [1] * 5
+    assert sorted(took)[2] < 0.1  # each written at once, not after the 0.2 s a batch may wait
