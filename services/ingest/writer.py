@@ -11,7 +11,7 @@ benchmark's load (two cores shared by the event loops, PostgreSQL and the client
 as few as it can. On PostgreSQL three: BEGIN; the reads of requests and places together; the writes
 (one statement, see `event_log.claim_and_append`) with the COMMIT (`event_log.commit_with_append`).
 When reports follow each other closely, the writer waits a little for the next before it writes
-(at most `linger` from a batch's first report: see services.ingest.arrivals).
+(at most `linger` from the arrival of a batch's first report: see services.ingest.arrivals).
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class WriterStopped(WriterUnavailable):
 class _Item:
     submission: Submission
     future: asyncio.Future[Outcome]
+    queued_at: float  # time.monotonic()
 
 
 class ReportWriter(Loop):
@@ -93,6 +94,7 @@ class ReportWriter(Loop):
         self.arrivals = Arrivals()
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=backlog)
         self._carry: list[_Item] = []
+        self._stop_seen = False  # `stop`'s None was taken from the queue (with reports still carried)
         self._writing: list[_Item] = []  # the batch of the tick in progress
         # Held to queue a report and to close: once closed, nothing is queued that none would answer.
         self._door = threading.Lock()
@@ -106,15 +108,17 @@ class ReportWriter(Loop):
 
     async def write(self, submission: Submission) -> Outcome:
         """Record a report; returns once it is durable (or raises its error)."""
-        item = _Item(submission, asyncio.get_running_loop().create_future())
+        item = _Item(submission, asyncio.get_running_loop().create_future(), time.monotonic())
         with self._door:
             if self._closed or not self.running:
                 raise WriterStopped
+            # Noted first: the writer may take the report the instant it is queued, and must then
+            # judge the pace with it.
+            self.arrivals.note(item.queued_at)
             try:
                 self._queue.put_nowait(item)
             except queue.Full:
                 raise WriterBusy from None
-            self.arrivals.note(time.monotonic())
         return await item.future
 
     def tick(self) -> None:
@@ -145,15 +149,17 @@ class ReportWriter(Loop):
         self._answer(waiting, [WriterStopped()] * len(waiting))
 
     def _next_batch(self) -> tuple[list[_Item], bool]:
-        batch, claims, stopping = list(self._carry), 0, False
+        batch, claims = list(self._carry), 0
         self._carry.clear()
         if not batch:
+            if self._stop_seen:
+                return [], True
             first = self._queue.get()
             if first is None:
                 return [], True
             batch.append(first)
         claims = sum(len(i.submission.report.claims) for i in batch)
-        deadline = time.monotonic() + self.linger
+        deadline = batch[0].queued_at + self.linger  # no report waits longer than that for company
         while len(batch) < self.max_reports and claims < self.max_claims:
             wait = min(self.arrivals.wait_for_next(self.linger), deadline - time.monotonic())
             try:
@@ -161,11 +167,11 @@ class ReportWriter(Loop):
             except queue.Empty:
                 break
             if item is None:
-                stopping = True
+                self._stop_seen = True
                 break
             batch.append(item)
             claims += len(item.submission.report.claims)
-        return batch, stopping
+        return batch, self._stop_seen
 
     def _write(self, batch: list[_Item]) -> None:
         try:
