@@ -85,9 +85,9 @@ class Settings(BaseSettings):
     # notification) for many events rather than each. The first report after a pause is folded at
     # once; later ones wait at most this.
     projection_linger: float = Field(default=0.02, ge=0, le=1.0)
-    # Seconds the ingest API's report writer may wait, from a batch's first report, for more when
-    # reports follow each other closely (see services.ingest.arrivals): one transaction for a few
-    # reports. Reports further apart than half of it are written at once.
+    # Seconds the ingest API's report writer may keep a report, from its arrival, waiting for more
+    # when reports follow each other closely (see services.ingest.arrivals): one transaction for a
+    # few reports. Reports further apart than half of it are written at once.
     report_linger: float = Field(default=0.01, ge=0, le=1.0)
     # Seconds a catch-up job may run (it stops itself at half of it; the reconciler rings again).
     job_timeout: int = Field(default=120, ge=10)
