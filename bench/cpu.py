@@ -4,6 +4,11 @@ Reads /proc (Linux): the machine's busy time, and the CPU time of chosen groups 
 server's session, PostgreSQL's backends for one database). A process that starts and ends within
 the measurement is missed, which is why wrk's own time comes from `getrusage` instead (see
 `children_seconds`).
+
+Beside a group's CPU time, the time its threads were ready to run but waited for a core (the
+scheduler's run delay, /proc/<pid>/task/<tid>/schedstat): a server that takes less CPU under load
+than without either had nothing to do (its clients were slow to ask) or was kept off the cores, and
+only this tells the two apart. A thread that ends within the measurement is missed.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import os
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -57,6 +62,8 @@ class Usage:
     machine_busy: float  # cores busy on average, all processes of the machine
     steal: float  # cores the hypervisor gave to other guests meanwhile (counted in machine_busy)
     groups: dict[str, float]  # cores used on average by each group
+    # cores' worth of time each group's threads were ready to run but waited for a core
+    waiting: dict[str, float] = field(default_factory=dict)
 
     @property
     def others(self) -> float:
@@ -64,11 +71,15 @@ class Usage:
         return max(0.0, self.machine_busy - self.steal - sum(self.groups.values()))
 
     def describe(self) -> str:
-        parts = ", ".join(f"{name} {cores:.2f}" for name, cores in self.groups.items())
+        parts = ", ".join(f"{name} {cores:.2f}{self._waited(name)}" for name, cores in self.groups.items())
         return (
             f"{self.machine_busy:.2f} of {os.cpu_count()} cores busy: {parts}, everything else"
             f" {self.others:.2f}, stolen by the hypervisor {self.steal:.2f}"
         )
+
+    def _waited(self, name: str) -> str:
+        waited = self.waiting.get(name, 0.0)
+        return f" (+{waited:.2f} waiting for a core)" if waited >= 0.005 else ""
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -77,6 +88,7 @@ class Usage:
             "steal": self.steal,
             "others": self.others,
             **self.groups,
+            **{f"{name} waiting": waited for name, waited in self.waiting.items()},
         }
 
 
@@ -93,6 +105,7 @@ def combined(usages: list[Usage]) -> Usage:
         mean([u.machine_busy for u in usages]),
         mean([u.steal for u in usages]),
         {name: mean([u.groups[name] for u in usages]) for name in names},
+        {name: mean([u.waiting.get(name, 0.0) for u in usages]) for name in names},
     )
 
 
@@ -106,21 +119,25 @@ class Meter:
         self._wall = time.monotonic()
         self._machine = _machine_jiffies()
         self._procs = {name: _group_jiffies(member) for name, member in self.groups.items()}
+        self._delays = {name: _group_run_delays(self._procs[name]) for name in self.groups}
         self._children = children_seconds()
 
     def stop(self, *, children_as: str | None = None) -> Usage:
         """What was used since `start`; `children_as` names the group of finished children (wrk)."""
         wall = time.monotonic() - self._wall
         busy, steal, total = (now - then for now, then in zip(_machine_jiffies(), self._machine, strict=True))
-        groups = {}
+        groups, waiting = {}, {}
         for name, member in self.groups.items():
             before, after = self._procs[name], _group_jiffies(member)
             used = sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
             groups[name] = used / TICK / wall
+            delays_before, delays = self._delays[name], _group_run_delays(after)
+            delayed = sum(ns - delays_before.get(tid, 0) for tid, ns in delays.items())
+            waiting[name] = delayed / 1e9 / wall
         if children_as:
             groups[children_as] = (children_seconds() - self._children) / wall
         cores = (os.cpu_count() or 1) / total if total else 0.0
-        return Usage(wall, busy * cores, steal * cores, groups)
+        return Usage(wall, busy * cores, steal * cores, groups, waiting)
 
 
 def _machine_jiffies() -> tuple[int, int, int]:
@@ -145,4 +162,21 @@ def _group_jiffies(member: Member) -> dict[int, int]:
         rest = stat.rsplit(")", 1)[1].split()
         if member(int(entry.name), int(rest[3]), cmdline):
             found[int(entry.name)] = int(rest[11]) + int(rest[12])  # utime + stime
+    return found
+
+
+def _group_run_delays(pids: dict[int, int]) -> dict[int, int]:
+    """Nanoseconds each thread of `pids` has waited for a core since it started, by thread id."""
+    found = {}
+    for pid in pids:
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                # on-CPU time, run delay, timeslices (all since the thread started)
+                found[int(task.name)] = int((task / "schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile, or a kernel without scheduler statistics
     return found

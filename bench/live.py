@@ -54,7 +54,7 @@ def run(env: BenchEnv) -> ScenarioResult:
     logs = RESULTS / f"live-{env.run_id}"
     with production(frontline_env(env.pg.url(DB)), logs, f"bench-{env.run_id}-live") as stack:
         read, ingest = stack.read.base_url, stack.ingest.address
-        runs, cores = {}, {}
+        runs, usages = {}, {}
         for kind, poll in POLLS.items():
             for rate in RATES:
                 meter = _meter(stack)
@@ -62,11 +62,11 @@ def run(env: BenchEnv) -> ScenarioResult:
                 runs[(kind, rate)] = _poll(env, read, poll, ingest, rate, names)
                 usage = meter.stop(children_as="wrk")
                 record_cpu(result, f"{kind} at {rate:g} reports/s", usage)
-                cores[(kind, rate)] = usage.groups["read-api"]
+                usages[(kind, rate)] = usage
         untouched = _untouched_304s(env, read, ingest, names)
         alone = {rate: _writes_alone(env, stack, result, rate, names) for rate in RATES[1:]}
     _figures(result, runs, untouched)
-    _per_read_cpu(result, runs, cores)
+    _per_read_cpu(result, runs, usages)
     _writes_figures(result, alone)
     return result
 
@@ -177,12 +177,14 @@ def _figures(
 Runs = dict[tuple[str, float], wrk_runner.WrkRun]
 
 
-def _per_read_cpu(result: ScenarioResult, runs: Runs, cores: dict[tuple[str, float], float]) -> None:
+def _per_read_cpu(result: ScenarioResult, runs: Runs, usages: dict[tuple[str, float], cpu.Usage]) -> None:
     """Requests answered per CPU-second of the read API: whether the writes make each read dearer,
-    or only take the cores it would run on (two here, shared with the writers and with wrk)."""
+    or only take the cores it would run on (two here, shared with the writers and with wrk). And
+    the time it was ready to answer but waited for a core: whether it was kept off the cores, or
+    idle for want of requests."""
 
     def per_cpu(kind: str, rate: float) -> float:
-        run, used = runs[(kind, rate)], cores[(kind, rate)]
+        run, used = runs[(kind, rate)], usages[(kind, rate)].groups["read-api"]
         return run.requests / run.seconds / used if used else 0.0
 
     for kind in POLLS:
@@ -190,6 +192,12 @@ def _per_read_cpu(result: ScenarioResult, runs: Runs, cores: dict[tuple[str, flo
             result.figures.append(
                 Figure(f"(per read-API CPU-second) {kind}, {rate:g} reports/s", per_cpu(kind, rate),
                        "req/CPU-s", limit=per_cpu(kind, 0.0), note="limit: the same with no writes")
+            )  # fmt: skip
+        for rate in RATES:
+            waited = usages[(kind, rate)].waiting.get("read-api", 0.0)
+            result.figures.append(
+                Figure(f"(read API waiting for a core) {kind}, {rate:g} reports/s", waited, "cores",
+                       note="ready to run, its threads waited this long a second for a core")
             )  # fmt: skip
 
 
