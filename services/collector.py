@@ -49,10 +49,10 @@ def paused() -> Iterator[None]:
     """Hold the cyclic garbage collector off while folding, in a process that does nothing else.
 
     A batch makes hundreds of thousands of short-lived objects and no cycles worth collecting
-    mid-batch; the cyclic collector alone took a fifth of catch-up time (see BENCHMARKS.md). The
-    switch is process-wide, so only a dedicated projector process (an RQ worker running a job,
-    `frontline replay`) uses it: the embedded projector shares its process with the web threads,
-    whose garbage must still be collected.
+    mid-batch; the cyclic collector alone took a fifth of catch-up time (`make bench
+    BENCH_ARGS=projector`). The switch is process-wide, so only a dedicated projector process (an
+    RQ worker running a job, `frontline replay`) uses it: the embedded projector shares its process
+    with the web threads, whose garbage must still be collected.
     """
     was_enabled = gc.isenabled()
     gc.disable()

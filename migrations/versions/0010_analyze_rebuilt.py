@@ -2,11 +2,11 @@
 
 Why. Until the planner has statistics on a table it guesses from the table's size, and a set of
 tables a replay built has none until autovacuum's next look (never, where autovacuum is off): the
-read API's change-feed query then scanned every place at every step (BENCHMARKS.md). ANALYZE must
-be run by the tables' owner, or PostgreSQL skips them with a warning; under `DATABASE_APP_ROLE` the
-owner is the migrating role (0007, 0009), so the app role analyzes through this SECURITY DEFINER
-function: `frontline_read_models_analyze(suffix)`, for the four read-model tables under a checked
-suffix and nothing else.
+read API's change-feed query then scanned every place at every step (docs/performance-notes.md,
+eighth stop). ANALYZE must be run by the tables' owner, or PostgreSQL skips them with a warning;
+under `DATABASE_APP_ROLE` the owner is the migrating role (0007, 0009), so the app role analyzes
+through this SECURITY DEFINER function: `frontline_read_models_analyze(suffix)`, for the four
+read-model tables under a checked suffix and nothing else.
 
 On SQLite nothing changes (no functions; its planner needs no statistics to use an index).
 

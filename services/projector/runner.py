@@ -67,11 +67,11 @@ def catch_up(
     worker killed soon after it starts loses little; growing fourfold rather than twofold makes
     fewer batches (5,000, 20,000, 80,000, then 200,000 events), and so fewer late claims that
     re-fold what an earlier batch stored: 200,000 events from empty caught up at 0.35 of the raw
-    ordered read rather than 0.27 (BENCHMARKS.md).
+    ordered read rather than 0.27 (`make bench BENCH_ARGS=projector`).
 
     A batch that comes back short has reached the log's end. Without an `ear`, the next looks only
     after `linger` seconds, so that while reports keep arriving it folds all that came meanwhile
-    (at 200 reports/s, 30 transactions a second instead of 126: BENCHMARKS.md); the loop ends at
+    (at 200 reports/s, 30 transactions a second instead of 126: docs/performance-notes.md); the loop ends at
     the first batch that finds nothing. With the `ear` of its job, it looks again only when the
     doorbell rang: after `linger` when rings came while it folded (reports are streaming in), at
     once when the first comes after a pause; and it ends when none comes for `idle` seconds.
@@ -168,7 +168,7 @@ def write_batch(conn: sa.Connection, read_models: ReadModelTables, batch: Batch)
     """Fold a fed batch and write its rows, in the caller's transaction; returns the position the
     read models are then at. Each new claim goes to COPY as soon as its place is folded, so that
     PostgreSQL stores and indexes the rows while the next places fold rather than after them all:
-    a catch-up far behind waited a seventh of its time for that (BENCHMARKS.md). (The COPY thus
+    a catch-up far behind waited a seventh of its time for that (docs/performance-notes.md). (The COPY thus
     stays open while the batch folds: a server's `statement_timeout`, if set, bounds both.)"""
     if batch.new:
         insert_claims(conn, read_models, batch.fold())

@@ -226,8 +226,9 @@ class PostgresBackend:
         query = "SELECT current_setting('autovacuum') = 'on' AND current_setting('track_counts') = 'on'"
         if conn.execute(sa.text(query)).scalar_one():
             return []
-        # Found by the bench (BENCHMARKS.md): a plan a connection keeps for a statement it prepared
-        # while a table was small is made again only when the table is analyzed.
+        # Found by the bench (docs/performance-notes.md, eighth stop): a plan a connection keeps
+        # for a statement it prepared while a table was small is made again only when the table
+        # is analyzed.
         return [
             "autovacuum is off on this PostgreSQL server (or track_counts, which it needs): the tables"
             " are never analyzed, and query plans made while they were small are kept as they grow"

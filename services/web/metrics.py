@@ -63,7 +63,7 @@ class RouteMetrics:
 
     prometheus-fastapi-instrumentator's own middleware cost about 40 % of a cached read (a Request,
     a Response and an Info built per request, label children looked up each time; measured
-    in-process, see BENCHMARKS.md). This keeps its route resolution (`get_route_name`, which knows
+    in-process). This keeps its route resolution (`get_route_name`, which knows
     FastAPI's nested routers), remembered per method and path, and the label children per
     (method, status, route): a request costs two dict lookups and two observations.
     """

@@ -31,8 +31,8 @@ def test_migrate_in_a_fresh_folder(tmp_path: Path, cache_dir: Path) -> None:
 
 def test_migrate_and_start_warn_when_autovacuum_is_off(fresh_pg_url: str, cache_dir: Path) -> None:
     """A server with autovacuum off never analyzes the tables, and plans made while they were
-    small are kept as they grow (BENCHMARKS.md): `migrate` and every server command's start say so,
-    and go on. The test server's setting decides which of the two this test sees."""
+    small are kept as they grow (docs/performance-notes.md): `migrate` and every server
+    command's start say so, and go on. The test server's setting decides which of the two this test sees."""
     with psycopg.connect(fresh_pg_url.replace("+psycopg", "")) as conn:
         row = conn.execute("SELECT current_setting('autovacuum'), current_setting('track_counts')").fetchone()
     autovacuum_works = row == ("on", "on")

@@ -218,7 +218,7 @@ def test_a_swapped_in_set_has_the_live_sets_keys_and_indexes(stack: tuple[str, D
 def test_a_swapped_in_set_comes_with_the_planners_statistics(stack: tuple[str, Database]) -> None:
     """The replay analyzes the set it built before swapping it in: autovacuum would only a while
     later (never, where it is off, as on the test server), and until then the planner guesses, and
-    the read API's change-feed query scanned every place at each step (BENCHMARKS.md)."""
+    the read API's change-feed query scanned every place at each step (docs/performance-notes.md)."""
     base, db = stack
     with httpx.Client(base_url=base, timeout=30) as http:
         seed(http, 30)
