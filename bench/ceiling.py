@@ -36,7 +36,7 @@ def load(manifest: Path) -> dict[str, Answer]:
 
 def create_app() -> Any:
     answers = load(Path(os.environ["BENCH_CEILING_MANIFEST"]))
-    health = ([], b'{"status":"ok"}', b"")
+    health: Answer = ([], b'{"status":"ok"}', b"")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

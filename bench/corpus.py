@@ -228,7 +228,7 @@ class _Generator:
             self.claims[i] = self.claims[-1]
             self.claims.pop()
             self.corpus.retractions += 1
-            data = {"event_id": target.event_id, "reason": "bench: withdrawn", "source": None}
+            data: dict[str, Any] = {"event_id": target.event_id, "reason": "bench: withdrawn", "source": None}
             return _row(new_event_id(), CLAIM_RETRACTED, target.place_id, data, None, target=target.event_id)
         self.corpus.corrections += 1
         stream = target.place_id

@@ -139,7 +139,7 @@ def wait_for(pg: Postgres, dbname: str, query: str, position: int, timeout: floa
     """Wait until `query` (a checkpoint's position) reaches `position`: the last write is folded."""
     deadline = time.monotonic() + timeout
     with pg.connect(dbname, autocommit=True) as conn:
-        while (row := conn.execute(query).fetchone()) is None or row[0] < position:  # type: ignore[arg-type]
+        while (row := conn.execute(query).fetchone()) is None or row[0] < position:
             if time.monotonic() > deadline:
                 raise BenchError(f"{query!r} did not reach position {position} within {timeout:.0f} s")
             time.sleep(0.05)

@@ -36,7 +36,7 @@ def settings_for(database_url: str, cache_dir: Path, **overrides: Any) -> Settin
         "dev_mode": False,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def log_snapshot(database_url: str) -> list[tuple[Any, ...]]:

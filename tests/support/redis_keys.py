@@ -7,6 +7,8 @@ afterwards deletes the keys of that queue, of its jobs and of its workers.
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 
 # RQ's throttle for cleaning job groups: a key with a TTL, set by whichever worker cleans first.
@@ -17,18 +19,18 @@ def queue_keys(client: redis.Redis, queue: str) -> set[bytes]:
     """Every key of `queue`: the queue and its registries, their jobs (and the jobs' results and
     executions), and the workers that served it."""
     own = set(client.scan_iter(match=f"*{queue}*", count=1000))
-    jobs = set()
+    jobs: set[bytes] = set()  # the client answers bytes (no decode_responses)
     for key in own:
         kind = client.type(key)
         if kind == b"list":
-            jobs.update(client.lrange(key, 0, -1))
+            jobs.update(cast(list[bytes], client.lrange(key, 0, -1)))
         elif kind == b"zset":
-            jobs.update(client.zrange(key, 0, -1))
+            jobs.update(cast(list[bytes], client.zrange(key, 0, -1)))
     for job in jobs:
         own.update(client.scan_iter(match=f"*{job.decode()}*", count=1000))
     for worker in client.scan_iter(match="rq:worker:*", count=1000):
         kind = client.type(worker)
-        if kind == b"hash" and queue in (client.hget(worker, "queues") or b"").decode():
+        if kind == b"hash" and queue in (cast(bytes | None, client.hget(worker, "queues")) or b"").decode():
             own.update((worker, worker + b":executions"))
         elif kind == b"set" and worker.endswith(b":executions") and _names(client, worker, queue):
             own.add(worker)  # a killed worker's executions outlive its hash (RQ gives them a TTL)
