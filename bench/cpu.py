@@ -8,7 +8,9 @@ the measurement is missed, which is why wrk's own time comes from `getrusage` in
 Beside a group's CPU time, the time its threads were ready to run but waited for a core (the
 scheduler's run delay, /proc/<pid>/task/<tid>/schedstat): a server that takes less CPU under load
 than without either had nothing to do (its clients were slow to ask) or was kept off the cores, and
-only this tells the two apart. A thread that ends within the measurement is missed.
+only this tells the two apart. A thread that starts within the measurement counts whole (its delay
+starts at zero); one that ends within it is missed, though its CPU time is not (a process's CPU
+time keeps its ended threads'), so the waiting is a lower bound where threads come and go.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class Usage:
 
     def _waited(self, name: str) -> str:
         waited = self.waiting.get(name, 0.0)
-        return f" (+{waited:.2f} waiting for a core)" if waited >= 0.005 else ""
+        return f" [and {waited:.2f} waiting for a core]" if waited >= 0.005 else ""
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -105,7 +107,7 @@ def combined(usages: list[Usage]) -> Usage:
         mean([u.machine_busy for u in usages]),
         mean([u.steal for u in usages]),
         {name: mean([u.groups[name] for u in usages]) for name in names},
-        {name: mean([u.waiting.get(name, 0.0) for u in usages]) for name in names},
+        {name: mean([u.waiting.get(name, 0.0) for u in usages]) for name in usages[0].waiting},
     )
 
 
@@ -131,9 +133,7 @@ class Meter:
             before, after = self._procs[name], _group_jiffies(member)
             used = sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
             groups[name] = used / TICK / wall
-            delays_before, delays = self._delays[name], _group_run_delays(after)
-            delayed = sum(ns - delays_before.get(tid, 0) for tid, ns in delays.items())
-            waiting[name] = delayed / 1e9 / wall
+            waiting[name] = _delay_since(self._delays[name], _group_run_delays(after)) / 1e9 / wall
         if children_as:
             groups[children_as] = (children_seconds() - self._children) / wall
         cores = (os.cpu_count() or 1) / total if total else 0.0
@@ -180,3 +180,13 @@ def _group_run_delays(pids: dict[int, int]) -> dict[int, int]:
             except (OSError, IndexError, ValueError):
                 continue  # gone meanwhile, or a kernel without scheduler statistics
     return found
+
+
+def _delay_since(before: dict[int, int], now: dict[int, int]) -> int:
+    """Nanoseconds waited for a core since `before` by the threads of `now`. A thread new since
+    then counts whole; so does one whose id was reused (less delay than before: another thread)."""
+    total = 0
+    for tid, ns in now.items():
+        then = before.get(tid, 0)
+        total += ns - then if ns >= then else ns
+    return total

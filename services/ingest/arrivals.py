@@ -3,13 +3,13 @@
 A batch costs the writer and PostgreSQL about as much as a single report: one transaction, its
 round trips, one commit, one ring of the doorbell. At 200 reports a second from a few feeds, each
 report came 5 ms after the last and found the writer idle, so each was a batch of its own (the
-ingest API took 0.34 of a core, its PostgreSQL backend 0.14; docs/performance-notes.md, tenth stop). When
-reports come closer together than half of `REPORT_LINGER`, the writer waits for the next one before
-it writes, and a batch holds a few; no report waits more than `REPORT_LINGER` from its arrival.
-When they come further apart (20 a second, say), it writes at once. When reports come in bursts
-(clients that each send again as soon as they are answered), the gaps are short and so is each wait:
-a batch gathers the burst, which saturating ingest answers faster on the whole (1,082 -> 1,193-1,220
-reports a second here) but its slowest report later (p99 28 -> 49-61 ms).
+ingest API took 0.32-0.33 of a core, its PostgreSQL backend 0.13-0.14; docs/performance-notes.md,
+tenth stop). When reports come closer together than half of `REPORT_LINGER`, the writer waits for
+the next one before it writes, and a batch holds a few; no report waits more than `REPORT_LINGER`
+from its arrival. When they come further apart (20 a second, say), it writes at once. When reports
+come in bursts (clients that each send again as soon as they are answered), the gaps are short and
+so is each wait: a batch gathers the burst, which saturating ingest answers faster on the whole
+(1,082 -> 1,193-1,220 reports a second here) but its slowest report later (p99 28 -> 49-61 ms).
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def catch_up(
     worker killed soon after it starts loses little; growing fourfold rather than twofold makes
     fewer batches (5,000, 20,000, 80,000, then 200,000 events), and so fewer late claims that
     re-fold what an earlier batch stored: 200,000 events from empty caught up at 0.35 of the raw
-    ordered read rather than 0.27 (`make bench BENCH_ARGS=projector`).
+    ordered read rather than 0.27 (BENCHMARKS.md, history: the fourth stop).
 
     A batch that comes back short has reached the log's end. Without an `ear`, the next looks only
     after `linger` seconds, so that while reports keep arriving it folds all that came meanwhile

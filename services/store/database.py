@@ -79,9 +79,9 @@ class LoopSnapshots:
     the GIL to and from the loop at every round trip, and on a busy machine each handoff leaves
     both threads waiting for the OS to run the other: the read API's change feed, read so 30 times
     a second while 200 reports a second arrive, cost its pollers a tenth of their requests
-    (docs/performance-notes.md). A large read (`in_thread`: thousands of rows to make into Python) runs in a
-    worker thread all the same, so that it does not hold the loop from requests for its whole
-    length; so does every read on SQLite, which has no async driver here.
+    (docs/performance-notes.md, fifth stop). A large read (`in_thread`: thousands of rows to make
+    into Python) runs in a worker thread all the same, so that it does not hold the loop from
+    requests for its whole length; so does every read on SQLite, which has no async driver here.
     """
 
     def __init__(self, db: Database) -> None:
