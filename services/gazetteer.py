@@ -13,12 +13,12 @@ import os
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from services.domain.names import name_key, nearest_names, slugify
+from services.domain.names import name_key, names_by_key, nearest_keyed, slugify
 from services.domain.places import Location, Place, kind_for_population
 
 FORMAT = 1  # bump when the cached file's shape changes
@@ -29,6 +29,9 @@ class Gazetteer:
     places: tuple[Place, ...]
     by_key: dict[str, tuple[Place, ...]]
     by_id: dict[str, Place]
+    # What `suggest` searches, by country (None: all), made on first use: keying the thousands of
+    # names and aliases took 10-15 ms, on every unknown name a report or a filter gave.
+    _suggestable: dict[str | None, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     def lookup(self, name: str) -> tuple[Place, ...]:
         """Every entry that `name` (or one of its alternate names) spells."""
@@ -39,8 +42,15 @@ class Gazetteer:
 
     def suggest(self, name: str, country: str | None, limit: int = 5) -> list[str]:
         """Names of entries spelled most like `name` (in `country` when given)."""
-        names = (n for p in self.places if country in (None, p.country) for n in (p.name, *p.aliases))
-        return nearest_names(name, names, limit)
+        return nearest_keyed(name, self._names_in(country), limit)
+
+    def _names_in(self, country: str | None) -> dict[str, str]:
+        # Two threads may both make one the first time: they make the same, and either is kept.
+        found = self._suggestable.get(country)
+        if found is None:
+            names = (n for p in self.places if country in (None, p.country) for n in (p.name, *p.aliases))
+            found = self._suggestable[country] = names_by_key(names)
+        return found
 
 
 def load(countries: Iterable[str], cache_dir: Path) -> Gazetteer:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import sqlalchemy as sa
 
 from services.domain.errors import Unresolved, did_you_mean
-from services.domain.names import name_key, nearest_names
+from services.domain.names import name_key, nearest_keyed, nearest_names
 from services.gazetteer import Gazetteer
 from services.store import places as place_store
 from services.store.actors import ActorDirectory
@@ -94,7 +94,7 @@ def _place_ids(conn: sa.Connection, value: str, gazetteer: Callable[[], Gazettee
         return tuple(sorted({p.place_id for p in recorded}))
     if gazetteer().lookup(value):
         return ()  # a town the gazetteer knows and no claim has named yet: nothing recorded there
-    recorded_names = place_store.recorded_names(conn)
-    raise UnknownFilter(
-        "place", value, nearest_names(value, [*recorded_names, *gazetteer().suggest(value, None)])
-    )
+    candidates = place_store.recorded_names_by_key(conn)  # a recorded place's name comes first
+    for name in gazetteer().suggest(value, None):
+        candidates.setdefault(name_key(name), name)
+    raise UnknownFilter("place", value, nearest_keyed(value, candidates))

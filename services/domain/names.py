@@ -71,8 +71,19 @@ def slugify(name: str) -> str:
 
 def nearest_names(name: str, candidates: Iterable[str], limit: int = 5) -> list[str]:
     """The candidates spelled most like `name`, best first (for "did you mean" answers)."""
+    return nearest_keyed(name, names_by_key(candidates), limit)
+
+
+def names_by_key(names: Iterable[str]) -> dict[str, str]:
+    """Each name key of `names`, to the first of them that has it: what `nearest_keyed` searches,
+    made once where the same names are searched again and again."""
     by_key: dict[str, str] = {}
-    for candidate in candidates:
-        by_key.setdefault(name_key(candidate), candidate)
+    for name in names:
+        by_key.setdefault(name_key(name), name)
+    return by_key
+
+
+def nearest_keyed(name: str, by_key: dict[str, str], limit: int = 5) -> list[str]:
+    """The names of `by_key` (see `names_by_key`) spelled most like `name`, best first."""
     keys = difflib.get_close_matches(name_key(name), list(by_key), n=limit, cutoff=0.6)
     return [by_key[k] for k in keys]

@@ -9,6 +9,11 @@ keeps each request all or nothing inside a shared transaction.
 A batch names the same few places many times over (a 1000-claim report may name four), so the
 resolver remembers each query's answer for as long as the candidates it was chosen from stay the
 same: staging or discarding a place, or learning of one recorded meanwhile, forgets them all.
+
+A name that resolves to nothing is answered with the names spelled most like it ("did you mean").
+That search costs a few milliseconds, so a request gets it for its first SUGGESTED_PLACES unknown
+names only (each searched once): a report of a thousand made-up names once held the report writer,
+and every feed behind it, for ten seconds of CPU.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from services.domain.places import Location, Place, choose_place, named_as_claim
 from services.gazetteer import Gazetteer
 from services.store import places as place_store
 from services.store.locks import lock_registry
+
+# Unknown names of one request that get suggestions; the rest are answered without.
+SUGGESTED_PLACES = 10
 
 
 # Named tuples rather than dataclasses: one of each per claim, and a query is a key of the memo.
@@ -50,6 +58,8 @@ class PlaceResolver:
     _keys: dict[str, str] = field(default_factory=dict)  # name -> name_key(name)
     _chosen: dict[PlaceQuery, Place] = field(default_factory=dict)  # answers from the candidates
     _place_keys: dict[str, frozenset[str]] = field(default_factory=dict)  # place id -> its name keys
+    _suggested: dict[PlaceQuery, list[str]] = field(default_factory=dict)  # unknown -> the nearest names
+    _searches_left: int = SUGGESTED_PLACES  # for the request being resolved
 
     def preload(self, names: list[str]) -> None:
         """Fetch every recorded place any of `names` could mean, in one query."""
@@ -64,6 +74,7 @@ class PlaceResolver:
         for key, places in found.items():
             self._known[key].extend(places)
         self._chosen.clear()
+        self._suggested.clear()  # more names to suggest
 
     def resolve(self, query: PlaceQuery) -> PlaceResolution:
         """The place `query` names; Unresolved (with the nearest names) when there is none."""
@@ -88,11 +99,13 @@ class PlaceResolver:
         """The request being resolved is accepted: keep the places it staged."""
         self._accepted.update(self._staged)
         self._staged.clear()
+        self._searches_left = SUGGESTED_PLACES
 
     def discard(self) -> None:
         """The request being resolved is rejected: forget the places it staged."""
         self._staged.clear()
         self._chosen.clear()
+        self._searches_left = SUGGESTED_PLACES
 
     def record(self) -> None:
         """Write the places accepted requests staged (ids already recorded are skipped)."""
@@ -155,5 +168,14 @@ class PlaceResolver:
         return candidate
 
     def _suggestions(self, query: PlaceQuery) -> list[str]:
-        known = [n for places in self._known.values() for p in places for n in p.names]
-        return nearest_names(query.name, [*self.gazetteer.suggest(query.name, query.country), *known])
+        """The names nearest an unknown one, searched once per batch, and for at most
+        SUGGESTED_PLACES unknown names a request (none after that)."""
+        found = self._suggested.get(query)
+        if found is None:
+            if self._searches_left <= 0:
+                return []
+            self._searches_left -= 1
+            known = [n for places in self._known.values() for p in places for n in p.names]
+            found = nearest_names(query.name, [*self.gazetteer.suggest(query.name, query.country), *known])
+            self._suggested[query] = found
+        return found

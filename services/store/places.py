@@ -45,10 +45,19 @@ def _by_key(rows: Iterable[Sequence[Any]]) -> dict[str, list[Place]]:
     return found
 
 
-def recorded_names(conn: sa.Connection) -> list[str]:
-    """Every name and alias of every recorded place (for "did you mean" answers)."""
-    rows = conn.execute(sa.select(places.c.name, places.c.aliases))
-    return [n for r in rows for n in (r.name, *(r.aliases or ()))]
+def recorded_names_by_key(conn: sa.Connection) -> dict[str, str]:
+    """Every name key of the recorded places, to its place's name (for "did you mean" answers, see
+    `names.nearest_keyed`). The keys are stored: keying every name and alias again, on each unknown
+    name a reader gave, cost the read API 36 ms of CPU with 2,000 places."""
+    query = (
+        sa.select(place_names.c.key, places.c.name)
+        .join_from(place_names, places, place_names.c.place_id == places.c.place_id)
+        .order_by(place_names.c.key, places.c.place_id)
+    )
+    by_key: dict[str, str] = {}
+    for key, name in conn.execute(query):
+        by_key.setdefault(key, name)
+    return by_key
 
 
 def get(conn: sa.Connection, place_id: str) -> Place | None:

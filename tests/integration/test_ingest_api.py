@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from services.ingest.app import create_app
+from services.ingest.resolution import SUGGESTED_PLACES
 from services.ingest.writer import ReportWriter
 from services.seed import SEED_REPORT
 from services.store import schema
@@ -232,6 +233,23 @@ def test_an_unknown_place_lists_the_nearest_candidates(client: TestClient) -> No
     [error] = response.json()["errors"]
     assert error["loc"] == ["body", "claims", 0, "place"]
     assert "Rawa" in error["suggestions"]
+
+
+def test_a_report_of_many_unknown_places_gets_suggestions_for_its_first_ones(
+    client: TestClient, pg_url: str
+) -> None:
+    """Each unknown place is an error; the search for names spelled like it (milliseconds each) is
+    made for the first SUGGESTED_PLACES only, so that such a report cannot hold the writer."""
+    count = SUGGESTED_PLACES + 3
+    before = registry_snapshot(pg_url), log_snapshot(pg_url)
+    claims = [{**GOOD, "place": f"Rawaa {n}"} for n in range(count)]
+    response = client.post("/v1/reports", json=report(*claims), headers=INGEST)
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert [e["loc"] for e in errors] == [["body", "claims", n, "place"] for n in range(count)]
+    assert all(e["suggestions"] for e in errors[:SUGGESTED_PLACES])
+    assert all(e["suggestions"] == [] for e in errors[SUGGESTED_PLACES:])
+    assert (registry_snapshot(pg_url), log_snapshot(pg_url)) == before
 
 
 RAW_BAD: dict[str, tuple[bytes, dict[str, str], int]] = {

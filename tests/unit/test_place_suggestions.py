@@ -1,0 +1,81 @@
+"""Unknown place names and their "did you mean" suggestions: the search is bounded per request.
+
+A search costs milliseconds (the gazetteer's thousands of names and aliases); a report of a thousand
+made-up names once took ten seconds of the report writer's only thread. Nothing here needs the
+database: an unknown name without country and location never reaches it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services import gazetteer
+from services.domain.errors import Unresolved
+from services.ingest.resolution import SUGGESTED_PLACES, PlaceQuery, PlaceResolver
+from tests.support.databases import shared_cache_dir
+
+
+@pytest.fixture(scope="module")
+def gz() -> gazetteer.Gazetteer:
+    return gazetteer.load(["IQ", "SY"], shared_cache_dir())
+
+
+@pytest.fixture
+def searches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names the gazetteer is asked to suggest for, in order."""
+    asked: list[str] = []
+    suggest = gazetteer.Gazetteer.suggest
+
+    def counted(self: gazetteer.Gazetteer, name: str, country: str | None, limit: int = 5) -> list[str]:
+        asked.append(name)
+        return suggest(self, name, country, limit)
+
+    monkeypatch.setattr(gazetteer.Gazetteer, "suggest", counted)
+    return asked
+
+
+def resolver(gz: gazetteer.Gazetteer) -> PlaceResolver:
+    conn: Any = None  # an unknown name without a country and a location reads nothing
+    return PlaceResolver(conn, gz)
+
+
+def unresolved(places: PlaceResolver, name: str) -> Unresolved:
+    with pytest.raises(Unresolved) as caught:
+        places.resolve(PlaceQuery(name, None, None))
+    return caught.value
+
+
+def test_a_typo_gets_the_names_spelled_like_it(gz: gazetteer.Gazetteer) -> None:
+    assert "Mosul" in unresolved(resolver(gz), "Mosull").suggestions
+
+
+def test_a_request_gets_suggestions_for_its_first_unknown_names_only(
+    gz: gazetteer.Gazetteer, searches: list[str]
+) -> None:
+    places = resolver(gz)
+    answers = [unresolved(places, f"Mosull {n}") for n in range(1000)]
+    assert len(searches) == SUGGESTED_PLACES
+    assert all(a.suggestions for a in answers[:SUGGESTED_PLACES])
+    assert all(a.suggestions == [] for a in answers[SUGGESTED_PLACES:])
+    assert [a.name for a in answers] == [f"Mosull {n}" for n in range(1000)]  # each is still an error
+
+
+def test_an_unknown_name_named_again_is_searched_once(gz: gazetteer.Gazetteer, searches: list[str]) -> None:
+    places = resolver(gz)
+    answers = [unresolved(places, "Mosull") for _ in range(1000)]
+    assert searches == ["Mosull"]
+    assert all(a.suggestions == answers[0].suggestions != [] for a in answers)
+
+
+@pytest.mark.parametrize("verdict", ["discard", "accept"])
+def test_each_request_of_a_batch_has_its_own_allowance(
+    gz: gazetteer.Gazetteer, searches: list[str], verdict: str
+) -> None:
+    places = resolver(gz)
+    for n in range(SUGGESTED_PLACES + 5):
+        unresolved(places, f"Rawaa {n}")
+    getattr(places, verdict)()  # the request ends (rejected or accepted); the next one begins
+    assert unresolved(places, "Raqqqa").suggestions
+    assert len(searches) == SUGGESTED_PLACES + 1
