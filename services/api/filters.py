@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import sqlalchemy as sa
 
 from services.domain.errors import Unresolved, did_you_mean
-from services.domain.names import name_key, nearest_keyed, nearest_names
+from services.domain.names import name_key, names_by_key, nearest_keys, nearest_names
 from services.gazetteer import Gazetteer
 from services.store import places as place_store
 from services.store.actors import ActorDirectory
@@ -94,7 +94,18 @@ def _place_ids(conn: sa.Connection, value: str, gazetteer: Callable[[], Gazettee
         return tuple(sorted({p.place_id for p in recorded}))
     if gazetteer().lookup(value):
         return ()  # a town the gazetteer knows and no claim has named yet: nothing recorded there
-    candidates = place_store.recorded_names_by_key(conn)  # a recorded place's name comes first
-    for name in gazetteer().suggest(value, None):
-        candidates.setdefault(name_key(name), name)
-    raise UnknownFilter("place", value, nearest_keyed(value, candidates))
+    raise UnknownFilter("place", value, _place_suggestions(conn, value, gazetteer()))
+
+
+def _place_suggestions(conn: sa.Connection, value: str, gazetteer: Gazetteer, limit: int = 5) -> list[str]:
+    """The places spelled most like `value`: recorded ones under the names they go by now, then
+    towns of the gazetteer no claim has named yet. A place's several names may all come close, so
+    more keys are searched than names are given."""
+    recorded = place_store.recorded_keys(conn)  # name key -> place id
+    towns = names_by_key(gazetteer.suggest(value, None))
+    keys = nearest_keys(value, {**towns, **recorded}, 3 * limit)
+    ids = [recorded[k] for k in keys if k in recorded]
+    now = {p.place_id: p.name for p in place_store.get_many(conn, ids).values()}
+    now |= {place_id: given.name for place_id, given in place_store.names_in_log(conn, ids).items()}
+    names = [now[recorded[k]] if k in recorded else towns[k] for k in keys]
+    return list(dict.fromkeys(names))[:limit]

@@ -30,6 +30,7 @@ class Unresolved(DomainError):
     kind: str
     name: str
     suggestions: list[str] = field(default_factory=list)
+    searched: bool = True  # False: no nearest names were looked for (their search is rationed)
 
     def __str__(self) -> str:
         return f"unknown {self.kind} {self.name!r}{did_you_mean(self.suggestions)}"

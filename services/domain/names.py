@@ -85,5 +85,9 @@ def names_by_key(names: Iterable[str]) -> dict[str, str]:
 
 def nearest_keyed(name: str, by_key: dict[str, str], limit: int = 5) -> list[str]:
     """The names of `by_key` (see `names_by_key`) spelled most like `name`, best first."""
-    keys = difflib.get_close_matches(name_key(name), list(by_key), n=limit, cutoff=0.6)
-    return [by_key[k] for k in keys]
+    return [by_key[k] for k in nearest_keys(name, by_key, limit)]
+
+
+def nearest_keys(name: str, keys: Iterable[str], limit: int = 5) -> list[str]:
+    """The name keys spelled most like `name`'s, best first."""
+    return difflib.get_close_matches(name_key(name), list(keys), n=limit, cutoff=0.6)

@@ -68,8 +68,12 @@ PLACE_HINT = (
     "to record a new place, give the claim's country and location as well, "
     "or register it first with POST /v1/places"
 )
+NOT_SEARCHED = "names like it were not looked for: a request gets them for its first few unknown places"
 
 
 def unknown_place(loc: list[str | int], exc: Unresolved) -> FieldError:
-    """The error of a claim's place name that matches nothing: the nearest names, and how to go on."""
+    """The error of a claim's place name that matches nothing: the nearest names, and how to go on.
+    Where they were not searched for, the error says so and carries no `suggestions`."""
+    if not exc.searched:
+        return FieldError(loc, f"{exc}; {PLACE_HINT}; {NOT_SEARCHED}", "unknown_place")
     return FieldError(loc, f"{exc}; {PLACE_HINT}", "unknown_place", exc.suggestions)

@@ -11,9 +11,10 @@ resolver remembers each query's answer for as long as the candidates it was chos
 same: staging or discarding a place, or learning of one recorded meanwhile, forgets them all.
 
 A name that resolves to nothing is answered with the names spelled most like it ("did you mean").
-That search costs a few milliseconds, so a request gets it for its first SUGGESTED_PLACES unknown
-names only (each searched once): a report of a thousand made-up names once held the report writer,
-and every feed behind it, for ten seconds of CPU.
+That search costs milliseconds, so it is rationed: a request gets it for its first SUGGESTED_PLACES
+unknown names, a batch for SUGGESTED_IN_BATCH in all, and each name is searched once a batch. (A
+report of a thousand made-up names once held the report writer, and every feed behind it, for ten
+seconds of CPU.) The names past the ration are errors all the same, saying none were looked for.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from services.gazetteer import Gazetteer
 from services.store import places as place_store
 from services.store.locks import lock_registry
 
-# Unknown names of one request that get suggestions; the rest are answered without.
+# Unknown names that get suggestions: the first of each request, and at most so many in a batch
+# (up to 64 reports: services.ingest.writer).
 SUGGESTED_PLACES = 10
+SUGGESTED_IN_BATCH = 30
 
 
 # Named tuples rather than dataclasses: one of each per claim, and a query is a key of the memo.
@@ -58,8 +61,9 @@ class PlaceResolver:
     _keys: dict[str, str] = field(default_factory=dict)  # name -> name_key(name)
     _chosen: dict[PlaceQuery, Place] = field(default_factory=dict)  # answers from the candidates
     _place_keys: dict[str, frozenset[str]] = field(default_factory=dict)  # place id -> its name keys
-    _suggested: dict[PlaceQuery, list[str]] = field(default_factory=dict)  # unknown -> the nearest names
-    _searches_left: int = SUGGESTED_PLACES  # for the request being resolved
+    _suggested: dict[tuple[str, str | None], list[str]] = field(default_factory=dict)  # (name, country)
+    _searched: int = 0  # searches for the request being resolved
+    _searched_in_batch: int = 0
 
     def preload(self, names: list[str]) -> None:
         """Fetch every recorded place any of `names` could mean, in one query."""
@@ -93,19 +97,19 @@ class PlaceResolver:
             return PlaceResolution(place, created=False)
         if query.country is not None and query.location is not None:
             return self._create(query, key)
-        raise Unresolved("place", query.name, self._suggestions(query))
+        raise self._unresolved(query)
 
     def accept(self) -> None:
         """The request being resolved is accepted: keep the places it staged."""
         self._accepted.update(self._staged)
         self._staged.clear()
-        self._searches_left = SUGGESTED_PLACES
+        self._searched = 0
 
     def discard(self) -> None:
         """The request being resolved is rejected: forget the places it staged."""
         self._staged.clear()
         self._chosen.clear()
-        self._searches_left = SUGGESTED_PLACES
+        self._searched = 0
 
     def record(self) -> None:
         """Write the places accepted requests staged (ids already recorded are skipped)."""
@@ -144,6 +148,7 @@ class PlaceResolver:
         if chosen is not None:
             self._known[key].append(chosen)
             self._chosen.clear()
+            self._suggested.clear()  # one more name to suggest
             return PlaceResolution(chosen, created=False)
         place = Place(
             place_id=self._free_id(f"{slugify(query.name)}-{query.country.lower()}"),
@@ -167,15 +172,17 @@ class PlaceResolver:
             candidate = f"{base}-{n}"
         return candidate
 
-    def _suggestions(self, query: PlaceQuery) -> list[str]:
-        """The names nearest an unknown one, searched once per batch, and for at most
-        SUGGESTED_PLACES unknown names a request (none after that)."""
-        found = self._suggested.get(query)
+    def _unresolved(self, query: PlaceQuery) -> Unresolved:
+        """The error of an unknown name: with the nearest names, searched once a batch while the
+        ration lasts (see the module's docstring)."""
+        asked = (query.name, query.country)
+        found = self._suggested.get(asked)
         if found is None:
-            if self._searches_left <= 0:
-                return []
-            self._searches_left -= 1
+            if self._searched >= SUGGESTED_PLACES or self._searched_in_batch >= SUGGESTED_IN_BATCH:
+                return Unresolved("place", query.name, searched=False)
+            self._searched += 1
+            self._searched_in_batch += 1
             known = [n for places in self._known.values() for p in places for n in p.names]
             found = nearest_names(query.name, [*self.gazetteer.suggest(query.name, query.country), *known])
-            self._suggested[query] = found
-        return found
+            self._suggested[asked] = found
+        return Unresolved("place", query.name, found)

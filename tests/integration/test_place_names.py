@@ -173,3 +173,21 @@ def test_a_renamed_place_is_listed_as_changed(backend_url: str, client: TestClie
         assert rebuild.verify(db) == []  # incremental projection and a rebuild agree on it
     finally:
         db.dispose()
+
+
+def test_an_unknown_place_filter_suggests_places_by_the_names_they_go_by_now(
+    client: TestClient, seeded: int
+) -> None:
+    """The suggestions come from the stored name keys: a renamed place is suggested under its new
+    name, and once, however many of its names come close."""
+    response = client.patch("/v1/places/al-qaim-iq", json={"name": "Qaim border town"}, headers=INGEST)
+    assert response.status_code == 200, response.text
+    position = response.json()["position"]
+    answer = client.get("/v1/places", params={"place": "Qaim bordr town", "min_position": position})
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["errors"]
+    assert error["suggestions"][0] == "Qaim border town"
+    assert len(error["suggestions"]) == len(set(error["suggestions"]))
+    answer = client.get("/v1/places", params={"place": "al-Qaimm", "min_position": position})
+    [error] = answer.json()["errors"]
+    assert error["suggestions"].count("Qaim border town") == 1  # its old name is near too

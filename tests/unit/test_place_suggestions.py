@@ -13,7 +13,7 @@ import pytest
 
 from services import gazetteer
 from services.domain.errors import Unresolved
-from services.ingest.resolution import SUGGESTED_PLACES, PlaceQuery, PlaceResolver
+from services.ingest.resolution import SUGGESTED_IN_BATCH, SUGGESTED_PLACES, PlaceQuery, PlaceResolver
 from tests.support.databases import shared_cache_dir
 
 
@@ -57,8 +57,8 @@ def test_a_request_gets_suggestions_for_its_first_unknown_names_only(
     places = resolver(gz)
     answers = [unresolved(places, f"Mosull {n}") for n in range(1000)]
     assert len(searches) == SUGGESTED_PLACES
-    assert all(a.suggestions for a in answers[:SUGGESTED_PLACES])
-    assert all(a.suggestions == [] for a in answers[SUGGESTED_PLACES:])
+    assert all(a.searched and a.suggestions for a in answers[:SUGGESTED_PLACES])
+    assert all(not a.searched and a.suggestions == [] for a in answers[SUGGESTED_PLACES:])
     assert [a.name for a in answers] == [f"Mosull {n}" for n in range(1000)]  # each is still an error
 
 
@@ -79,3 +79,37 @@ def test_each_request_of_a_batch_has_its_own_allowance(
     getattr(places, verdict)()  # the request ends (rejected or accepted); the next one begins
     assert unresolved(places, "Raqqqa").suggestions
     assert len(searches) == SUGGESTED_PLACES + 1
+
+
+def test_a_batch_has_an_allowance_too(gz: gazetteer.Gazetteer, searches: list[str]) -> None:
+    places = resolver(gz)
+    answers = []
+    for request in range(SUGGESTED_IN_BATCH // SUGGESTED_PLACES + 2):
+        answers += [unresolved(places, f"Mosull {request}-{n}") for n in range(SUGGESTED_PLACES)]
+        places.discard()
+    assert len(searches) == SUGGESTED_IN_BATCH
+    assert [a.searched for a in answers] == [n < SUGGESTED_IN_BATCH for n in range(len(answers))]
+
+
+def test_a_name_searched_before_in_the_batch_costs_no_allowance(
+    gz: gazetteer.Gazetteer, searches: list[str]
+) -> None:
+    places = resolver(gz)
+    first = unresolved(places, "Mosull")
+    places.discard()
+    for n in range(SUGGESTED_PLACES):
+        unresolved(places, f"Rawaa {n}")
+    again = unresolved(places, "Mosull")  # past this request's allowance, but already searched
+    assert again.searched and again.suggestions == first.suggestions
+    assert unresolved(places, "Raqqqa").searched is False
+    assert len(searches) == 1 + SUGGESTED_PLACES
+
+
+def test_the_cached_names_of_a_country_are_the_ones_searched_before(gz: gazetteer.Gazetteer) -> None:
+    """The gazetteer keys its names once per country; a search stays within the country."""
+    iraq = {p.name for p in gz.places if p.country == "IQ"} | {
+        a for p in gz.places if p.country == "IQ" for a in p.aliases
+    }
+    found = gz.suggest("Mosull", "IQ")
+    assert found and set(found) <= iraq
+    assert gz.suggest("Mosull", "IQ") == found
