@@ -7,8 +7,9 @@ In one run, close together in time because the machine is shared and noisy:
    (after a 5 s warm-up), then a check that every report answered 201 is in the log;
 3. limit A again, after (the better of the two is the limit: the stricter comparison);
 4. in turns, 1 warm-up round then 5: limit B (raw psycopg `executemany` of 1000 rows in one
-   transaction), the same rows into `events` itself through its triggers (to explain a gap), and
-   Frontline taking one report of 1000 claims;
+   transaction), the same rows into `events` itself through its triggers (to explain a gap),
+   Frontline taking one report of 1000 claims, and refusing one of 1000 unknown places (its CPU
+   beside the accepted one's: made-up names must not cost more than good ones);
 5. the peer, `eventsourcing` (bench.peer), once the server has stopped.
 """
 
@@ -229,6 +230,7 @@ def _large_reports(
     )
     rates: dict[str, list[float]] = {raw.TABLE: [], "events": [], "frontline": []}
     usages = []
+    server_cpu: dict[str, list[float]] = {"accepted": [], "refused": []}  # seconds per POST
     meter = _meter(api)
     with (
         env.pg.connect(DB) as conn,
@@ -243,12 +245,38 @@ def _large_reports(
             meter.start()
             seconds["frontline"] = _post_big(client, body)
             usages.append(meter.stop())
+            refused = _refused_cpu(client, meter, f"unknown-{env.run_id}-{attempt}")
             if attempt:  # the first round warms up
                 for kind, taken in seconds.items():
                     rates[kind].append(BIG / taken)
+                server_cpu["accepted"].append(usages[-1].groups["server"] * usages[-1].seconds)
+                server_cpu["refused"].append(refused)
     record_cpu(result, f"{BIG}-claim POSTs", cpu.combined(usages[1:]))
     _check_large_reports(env, result, repeats + 1)
+    _refused_figure(result, server_cpu)
     return rates
+
+
+def _refused_cpu(client: httpx.Client, meter: cpu.Meter, report_id: str) -> float:
+    """The server's CPU seconds to refuse a report of BIG unknown places."""
+    body = orjson.dumps(payloads.unknown_places_report(report_id, BIG))
+    meter.start()
+    response = client.post("/v1/reports", content=body)
+    usage = meter.stop()
+    if response.status_code != 422 or len(response.json()["errors"]) != BIG:
+        answered = f"{response.status_code}: {response.text[:500]}"
+        raise BenchError(f"a report of {BIG} unknown places was answered {answered}")
+    return usage.groups["server"] * usage.seconds
+
+
+def _refused_figure(result: ScenarioResult, server_cpu: dict[str, list[float]]) -> None:
+    result.details["server_cpu_per_post"] = server_cpu
+    result.figures.append(
+        Figure(f"(hostile input) refusing a report of {BIG} unknown places: the server's CPU",
+               statistics.median(server_cpu["refused"]) * 1e3, "ms",
+               limit=statistics.median(server_cpu["accepted"]) * 1e3,
+               note=f"limit: accepting a good {BIG}-claim report; below 1, made-up names cost less")
+    )  # fmt: skip
 
 
 def _post_big(client: httpx.Client, body: bytes) -> float:

@@ -67,6 +67,13 @@ def big_report(report_id: str, size: int) -> dict[str, Any]:
     return report(report_id, [varied_claim(i) for i in range(size)])
 
 
+def unknown_places_report(report_id: str, size: int) -> dict[str, Any]:
+    """A large report whose every claim names a different place nobody knows, with no country to
+    record it in: refused whole (422), every claim an error."""
+    claims = [{**varied_claim(i), "place": f"Nowhereville {i}"} for i in range(size)]
+    return report(report_id, [{k: v for k, v in c.items() if k != "country"} for c in claims])
+
+
 _PLACE_IDS = {name: place_id for name, _, place_id in PLACES}
 _ACTOR_IDS = dict(ACTORS)
 
