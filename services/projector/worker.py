@@ -53,6 +53,16 @@ class ProjectorWorker(SimpleWorker):
         process.current().stopping.set()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # (RQ's is unannotated)
 
+    def unsubscribe(self) -> None:
+        # RQ's own, with the one-second bound it means. Since redis-py 8.2 the pubsub thread's
+        # stop() waits for the thread with none, and the thread may be waiting for a subscription
+        # for up to a minute (RQ runs it with sleep_time=60): a warm shutdown hung that long
+        # (caught by test_a_worker_asked_to_stop_during_a_stream_stops_after_its_batch, under load).
+        if self.pubsub_thread:
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.stop(timeout=1)
+            self.pubsub.close()
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         # Every line logged while the job runs (RQ's own included) says which job it is.
         # The worker process does nothing but run jobs: the collector may wait for a job's end.
