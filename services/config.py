@@ -83,12 +83,17 @@ class Settings(BaseSettings):
     # before looking again: under a steady stream of reports each batch then folds what arrived
     # meanwhile instead of one or two events, a transaction (and its statements, commit and
     # notification) for many events rather than each. The first report after a pause is folded at
-    # once; later ones wait at most this.
-    projection_linger: float = Field(default=0.02, ge=0, le=1.0)
+    # once; later ones wait at most this. 50 ms: the projection commits at most about 20 times a
+    # second however fast reports come (as at 20 reports/s), which halves what each commit costs
+    # the worker, PostgreSQL and every read API following the change feed at 200 reports/s, the
+    # cores dashboards' reads need there (docs/performance-notes.md, twelfth stop); a report
+    # becomes readable at most this much later, well within the projector's freshness figure.
+    projection_linger: float = Field(default=0.05, ge=0, le=1.0)
     # Seconds the ingest API's report writer may keep a report, from its arrival, waiting for more
     # when reports follow each other closely (see services.ingest.arrivals): one transaction for a
-    # few reports. Reports further apart than half of it are written at once.
-    report_linger: float = Field(default=0.01, ge=0, le=1.0)
+    # few reports. Reports further apart than half of it are written at once. 20 ms: at 200
+    # reports/s a transaction holds four or five reports rather than two (same notes).
+    report_linger: float = Field(default=0.02, ge=0, le=1.0)
     # Seconds a catch-up job may run (it stops itself at half of it; the reconciler rings again).
     job_timeout: int = Field(default=120, ge=10)
     # Seconds a queued replay may wait for a runner to take it (its job lost, or never run) before
