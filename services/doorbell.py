@@ -133,6 +133,13 @@ class Ear:
             return False
         return token is not None and not waiting and not self.stopping.is_set()
 
+    def forget(self) -> None:
+        """Drop a ring not yet heard: the batch about to be folded answers it."""
+        try:
+            self.connection.delete(self.key)
+        except redis.RedisError as exc:
+            log.warning("doorbell.unheard", error=str(exc))
+
     def wait(self, seconds: float) -> bool:
         """Whether a ring comes within `seconds` (or came since the last one heard)."""
         if seconds <= 0 or self.stopping.is_set():

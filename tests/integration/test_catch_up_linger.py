@@ -184,3 +184,59 @@ def test_rings_while_a_job_folds_make_it_linger_then_fold_them_together(
     # The first alone, then the three that rang during it, together after the linger.
     assert (done.events, done.batches, done.position) == (4, 2, ear.later[-1])
     assert first < ear.later[0]
+
+
+def test_a_ring_during_the_linger_is_answered_by_the_next_batch_not_another_linger(
+    db: Database, redis_url: str, queue_name: str
+) -> None:
+    # A stream as slow as one report per linger: each report rings during the previous one's
+    # linger. Heard after the batch that folded it, that ring made the job linger after every
+    # report, each of which then waited the linger; the next report after a pause must be
+    # folded at once.
+    connection = redis.Redis.from_url(redis_url)
+    bell = QueueDoorbell(connection, queue_name, PROJECTION, 60)
+    queue = Queue(queue_name, connection=connection)
+    place = f"ear-{uuid.uuid4().hex[:8]}"
+    linger = 2.0
+
+    class Streaming(Ear):
+        """A report rings as the first batch ends (the job lingers), another during that linger."""
+
+        def __init__(self) -> None:
+            super().__init__(connection, bell.job_id, queue.key)
+            self.during: list[int] = []
+
+        def rang(self) -> bool:
+            if not self.during:
+                self.during.append(_report(db, place, 2))
+                bell.ring()
+                threading.Timer(linger / 4, self._during_the_linger).start()
+            return super().rang()
+
+        def _during_the_linger(self) -> None:
+            self.during.append(_report(db, place, 3))
+            bell.ring()
+
+    results: list[CatchUp] = []
+    try:
+        _report(db, place, 1)
+        _running(connection, bell, queue_name)
+        ear = Streaming()
+        runner = threading.Thread(
+            target=lambda: results.append(catch_up(db, batch_size=100, linger=linger, ear=ear, idle=3.0))
+        )
+        runner.start()
+        wait_until(lambda: len(ear.during) == 2 and caught_up(db), 10, "the reports of the linger")
+        time.sleep(0.2)
+        after_pause = _report(db, place, 4)
+        rang = time.monotonic()
+        bell.ring()
+        wait_until(lambda: caught_up(db), 10, f"position {after_pause}")
+        waited = time.monotonic() - rang
+        runner.join(timeout=30)
+        assert not runner.is_alive()
+    finally:
+        connection.close()
+    assert waited < linger / 2, waited
+    (done,) = results
+    assert (done.events, done.batches, done.position) == (4, 3, after_pause)
