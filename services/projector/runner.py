@@ -77,9 +77,10 @@ def catch_up(
     after `linger` seconds, so that while reports keep arriving it folds all that came meanwhile
     (at 200 reports/s, about 22 transactions a second instead of 126: docs/performance-notes.md);
     the loop ends at the first batch that finds nothing. With the `ear` of its job, it looks again
-    only when the doorbell rang: after `linger` when rings came while it folded (reports are
-    streaming in), at once when the first comes after a pause; and it ends when none comes for
-    `idle` seconds.
+    only when the doorbell rang, and no sooner than `linger` after the last look began: under a
+    stream of reports it folds at most once per linger, whatever their rate (at 200 reports/s and
+    50 ms, about 20 transactions a second, as at 20 reports/s), while the first report after a
+    pause is folded at once. It ends when no ring comes for `idle` seconds.
 
     Returns early (caught_up False) after `budget` seconds; raises ProjectionError after marking
     the projection failed when an event cannot be applied.
@@ -89,6 +90,7 @@ def catch_up(
     deadline = time.monotonic() + budget
     size = batch_size
     while time.monotonic() < deadline:
+        began = time.monotonic()
         folded, position = project_next_batch(db, name, read_models, size)
         result.position = position
         if folded:
@@ -98,32 +100,39 @@ def catch_up(
             size = min(size * 4, max(batch_size, FAR_BEHIND_BATCH))
             continue
         size = batch_size
-        again = _look_again(folded, linger, ear, idle, deadline)
+        again = _look_again(folded, began, linger, ear, idle, deadline)
         if not again:
             result.caught_up = again is False
             return result
     return result
 
 
-def _look_again(folded: int, linger: float, ear: Rings | None, idle: float, deadline: float) -> bool | None:
-    """After a batch that reached the log's end (`folded` events): wait as the next look should, then
-    whether to take it; None when there is no time left to (what arrives now is the next job's).
+def _look_again(
+    folded: int, began: float, linger: float, ear: Rings | None, idle: float, deadline: float
+) -> bool | None:
+    """After a batch that reached the log's end (`folded` events, begun at `began`): wait as the
+    next look should, then whether to take it; None when there is no time left to (what arrives
+    now is the next job's).
 
-    Without an ear: not after a batch that found nothing, else after `linger`. With one: after
-    `linger` when rings came while the batch folded, at once when one comes within `idle`, else not.
-    A ring that comes as the job ends (its key not yet gone) is the reconciler's to answer.
+    Without an ear: not after a batch that found nothing, else after `linger`. With one: once a
+    ring came (during the batch, or within `idle` after it), at `linger` after the batch began;
+    not when none came. A ring that comes as the job ends (its key not yet gone) is the
+    reconciler's to answer.
     """
-    if ear is None and folded == 0:
-        return False
-    if ear is not None and not ear.rang():
-        return ear.wait(min(idle, deadline - time.monotonic()))
-    if time.monotonic() + linger >= deadline:
+    if ear is None:
+        if folded == 0:
+            return False
+        resume = time.monotonic() + linger
+    else:
+        if not ear.rang() and not ear.wait(min(idle, deadline - time.monotonic())):
+            return False
+        resume = began + linger
+    if resume >= deadline:
         return None
-    time.sleep(linger)
+    time.sleep(max(0.0, resume - time.monotonic()))
     if ear is not None:
-        # A ring during the linger is for a report the next batch folds, not one that came while
-        # it folded: heard after that batch, it would make the job linger after every report of
-        # a stream as slow as one per linger (at 20 reports/s and 50 ms, each waited the linger).
+        # What rang while it waited is for the batch it folds now: heard after that batch, it would
+        # make the job wait for nothing, or fold nothing.
         ear.forget()
     return True
 

@@ -121,26 +121,26 @@ def test_a_job_at_the_log_s_end_waits_for_the_next_ring_then_folds_at_once(
         ended: list[float] = []
 
         def job() -> None:
-            results.append(catch_up(db, batch_size=100, linger=5.0, ear=ear, idle=1.5))
+            results.append(catch_up(db, batch_size=100, linger=2.0, ear=ear, idle=3.0))
             ended.append(time.monotonic())
 
         runner = threading.Thread(target=job)
         runner.start()
         wait_until(lambda: caught_up(db), 10, "the first report")
-        time.sleep(0.3)  # it waits for a ring now, not looking at the log
+        time.sleep(2.3)  # it waits for a ring now, not looking at the log
         second = _report(db, place, 2)
         rang = time.monotonic()
         bell.ring()
-        # After a pause the report is folded at once, not after the linger of a stream (5 s).
+        # After a pause longer than the linger, the report is folded at once, not after it (2 s).
         wait_until(lambda: caught_up(db), 3, f"position {second}")
-        assert time.monotonic() - rang < 2.5
+        assert time.monotonic() - rang < 1.0
         runner.join(timeout=30)
         assert not runner.is_alive()
     finally:
         connection.close()
     (done,) = results
     assert (done.events, done.batches, done.position, done.caught_up) == (2, 2, second, True)
-    assert ended[0] - rang >= 1.4  # it ended only after `idle` seconds with no ring
+    assert ended[0] - rang >= 2.9  # it ended only after `idle` seconds with no ring
 
 
 def _running(connection: redis.Redis, bell: QueueDoorbell, queue_name: str) -> Ear:
@@ -186,49 +186,32 @@ def test_rings_while_a_job_folds_make_it_linger_then_fold_them_together(
     assert first < ear.later[0]
 
 
-def test_a_ring_during_the_linger_is_answered_by_the_next_batch_not_another_linger(
+def test_a_job_folds_a_stream_at_most_once_per_linger_and_a_report_after_a_pause_at_once(
     db: Database, redis_url: str, queue_name: str
 ) -> None:
-    # A stream as slow as one report per linger: each report rings during the previous one's
-    # linger. Heard after the batch that folded it, that ring made the job linger after every
-    # report, each of which then waited the linger; the next report after a pause must be
-    # folded at once.
+    # Ten reports a second, each ringing, for two seconds: with a 0.5 s linger the job folds them
+    # in about four batches, not twenty (one per ring). A ring heard while it waited is for the
+    # batch it folds then; the report after a pause longer than the linger is folded at once.
     connection = redis.Redis.from_url(redis_url)
     bell = QueueDoorbell(connection, queue_name, PROJECTION, 60)
-    queue = Queue(queue_name, connection=connection)
     place = f"ear-{uuid.uuid4().hex[:8]}"
-    linger = 2.0
-
-    class Streaming(Ear):
-        """A report rings as the first batch ends (the job lingers), another during that linger."""
-
-        def __init__(self) -> None:
-            super().__init__(connection, bell.job_id, queue.key)
-            self.during: list[int] = []
-
-        def rang(self) -> bool:
-            if not self.during:
-                self.during.append(_report(db, place, 2))
-                bell.ring()
-                threading.Timer(linger / 4, self._during_the_linger).start()
-            return super().rang()
-
-        def _during_the_linger(self) -> None:
-            self.during.append(_report(db, place, 3))
-            bell.ring()
-
+    linger, gap, streamed = 0.5, 0.1, 20
     results: list[CatchUp] = []
     try:
         _report(db, place, 1)
-        _running(connection, bell, queue_name)
-        ear = Streaming()
+        ear = _running(connection, bell, queue_name)
         runner = threading.Thread(
             target=lambda: results.append(catch_up(db, batch_size=100, linger=linger, ear=ear, idle=3.0))
         )
         runner.start()
-        wait_until(lambda: len(ear.during) == 2 and caught_up(db), 10, "the reports of the linger")
-        time.sleep(0.2)
-        after_pause = _report(db, place, 4)
+        wait_until(lambda: caught_up(db), 10, "the first report")
+        for n in range(streamed):
+            _report(db, place, 2 + n % 27)
+            bell.ring()
+            time.sleep(gap)
+        wait_until(lambda: caught_up(db), 10, "the stream")
+        time.sleep(linger + 0.3)
+        after_pause = _report(db, place, 28)
         rang = time.monotonic()
         bell.ring()
         wait_until(lambda: caught_up(db), 10, f"position {after_pause}")
@@ -239,4 +222,7 @@ def test_a_ring_during_the_linger_is_answered_by_the_next_batch_not_another_ling
         connection.close()
     assert waited < linger / 2, waited
     (done,) = results
-    assert (done.events, done.batches, done.position) == (4, 3, after_pause)
+    assert (done.events, done.position) == (streamed + 2, after_pause)
+    # The first report; the stream's, at most one batch per linger of its (about 2 s) and one
+    # more; the one after the pause.
+    assert 3 <= done.batches - 2 <= streamed * gap / linger + 2, done.batches
