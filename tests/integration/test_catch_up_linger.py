@@ -121,26 +121,26 @@ def test_a_job_at_the_log_s_end_waits_for_the_next_ring_then_folds_at_once(
         ended: list[float] = []
 
         def job() -> None:
-            results.append(catch_up(db, batch_size=100, linger=2.0, ear=ear, idle=3.0))
+            results.append(catch_up(db, batch_size=100, linger=5.0, ear=ear, idle=1.5))
             ended.append(time.monotonic())
 
         runner = threading.Thread(target=job)
         runner.start()
         wait_until(lambda: caught_up(db), 10, "the first report")
-        time.sleep(2.3)  # it waits for a ring now, not looking at the log
+        time.sleep(0.3)  # it waits for a ring now, not looking at the log
         second = _report(db, place, 2)
         rang = time.monotonic()
         bell.ring()
-        # After a pause longer than the linger, the report is folded at once, not after it (2 s).
+        # After a pause the report is folded at once, not after the linger of a stream (5 s).
         wait_until(lambda: caught_up(db), 3, f"position {second}")
-        assert time.monotonic() - rang < 1.0
+        assert time.monotonic() - rang < 2.5
         runner.join(timeout=30)
         assert not runner.is_alive()
     finally:
         connection.close()
     (done,) = results
     assert (done.events, done.batches, done.position, done.caught_up) == (2, 2, second, True)
-    assert ended[0] - rang >= 2.9  # it ended only after `idle` seconds with no ring
+    assert ended[0] - rang >= 1.4  # it ended only after `idle` seconds with no ring
 
 
 def _running(connection: redis.Redis, bell: QueueDoorbell, queue_name: str) -> Ear:
@@ -152,7 +152,7 @@ def _running(connection: redis.Redis, bell: QueueDoorbell, queue_name: str) -> E
     return Ear(connection, bell.job_id, queue.key)
 
 
-def test_rings_while_a_job_folds_make_it_linger_then_fold_them_together(
+def test_rings_while_a_job_folds_are_folded_together_by_its_next_batch(
     db: Database, redis_url: str, queue_name: str
 ) -> None:
     connection = redis.Redis.from_url(redis_url)
@@ -181,7 +181,7 @@ def test_rings_while_a_job_folds_make_it_linger_then_fold_them_together(
         done = catch_up(db, batch_size=100, linger=0.3, ear=ear, idle=0.5)
     finally:
         connection.close()
-    # The first alone, then the three that rang during it, together after the linger.
+    # The first alone, then the three that rang during it, together.
     assert (done.events, done.batches, done.position) == (4, 2, ear.later[-1])
     assert first < ear.later[0]
 
@@ -190,8 +190,9 @@ def test_a_job_folds_a_stream_at_most_once_per_linger_and_a_report_after_a_pause
     db: Database, redis_url: str, queue_name: str
 ) -> None:
     # Ten reports a second, each ringing, for two seconds: with a 0.5 s linger the job folds them
-    # in about four batches, not twenty (one per ring). A ring heard while it waited is for the
-    # batch it folds then; the report after a pause longer than the linger is folded at once.
+    # in about six batches (two at once, then one per linger), not twenty (one per ring). A ring
+    # heard while it waited is for the batch it folds then; the report after a pause longer than
+    # the linger is folded at once.
     connection = redis.Redis.from_url(redis_url)
     bell = QueueDoorbell(connection, queue_name, PROJECTION, 60)
     place = f"ear-{uuid.uuid4().hex[:8]}"
@@ -223,6 +224,44 @@ def test_a_job_folds_a_stream_at_most_once_per_linger_and_a_report_after_a_pause
     assert waited < linger / 2, waited
     (done,) = results
     assert (done.events, done.position) == (streamed + 2, after_pause)
-    # The first report; the stream's, at most one batch per linger of its (about 2 s) and one
-    # more; the one after the pause.
-    assert 3 <= done.batches - 2 <= streamed * gap / linger + 2, done.batches
+    # The first report; the stream's, one batch per linger of its (about 2 s), the burst's one
+    # more and the tail's; the one after the pause.
+    assert 3 <= done.batches - 2 <= streamed * gap / linger + 3, done.batches
+
+
+def test_a_late_ring_delays_the_next_report_of_a_stream_at_most_not_every_later_one(
+    db: Database, redis_url: str, queue_name: str
+) -> None:
+    # Reports one linger apart, the third's ring late: the fourth may wait (it comes within a
+    # linger of the third's), the later ones must not. Paced from when each batch began, every
+    # later report waited as long as the third was late.
+    connection = redis.Redis.from_url(redis_url)
+    bell = QueueDoorbell(connection, queue_name, PROJECTION, 60)
+    place = f"ear-{uuid.uuid4().hex[:8]}"
+    linger, late, reports = 0.6, 0.4, 8
+    waits: list[float] = []
+    results: list[CatchUp] = []
+    try:
+        _report(db, place, 1)
+        ear = _running(connection, bell, queue_name)
+        runner = threading.Thread(
+            target=lambda: results.append(catch_up(db, batch_size=100, linger=linger, ear=ear, idle=3.0))
+        )
+        runner.start()
+        wait_until(lambda: caught_up(db), 10, "the first report")
+        start = time.monotonic()
+        for n in range(reports):
+            time.sleep(max(0.0, start + n * linger - time.monotonic()))
+            position = _report(db, place, 2 + n)
+            if n == 2:
+                time.sleep(late)
+            rang = time.monotonic()
+            bell.ring()
+            wait_until(lambda: caught_up(db), 10, f"position {position}")
+            waits.append(time.monotonic() - rang)
+        runner.join(timeout=30)
+        assert not runner.is_alive()
+    finally:
+        connection.close()
+    assert results and results[0].events == reports + 1
+    assert max(waits[4:]) < late * 0.6, waits
