@@ -79,15 +79,15 @@ class Settings(BaseSettings):
     # seconds: the longest a lost doorbell can delay a projection.
     reconcile_interval: float = Field(default=1.0, gt=0, le=3600)
     projection_batch_size: int = Field(default=20_000, ge=1, le=100_000)
-    # Seconds a catch-up waits, after a batch that found the log's end while reports kept arriving,
-    # before looking again: under a steady stream of reports each batch then folds what arrived
-    # meanwhile instead of one or two events, a transaction (and its statements, commit and
-    # notification) for many events rather than each. The first report after a pause is folded at
-    # once; later ones wait at most this. 50 ms: the projection commits at most about 20 times a
-    # second however fast reports come (as at 20 reports/s), which halves what each commit costs
-    # the worker, PostgreSQL and every read API following the change feed at 200 reports/s, the
-    # cores dashboards' reads need there (docs/performance-notes.md, twelfth stop); a report
-    # becomes readable at most this much later, well within the projector's freshness figure.
+    # Seconds between a catch-up's looks at the log, on average, while reports keep arriving (the
+    # pace of services.projector.runner.catch_up): under a steady stream each batch then folds
+    # what arrived meanwhile instead of one or two events, a transaction (and its statements,
+    # commit and notification) for many events rather than each. A report after a pause is folded
+    # at once; others wait at most this. 50 ms: the projection commits about 20 times a second
+    # at most, however fast reports come (as at 20 reports/s), which halves what commits cost the
+    # worker, PostgreSQL and every read API following the change feed at 200 reports/s, the cores
+    # dashboards' reads need there (docs/performance-notes.md, twelfth stop); a report becomes
+    # readable at most this much later, well within the projector's freshness figure.
     projection_linger: float = Field(default=0.05, ge=0, le=1.0)
     # Seconds the ingest API's report writer may keep a report, from its arrival, waiting for more
     # when reports follow each other closely (see services.ingest.arrivals): one transaction for a
