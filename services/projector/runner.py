@@ -75,8 +75,8 @@ def catch_up(
 
     A batch that comes back short has reached the log's end. Without an `ear`, the next looks only
     after `linger` seconds, so that while reports keep arriving it folds all that came meanwhile
-    (at 200 reports/s, about 22 transactions a second instead of 126: docs/performance-notes.md);
-    the loop ends at the first batch that finds nothing. With the `ear` of its job, it looks again
+    rather than a transaction per report (docs/performance-notes.md, fifth stop); the loop ends at
+    the first batch that finds nothing. With the `ear` of its job, it looks again
     only when the doorbell rang, paced: under a stream of reports it folds once per `linger` on
     average, whatever their rate (at 200 reports/s and 50 ms, about 20 transactions a second, as
     at 20 reports/s), while a report after a pause, or the next after a late one, is folded at
@@ -143,8 +143,8 @@ def _look_again(
 
     Without an ear: not after a batch that found nothing, else after `linger`. With one: once a
     ring came (during the batch, or within `idle` after it), when the `pace` lets it; not when
-    none came. A ring that comes as the job ends (its key not
-    yet gone) is the reconciler's to answer.
+    none came. A ring that comes as the job ends (its key not yet gone) is the reconciler's to
+    answer.
     """
     if ear is None:
         if folded == 0:
