@@ -152,6 +152,20 @@ def _running(connection: redis.Redis, bell: QueueDoorbell, queue_name: str) -> E
     return Ear(connection, bell.job_id, queue.key)
 
 
+def _job(
+    db: Database, connection: redis.Redis, bell: QueueDoorbell, queue_name: str, linger: float
+) -> tuple[threading.Thread, list[CatchUp]]:
+    """The catch-up job of `bell`, running in a thread as a worker runs it; its result once it
+    ends (after 3 s with no ring)."""
+    ear = _running(connection, bell, queue_name)
+    results: list[CatchUp] = []
+    runner = threading.Thread(
+        target=lambda: results.append(catch_up(db, batch_size=100, linger=linger, ear=ear, idle=3.0))
+    )
+    runner.start()
+    return runner, results
+
+
 def test_rings_while_a_job_folds_are_folded_together_by_its_next_batch(
     db: Database, redis_url: str, queue_name: str
 ) -> None:
@@ -197,14 +211,9 @@ def test_a_job_folds_a_stream_at_most_once_per_linger_and_a_report_after_a_pause
     bell = QueueDoorbell(connection, queue_name, PROJECTION, 60)
     place = f"ear-{uuid.uuid4().hex[:8]}"
     linger, gap, streamed = 0.5, 0.1, 20
-    results: list[CatchUp] = []
     try:
         _report(db, place, 1)
-        ear = _running(connection, bell, queue_name)
-        runner = threading.Thread(
-            target=lambda: results.append(catch_up(db, batch_size=100, linger=linger, ear=ear, idle=3.0))
-        )
-        runner.start()
+        runner, results = _job(db, connection, bell, queue_name, linger)
         wait_until(lambda: caught_up(db), 10, "the first report")
         for n in range(streamed):
             _report(db, place, 2 + n % 27)
@@ -232,22 +241,17 @@ def test_a_job_folds_a_stream_at_most_once_per_linger_and_a_report_after_a_pause
 def test_a_late_ring_delays_the_next_report_of_a_stream_at_most_not_every_later_one(
     db: Database, redis_url: str, queue_name: str
 ) -> None:
-    # Reports one linger apart, the third's ring late: the fourth may wait (it comes within a
-    # linger of the third's), the later ones must not. Paced from when each batch began, every
-    # later report waited as long as the third was late.
+    # Reports one linger apart, the third's ring late: the next ones must not wait for it (the
+    # pace allows two batches back to back). Paced from when each batch began, every later
+    # report waited as long as the third was late.
     connection = redis.Redis.from_url(redis_url)
     bell = QueueDoorbell(connection, queue_name, PROJECTION, 60)
     place = f"ear-{uuid.uuid4().hex[:8]}"
     linger, late, reports = 0.6, 0.4, 8
     waits: list[float] = []
-    results: list[CatchUp] = []
     try:
         _report(db, place, 1)
-        ear = _running(connection, bell, queue_name)
-        runner = threading.Thread(
-            target=lambda: results.append(catch_up(db, batch_size=100, linger=linger, ear=ear, idle=3.0))
-        )
-        runner.start()
+        runner, results = _job(db, connection, bell, queue_name, linger)
         wait_until(lambda: caught_up(db), 10, "the first report")
         start = time.monotonic()
         for n in range(reports):
