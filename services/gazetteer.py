@@ -18,10 +18,12 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from services.domain.names import name_key, names_by_key, nearest_keyed, slugify
+from services.domain.names import name_key, nearest_keys, slugify
 from services.domain.places import Location, Place, kind_for_population
 
 FORMAT = 1  # bump when the cached file's shape changes
+# Keys searched per name a suggestion gives: a town's name and aliases are keys of their own.
+SPELLINGS_SEARCHED = 4
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,9 @@ class Gazetteer:
     by_id: dict[str, Place]
     # What `suggest` searches, by country (None: all), made on first use: keying the thousands of
     # names and aliases took 10-15 ms, on every unknown name a report or a filter gave.
-    _suggestable: dict[str | None, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
+    _suggestable: dict[str | None, dict[str, tuple[str, str]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def lookup(self, name: str) -> tuple[Place, ...]:
         """Every entry that `name` (or one of its alternate names) spells."""
@@ -41,15 +45,30 @@ class Gazetteer:
         return self.by_id.get(place_id)
 
     def suggest(self, name: str, country: str | None, limit: int = 5) -> list[str]:
-        """Names of entries spelled most like `name` (in `country` when given)."""
-        return nearest_keyed(name, self._names_in(country), limit)
+        """Names of the entries (in `country` when given) spelled most like `name`: each entry
+        once, by its spelling nearest to `name` ("Mosull" suggests "Mosul", not also its aliases
+        "Mossul", "Mosula" and "Moszul")."""
+        spellings = self._spellings_in(country)
+        # An entry's several spellings may all come close: search more keys than names are given.
+        near = nearest_keys(name, spellings, SPELLINGS_SEARCHED * limit)
+        by_entry: dict[str, str] = {}
+        for key in near:
+            spelling, place_id = spellings[key]
+            by_entry.setdefault(place_id, spelling)
+        return list(by_entry.values())[:limit]
 
-    def _names_in(self, country: str | None) -> dict[str, str]:
+    def _spellings_in(self, country: str | None) -> dict[str, tuple[str, str]]:
+        """The key of every name and alias of the entries in `country` (None: all), to that
+        spelling and the id of the entry it spells (the first such entry's)."""
         # Two threads may both make one the first time: they make the same, and either is kept.
         found = self._suggestable.get(country)
         if found is None:
-            names = (n for p in self.places if country in (None, p.country) for n in (p.name, *p.aliases))
-            found = self._suggestable[country] = names_by_key(names)
+            found = {}
+            for place in self.places:
+                if country in (None, place.country):
+                    for spelling in (place.name, *place.aliases):
+                        found.setdefault(name_key(spelling), (spelling, place.place_id))
+            self._suggestable[country] = found
         return found
 
 

@@ -113,3 +113,18 @@ def test_the_cached_names_of_a_country_are_the_ones_searched_before(gz: gazettee
     found = gz.suggest("Mosull", "IQ")
     assert found and set(found) <= iraq
     assert gz.suggest("Mosull", "IQ") == found
+
+
+def test_a_town_is_suggested_once_by_its_spelling_nearest_the_name(gz: gazetteer.Gazetteer) -> None:
+    """A town's name and aliases are all searched, but the answer names each town once: "did you
+    mean Mosul?", not "Mosul, Mossul, Mosula, Mosulo, Moszul?" (five spellings of one town)."""
+    (mosul,) = [p for p in gz.places if p.name == "Mosul"]
+    assert {"Mossul", "Moszul"} <= set(mosul.aliases)  # near "Mosull" too, as the gazetteer spells it
+    found = gz.suggest("Mosull", None)
+    assert found[0] == "Mosul"
+    assert not set(found[1:]) & {mosul.name, *mosul.aliases}
+    towns = [gz.lookup(name) for name in found]
+    assert len({p.place_id for entries in towns for p in entries}) >= len(found)
+    # By the spelling nearest what was typed, when that is an alias: "Raqqa" for "Raqqqa", not the
+    # gazetteer's own name of the town ("Ar Raqqah").
+    assert gz.suggest("Raqqqa", None)[0] == "Raqqa"
