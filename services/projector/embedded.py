@@ -35,17 +35,17 @@ class EmbeddedProjector(Loop):
 
     def tick(self) -> None:
         try:
-            # No linger inside the catch-up: under a steady stream it would not return, and
-            # `on_advance` (the read side's news on SQLite, which has no NOTIFY) would wait for it.
-            result = catch_up(self.db, batch_size=self.batch_size)
+            # No linger inside the catch-up: under a steady stream it would not return. And
+            # `on_advance` (the read side's news on SQLite, which has no NOTIFY) is told of every
+            # batch: under reports arriving back to back every look finds more, and the catch-up
+            # returns only once they pause.
+            result = catch_up(self.db, batch_size=self.batch_size, on_batch=self.on_advance)
         except ProjectionError:
             return  # logged and recorded in the checkpoint; the projection stays stopped
         except StoreError as exc:
             log.warning("projector.unavailable", error=str(exc))
             return
         if result.events:
-            if self.on_advance is not None:
-                self.on_advance(result.position)
             # The linger (PROJECTION_LINGER), between ticks: the reports that arrive meanwhile ring
             # the doorbell, and the next tick folds them together.
             self.pause(self.linger)

@@ -4,6 +4,7 @@ checkpoint, until there is nothing new (or the time budget is spent)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,6 +63,7 @@ def catch_up(
     linger: float = 0.0,
     ear: Rings | None = None,
     idle: float = 0.0,
+    on_batch: Callable[[int], None] | None = None,
 ) -> CatchUp:
     """Fold the events after the checkpoint into the read models until there are none left.
 
@@ -82,8 +84,9 @@ def catch_up(
     at 20 reports/s), while a report after a pause, or the next after a late one, is folded at
     once (see `_Pace`). It ends when no ring comes for `idle` seconds.
 
-    Returns early (caught_up False) after `budget` seconds; raises ProjectionError after marking
-    the projection failed when an event cannot be applied.
+    `on_batch` is told the checkpoint's position after each batch that folded events, once it
+    committed. Returns early (caught_up False) after `budget` seconds; raises ProjectionError after
+    marking the projection failed when an event cannot be applied.
     """
     read_models = read_models or tables()
     result = CatchUp()
@@ -96,6 +99,8 @@ def catch_up(
         if folded:
             result.events += folded
             result.batches += 1
+            if on_batch is not None:
+                on_batch(position)
         if folded == size:
             size = min(size * 4, max(batch_size, FAR_BEHIND_BATCH))
             continue

@@ -107,6 +107,32 @@ def test_the_embedded_projector_tells_of_each_advance_while_reports_stream_in(db
     assert len(advances) < 29  # and the linger gathered reports into ticks
 
 
+def test_the_embedded_projector_tells_of_its_batches_while_reports_arrive_back_to_back(db: Database) -> None:
+    # Every look of its catch-up finds more, so the catch-up returns only once they pause: told
+    # of nothing until then, a dashboard on `make run` saw no change while a feed sent.
+    place = f"linger-{uuid.uuid4().hex[:8]}"
+    advances: list[tuple[float, int]] = []
+    doorbell = LocalDoorbell()
+    projector = EmbeddedProjector(
+        db, doorbell, 5.0, 100, on_advance=lambda p: advances.append((time.monotonic(), p)), linger=0.05
+    )
+    projector.start()
+    try:
+        started, sent = time.monotonic(), 0
+        while time.monotonic() - started < 1.5:
+            last = _report(db, place, 1 + sent % 28)
+            doorbell.ring()
+            sent += 1
+        stream_ended = time.monotonic()
+        wait_until(lambda: caught_up(db), 10, f"position {last}")
+    finally:
+        projector.stop()
+    told_while_streaming = [p for t, p in advances if t < stream_ended]
+    assert len(told_while_streaming) >= 3, (sent, advances[:5])
+    assert told_while_streaming == sorted(told_while_streaming)
+    assert advances[-1][1] == last
+
+
 def test_a_job_at_the_log_s_end_waits_for_the_next_ring_then_folds_at_once(
     db: Database, redis_url: str, queue_name: str
 ) -> None:
