@@ -79,17 +79,24 @@ def test_the_catch_up_job_lingers_as_configured(
     assert asked["linger"] == 0.7
 
 
-def test_the_embedded_projector_tells_of_each_advance_while_reports_stream_in(db: Database) -> None:
-    # It lingers between its ticks, not inside a catch-up: under a steady stream a catch-up that
-    # lingered would never return, and the read side (on SQLite it hears of no commit otherwise)
-    # would learn nothing until the stream stopped.
-    place = f"linger-{uuid.uuid4().hex[:8]}"
+def _embedded(db: Database) -> tuple[EmbeddedProjector, LocalDoorbell, list[tuple[float, int]]]:
+    """A started embedded projector (50 ms linger), its doorbell, and the advances it tells of:
+    (when, position)."""
     advances: list[tuple[float, int]] = []
     doorbell = LocalDoorbell()
     projector = EmbeddedProjector(
         db, doorbell, 5.0, 100, on_advance=lambda p: advances.append((time.monotonic(), p)), linger=0.05
     )
     projector.start()
+    return projector, doorbell, advances
+
+
+def test_the_embedded_projector_tells_of_each_advance_while_reports_stream_in(db: Database) -> None:
+    # It lingers between its ticks, not inside a catch-up: under a steady stream a catch-up that
+    # lingered would never return, and the read side (on SQLite it hears of no commit otherwise)
+    # would learn nothing until the stream stopped.
+    place = f"linger-{uuid.uuid4().hex[:8]}"
+    projector, doorbell, advances = _embedded(db)
     try:
         for day in range(1, 29):  # 28 reports over about 0.8 s
             _report(db, place, day)
@@ -111,12 +118,7 @@ def test_the_embedded_projector_tells_of_its_batches_while_reports_arrive_back_t
     # Every look of its catch-up finds more, so the catch-up returns only once they pause: told
     # of nothing until then, a dashboard on `make run` saw no change while a feed sent.
     place = f"linger-{uuid.uuid4().hex[:8]}"
-    advances: list[tuple[float, int]] = []
-    doorbell = LocalDoorbell()
-    projector = EmbeddedProjector(
-        db, doorbell, 5.0, 100, on_advance=lambda p: advances.append((time.monotonic(), p)), linger=0.05
-    )
-    projector.start()
+    projector, doorbell, advances = _embedded(db)
     try:
         started, sent = time.monotonic(), 0
         while time.monotonic() - started < 1.5:
