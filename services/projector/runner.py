@@ -78,11 +78,11 @@ def catch_up(
     A batch that comes back short has reached the log's end. Without an `ear`, the next looks only
     after `linger` seconds, so that while reports keep arriving it folds all that came meanwhile
     rather than a transaction per report (docs/performance-notes.md, fifth stop); the loop ends at
-    the first batch that finds nothing. With the `ear` of its job, it looks again
-    only when the doorbell rang, paced: under a stream of reports it folds once per `linger` on
-    average, whatever their rate (at 200 reports/s and 50 ms, about 20 transactions a second, as
-    at 20 reports/s), while a report after a pause, or the next after a late one, is folded at
-    once (see `_Pace`). It ends when no ring comes for `idle` seconds.
+    the first batch that finds nothing. With the `ear` of its job, it looks again only when the
+    doorbell rang, paced: under a stream of reports it folds once per `linger` on average,
+    whatever their rate (at 200 reports/s and 50 ms, about 20 transactions a second, as at 20
+    reports/s), while a report after a pause, or the next after a late one, is folded at once
+    (see `_Pace`). It ends when no ring comes for `idle` seconds.
 
     `on_batch` is told the checkpoint's position after each batch that folded events, once it
     committed. Returns early (caught_up False) after `budget` seconds; raises ProjectionError after
@@ -161,11 +161,13 @@ def _look_again(
         resume = pace.next_look(linger)
     if resume >= deadline:
         return None
-    time.sleep(max(0.0, resume - time.monotonic()))
-    if ear is not None:
-        # What rang while it waited is for the batch it folds now: heard after that batch, it would
-        # make the job wait for nothing, or fold nothing.
-        ear.forget()
+    wait = resume - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+        if ear is not None:
+            # What rang while it waited is for the batch it folds now: heard after that batch, it
+            # would make the job wait for nothing, or fold nothing. (Not waiting, it heard all.)
+            ear.forget()
     return True
 
 
