@@ -117,9 +117,12 @@ def _facts(pg: Postgres) -> Facts:
 
 
 @contextmanager
-def _ceiling(env: BenchEnv, workers: int, answers: dict[str, Answer]) -> Iterator[Running]:
-    """bench.ceiling serving the answers Frontline gave, under the same uvicorn options."""
-    folder = RESULTS / f"api-{env.run_id}-ceiling-w{workers}"
+def _ceiling(
+    env: BenchEnv, workers: int, answers: dict[str, Answer], uvicorn_protocol: bool = False
+) -> Iterator[Running]:
+    """bench.ceiling serving the answers Frontline gave, under the same uvicorn options (or, with
+    `uvicorn_protocol`, under uvicorn's own HTTP protocol: two writes per answer)."""
+    folder = RESULTS / f"api-{env.run_id}-ceiling-w{workers}{'-uvicorn' if uvicorn_protocol else ''}"
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {}
     for kind, answer in answers.items():
@@ -132,6 +135,8 @@ def _ceiling(env: BenchEnv, workers: int, answers: dict[str, Answer]) -> Iterato
         }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     args = [str(BIN / "python"), "-m", "bench.ceiling", "--workers", str(workers)]
+    if uvicorn_protocol:
+        args.append("--uvicorn-protocol")
     process_env = frontline_env(env.pg.url(DB), BENCH_CEILING_MANIFEST=str(folder / "manifest.json"))
     with server(args, process_env, folder / "server.log") as running:
         yield running
@@ -153,8 +158,10 @@ def _with_workers(env: BenchEnv, result: ScenarioResult, facts: Facts, workers: 
         cold = _cold_costs(frontline_api)
         answers = {kind: _answer(frontline_api, path) for kind, path in PATHS.items()}
         ceiling = stack.enter_context(_ceiling(env, workers, answers))
+        two_writes = stack.enter_context(_ceiling(env, workers, answers, uvicorn_protocol=True))
         _check_ceiling_bytes(result, ceiling, answers, workers)
         runs = _hit_runs(env, result, frontline_api, ceiling, answers, workers)
+        runs |= _two_write_runs(env, result, ceiling, two_writes, answers, workers)
         travel = _time_travel_runs(env, result, frontline_api, facts, workers)
     _figures(result, workers, cold, runs, travel)
     result.details.setdefault("runs", {})[f"workers={workers}"] = {
@@ -314,6 +321,27 @@ def _hit_runs(
     return runs
 
 
+def _two_write_runs(
+    env: BenchEnv,
+    result: ScenarioResult,
+    ceiling: Running,
+    two_writes: Running,
+    answers: dict[str, Answer],
+    workers: int,
+) -> dict[str, Run]:
+    """What sending each answer in one write saves (services.web.protocol): the ceiling's hits
+    under uvicorn's own protocol, then again under the servers' one, back to back."""
+    runs = {}
+    for kind, answer in answers.items():
+        extra = {"BENCH_PATH": PATHS[kind], "BENCH_ETAG": ""}
+        for name, target in (("uvicorn protocol", two_writes), ("one write", ceiling)):
+            label = f"{workers} worker(s), ceiling, {name}: {kind} hit"
+            run = _wrk(env, result, target, label, "get.lua", extra, CONNECTIONS, warm=True)
+            runs[f"{name} {kind} hit"] = run
+            _check_answer_size(result, label, run, answer, conditional=False)
+    return runs
+
+
 def _check_answer_size(
     result: ScenarioResult, label: str, run: Run, answer: Answer, conditional: bool
 ) -> None:
@@ -375,6 +403,11 @@ def _figures(
         for what in ("hit", "304"):
             result.figures += _hit_figures(f"{w} {kind}, {what}", runs[f"frontline {kind} {what}"],
                                            runs[f"ceiling {kind} {what}"])  # fmt: skip
+        one, two = runs[f"one write {kind} hit"], runs[f"uvicorn protocol {kind} hit"]
+        result.figures.append(
+            Figure(f"{w} {kind}, hit: the ceiling in one write per answer", one.rate, "req/s", limit=two.rate,
+                   note="limit: the same ceiling under uvicorn's own protocol (head and body in two writes)")
+        )  # fmt: skip
         result.figures += [
             Figure(f"{w} {kind}, cold: first request", cold[kind]["first_ms"], "ms"),
             Figure(f"{w} {kind}, cold: miss p50 (of {MISSES})", cold[kind]["miss_p50_ms"], "ms"),

@@ -4,8 +4,9 @@
 (BENCH_CEILING_MANIFEST, written by bench.api), the body Frontline answered there, with the same
 headers a cached answer carries, or a 304 when If-None-Match holds its ETag. No routing, no
 middleware, no lookup but one dict: what uvicorn itself can do on this machine for the same bytes.
-It is started through `services.cli._run`, so that the server's options (loop, HTTP parser, proxy
-headers, logging, workers) are exactly the read API's.
+It is started through `services.cli._run`, so that the server's options (loop, HTTP protocol, proxy
+headers, logging, workers) are exactly the read API's; `--uvicorn-protocol` swaps the HTTP protocol
+for uvicorn's own, to measure what `services.web.protocol` saves.
 """
 
 from __future__ import annotations
@@ -72,11 +73,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--uvicorn-protocol", action="store_true",
+        help="uvicorn's own HTTP protocol (an answer's head and body in two writes), not the servers' one",
+    )  # fmt: skip
     args = parser.parse_args()
     from services.cli import _run
     from services.config import Settings
 
-    _run("bench.ceiling:create_app", Settings(host="127.0.0.1", port=args.port), args.workers)
+    settings = Settings(host="127.0.0.1", port=args.port)
+    _run("bench.ceiling:create_app", settings, args.workers, one_write=not args.uvicorn_protocol)
 
 
 if __name__ == "__main__":

@@ -290,13 +290,17 @@ def demo(
         typer.echo(line)
 
 
-def _run(asgi_app: Any, settings: Settings, workers: int = 1) -> None:
+def _run(asgi_app: Any, settings: Settings, workers: int = 1, one_write: bool = True) -> None:
     """Serve an app, or an app factory's import path (needed for several worker processes, each of
-    which builds its app from the environment)."""
+    which builds its app from the environment). `one_write=False` runs uvicorn's own HTTP protocol
+    (the benchmark's ceiling measures both)."""
     import uvicorn
+
+    from services.web.protocol import OneWriteProtocol
 
     uvicorn.run(
         asgi_app,
+        http=OneWriteProtocol if one_write else "httptools",  # one write per answer: services.web.protocol
         factory=isinstance(asgi_app, str),
         workers=workers if isinstance(asgi_app, str) else None,
         host=settings.host,

@@ -11,6 +11,7 @@ import httpx
 
 from tests.e2e.test_seed_article import wait_healthy
 from tests.support.apps import free_port
+from tests.support.wire import first_reads_whole
 from tests.support.workers import stop
 
 
@@ -36,6 +37,8 @@ def test_serve_dev_on_sqlite_with_the_demo(tmp_path: Path, cache_dir: Path) -> N
         contested = httpx.get(f"{base}/v1/contested", params={"min_position": position}, timeout=10)
         assert contested.status_code == 200
         assert [p["place_id"] for p in contested.json()["items"]] == ["albu-kamal-sy"]
+        # Each answer leaves in one write (services.web.protocol), so it arrives in one piece.
+        assert first_reads_whole("127.0.0.1", port, "/v1/contested", times=50) == 50
         keyless_write = httpx.post(f"{base}/v1/reports", json={}, timeout=10)
         assert keyless_write.status_code == 422  # open in dev mode: validation, not 401
     finally:

@@ -15,6 +15,7 @@ import uvicorn
 
 from services.config import Settings
 from services.store.schema import events
+from services.web.protocol import OneWriteProtocol
 
 INGEST_KEY = "test-ingest-key"
 ADMIN_KEY = "test-admin-key"
@@ -57,9 +58,12 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(app: Any) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free port in a thread; yields its base URL."""
+    """Serve `app` with uvicorn on a free port in a thread, through the servers' own HTTP protocol;
+    yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, http=OneWriteProtocol
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
