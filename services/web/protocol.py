@@ -7,10 +7,11 @@ answer. For the read API's cached answers that was most of their cost: a profile
 under wrk (`docs/performance-notes.md`, thirteenth stop) had 56 % of its CPU in uvicorn's `send`,
 nearly all of it the kernel's work for those writes.
 
-`OneWrite` holds what is written during one turn of the event loop and sends it in one write at
-the end of that turn (`loop.call_soon`). uvicorn writes an answer's head and body in the same turn
-(nothing is awaited between them unless the socket's buffer is full), so each answer leaves in one
-write, without delaying it: the loop's next turn comes as soon as this one's callbacks are done.
+`OneWrite` holds an answer's head (a write that begins with the status line) and sends it with the
+write that follows, the body, at once: one write per answer, and no answer waits. A head with no
+body after it (a 304, a HEAD, `100 Continue`) goes at the end of the event loop's turn
+(`loop.call_soon`), which is as soon as anything written in that turn would go. Every other write
+(a streamed answer's next chunk: the Server-Sent Events of `/v1/stream`) goes at once, as before.
 Closing sends what is held first; aborting drops it, as the transport itself would.
 """
 
@@ -21,41 +22,45 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+STATUS_LINE = b"HTTP/1.1 "  # how every head uvicorn writes begins (it answers in HTTP/1.1 only)
+
 
 class OneWrite:
-    """A transport that sends what is written in one event-loop turn as one write."""
+    """A transport that sends an answer's head with the write that follows it."""
 
-    __slots__ = ("_held", "_loop", "_transport")
+    __slots__ = ("_head", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._held: list[bytes] = []
+        self._head: bytes | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._held:
-            self._loop.call_soon(self.flush)
-        self._held.append(bytes(data))
+        chunk = bytes(data)  # a caller may reuse its buffer once write returns
+        if self._head is not None:
+            chunk, self._head = self._head + chunk, None
+        elif chunk.startswith(STATUS_LINE):
+            self._head = chunk
+            self._loop.call_soon(self.flush)  # in case no body follows in this turn
+            return
+        self._transport.write(chunk)
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
             self.write(chunk)
 
     def flush(self) -> None:
-        """Send what is held (nothing once the connection is closing: the peer is gone)."""
-        if not self._held:
-            return
-        data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
-        self._held.clear()
-        if not self._transport.is_closing():
-            self._transport.write(data)
+        """Send a head still held (not once the connection is closing: the peer is gone)."""
+        head, self._head = self._head, None
+        if head is not None and not self._transport.is_closing():
+            self._transport.write(head)
 
     def close(self) -> None:
         self.flush()
         self._transport.close()
 
     def abort(self) -> None:
-        self._held.clear()
+        self._head = None
         self._transport.abort()
 
     def write_eof(self) -> None:
@@ -63,7 +68,7 @@ class OneWrite:
         self._transport.write_eof()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(len(chunk) for chunk in self._held)
+        return self._transport.get_write_buffer_size() + len(self._head or b"")
 
     # What uvicorn calls for every request, spelled out (the rest goes through __getattr__).
     def is_closing(self) -> bool:

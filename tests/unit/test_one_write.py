@@ -1,4 +1,4 @@
-"""OneWrite: what is written in one turn of the event loop leaves in one write, at that turn's end."""
+"""OneWrite: an answer's head leaves with the write that follows it; nothing else waits."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 from services.web.protocol import OneWrite
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
 
 
 class Recorded:
@@ -45,74 +47,84 @@ def _one_write(transport: Recorded) -> OneWrite:
     return OneWrite(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
 
 
-def test_a_head_and_body_written_in_one_turn_leave_in_one_write() -> None:
-    asyncio.run(_a_head_and_body_written_in_one_turn_leave_in_one_write())
+def test_a_head_leaves_with_its_body_at_once() -> None:
+    async def run() -> None:
+        transport = Recorded()
+        one = _one_write(transport)
+        one.write(HEAD)
+        assert transport.calls == []  # held for the body
+        assert one.get_write_buffer_size() == len(HEAD)
+        one.write(b"{}")
+        assert transport.calls == [("write", HEAD + b"{}")]  # not waiting for the turn's end
+        await _turn()
+        assert transport.calls == [("write", HEAD + b"{}")]
+
+    asyncio.run(run())
 
 
-async def _a_head_and_body_written_in_one_turn_leave_in_one_write() -> None:
-    transport = Recorded()
-    one = _one_write(transport)
-    one.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
-    one.write(b"{}")
-    assert transport.calls == []  # held until the turn ends
-    assert one.get_write_buffer_size() == 40
-    await _turn()
-    assert transport.calls == [("write", b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")]
+def test_a_head_with_no_body_leaves_at_the_end_of_the_turn() -> None:
+    async def run() -> None:
+        transport = Recorded()
+        one = _one_write(transport)
+        one.write(b"HTTP/1.1 304 Not Modified\r\netag: x\r\n\r\n")
+        assert transport.calls == []
+        await _turn()
+        assert transport.calls == [("write", b"HTTP/1.1 304 Not Modified\r\netag: x\r\n\r\n")]
+
+    asyncio.run(run())
 
 
-def test_writes_of_different_turns_are_not_held_for_each_other() -> None:
-    asyncio.run(_writes_of_different_turns_are_not_held_for_each_other())
+def test_a_streamed_answers_chunks_are_not_held() -> None:
+    async def run() -> None:
+        transport = Recorded()
+        one = _one_write(transport)
+        one.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        one.write(b"5\r\nfirst\r\n")
+        one.write(b"6\r\nsecond\r\n")  # an event pushed later in the same turn goes at once too
+        assert [data for _, data in transport.calls] == [
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n",
+            b"6\r\nsecond\r\n",
+        ]
 
-
-async def _writes_of_different_turns_are_not_held_for_each_other() -> None:
-    transport = Recorded()
-    one = _one_write(transport)
-    one.write(b"first")
-    await _turn()
-    one.write(b"second")
-    await _turn()
-    assert transport.calls == [("write", b"first"), ("write", b"second")]
+    asyncio.run(run())
 
 
 def test_closing_sends_what_is_held_first_and_aborting_drops_it() -> None:
-    asyncio.run(_closing_sends_what_is_held_first_and_aborting_drops_it())
+    async def run() -> None:
+        closed, aborted = Recorded(), Recorded()
+        one, other = _one_write(closed), _one_write(aborted)
+        one.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        one.close()
+        other.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        other.abort()
+        await _turn()
+        assert closed.calls == [("write", b"HTTP/1.1 204 No Content\r\n\r\n"), ("close", None)]
+        assert aborted.calls == [("abort", None)]
 
-
-async def _closing_sends_what_is_held_first_and_aborting_drops_it() -> None:
-    closed, aborted = Recorded(), Recorded()
-    one, other = _one_write(closed), _one_write(aborted)
-    one.write(b"last answer")
-    one.close()
-    other.write(b"never sent")
-    other.abort()
-    await _turn()
-    assert closed.calls == [("write", b"last answer"), ("close", None)]
-    assert aborted.calls == [("abort", None)]
+    asyncio.run(run())
 
 
 def test_nothing_is_written_to_a_transport_already_closing() -> None:
-    asyncio.run(_nothing_is_written_to_a_transport_already_closing())
+    async def run() -> None:
+        transport = Recorded()
+        one = _one_write(transport)
+        one.write(b"HTTP/1.1 304 Not Modified\r\n\r\n")
+        transport.closing = True  # the connection was lost before the turn ended
+        await _turn()
+        assert transport.calls == []
 
-
-async def _nothing_is_written_to_a_transport_already_closing() -> None:
-    transport = Recorded()
-    one = _one_write(transport)
-    one.write(b"to a peer that left")
-    transport.closing = True  # the connection was lost before the turn ended
-    await _turn()
-    assert transport.calls == []
+    asyncio.run(run())
 
 
 def test_a_buffer_written_is_copied_and_the_rest_is_the_transports() -> None:
-    asyncio.run(_a_buffer_written_is_copied_and_the_rest_is_the_transports())
+    async def run() -> None:
+        transport = Recorded()
+        one = _one_write(transport)
+        buffer = bytearray(HEAD)
+        one.write(buffer)
+        buffer[:] = b"x" * len(HEAD)  # the writer may reuse its buffer once write returns
+        one.set_write_buffer_limits(high=64)  # not OneWrite's own: the transport's
+        one.write(b"{}")
+        assert transport.calls == [("limits", (64, None)), ("write", HEAD + b"{}")]
 
-
-async def _a_buffer_written_is_copied_and_the_rest_is_the_transports() -> None:
-    transport = Recorded()
-    one = _one_write(transport)
-    buffer = bytearray(b"abc")
-    one.write(buffer)
-    buffer[:] = b"xyz"  # the writer may reuse its buffer once write returns
-    one.set_write_buffer_limits(high=64)  # not OneWrite's own: the transport's
-    await _turn()
-    assert transport.calls == [("limits", (64, None)), ("write", b"abc")]
+    asyncio.run(run())
