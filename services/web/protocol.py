@@ -7,17 +7,22 @@ answer. For the read API's cached answers that was most of their cost: a profile
 under wrk (`docs/performance-notes.md`, thirteenth stop) had 56 % of its CPU in uvicorn's `send`,
 nearly all of it the kernel's work for those writes.
 
-`OneWrite` holds an answer's head (a write that begins with the status line) and sends it with the
-write that follows, the body, at once: one write per answer, and no answer waits. A head with no
-body after it (a 304, a HEAD, `100 Continue`) goes at the end of the event loop's turn
-(`loop.call_soon`), which is as soon as anything written in that turn would go. Every other write
-(a streamed answer's next chunk: the Server-Sent Events of `/v1/stream`) goes at once, as before.
-Closing sends what is held first; aborting drops it, as the transport itself would.
+`OneWrite` holds an answer's head (a write that begins with the status line and ends with the blank
+line) and sends it with the write that follows, the body, at once: one write per answer (uvloop's
+`writelines`, one `writev`), and no answer waits. A head with no write after it in the same turn of
+the event loop (a HEAD answer, `100 Continue`, a streamed answer whose first chunk comes later) goes
+at the end of that turn (`loop.call_soon`). Every other write (a streamed answer's next chunk: the
+Server-Sent Events of `/v1/stream`) goes at once, as before. Closing sends what is held first;
+aborting drops it, as the transport itself would.
+
+Every server the `frontline` command starts runs it (`services.cli._run`); `uvicorn --factory`
+started by hand runs uvicorn's own protocol unless given `--http services.web.protocol:OneWriteProtocol`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -28,38 +33,52 @@ STATUS_LINE = b"HTTP/1.1 "  # how every head uvicorn writes begins (it answers i
 class OneWrite:
     """A transport that sends an answer's head with the write that follows it."""
 
-    __slots__ = ("_head", "_loop", "_transport")
+    __slots__ = ("_flush", "_head", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._head: bytes | None = None
+        self._flush: asyncio.Handle | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        chunk = bytes(data)  # a caller may reuse its buffer once write returns
+        if isinstance(data, bytearray | memoryview):
+            data = bytes(data)  # the caller may reuse its buffer once write returns
         if self._head is not None:
-            chunk, self._head = self._head + chunk, None
-        elif chunk.startswith(STATUS_LINE):
-            self._head = chunk
-            self._loop.call_soon(self.flush)  # in case no body follows in this turn
-            return
-        self._transport.write(chunk)
+            head, self._head = self._head, None
+            self._cancel_flush()
+            self._transport.writelines((head, data))
+        elif data.startswith(STATUS_LINE) and data.endswith(b"\r\n\r\n"):
+            self._head = data
+            self._flush = self._loop.call_soon(self.flush)  # in case no body follows in this turn
+        else:
+            self._transport.write(data)
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
             self.write(chunk)
 
     def flush(self) -> None:
-        """Send a head still held (not once the connection is closing: the peer is gone)."""
+        """Send a head still held. A transport closing still sends what it is given (uvloop closes
+        it itself when the client shuts its side, and sends what is buffered first); one whose
+        connection is gone drops it, or refuses it once its handle is closed."""
+        self._cancel_flush()
         head, self._head = self._head, None
-        if head is not None and not self._transport.is_closing():
-            self._transport.write(head)
+        if head is not None:
+            with contextlib.suppress(RuntimeError):
+                self._transport.write(head)
+
+    def _cancel_flush(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
 
     def close(self) -> None:
         self.flush()
         self._transport.close()
 
     def abort(self) -> None:
+        self._cancel_flush()
         self._head = None
         self._transport.abort()
 

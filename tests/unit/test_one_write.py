@@ -18,8 +18,17 @@ class Recorded:
         self.calls: list[tuple[str, Any]] = []
         self.closing = False
 
+        self.gone = False  # its handle closed: a write raises, as uvloop's does
+
     def write(self, data: bytes) -> None:
+        if self.gone:
+            raise RuntimeError(
+                "unable to perform operation on <TCPTransport closed=True>; the handler is closed"
+            )
         self.calls.append(("write", data))
+
+    def writelines(self, chunks: tuple[bytes, ...]) -> None:
+        self.calls.append(("write", b"".join(chunks)))  # one writev
 
     def close(self) -> None:
         self.closing = True
@@ -104,14 +113,34 @@ def test_closing_sends_what_is_held_first_and_aborting_drops_it() -> None:
     asyncio.run(run())
 
 
-def test_nothing_is_written_to_a_transport_already_closing() -> None:
+def test_a_held_head_still_goes_to_a_transport_closing_and_not_to_one_gone() -> None:
+    async def run() -> None:
+        closing, gone = Recorded(), Recorded()
+        one, other = _one_write(closing), _one_write(gone)
+        for one_write in (one, other):
+            one_write.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n")  # a HEAD answer: no body
+        # uvloop closes a transport itself when the client shuts its side, and still sends what it
+        # is given; once the connection is lost and its handle closed, a write raises.
+        closing.closing = True
+        gone.closing = gone.gone = True
+        await _turn()
+        assert closing.calls == [("write", b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n")]
+        assert gone.calls == []
+
+    asyncio.run(run())
+
+
+def test_a_body_that_reads_like_a_status_line_is_not_held() -> None:
     async def run() -> None:
         transport = Recorded()
         one = _one_write(transport)
-        one.write(b"HTTP/1.1 304 Not Modified\r\n\r\n")
-        transport.closing = True  # the connection was lost before the turn ended
-        await _turn()
-        assert transport.calls == []
+        one.write(b"HTTP/1.1 200 OK\r\ncontent-length: 40\r\n\r\n")
+        one.write(b"HTTP/1.1 is the protocol; ")  # the body's first chunk, joined with the head
+        one.write(b"HTTP/1.1 again, a second chunk")  # not a head: it goes at once
+        assert [data for _, data in transport.calls] == [
+            b"HTTP/1.1 200 OK\r\ncontent-length: 40\r\n\r\nHTTP/1.1 is the protocol; ",
+            b"HTTP/1.1 again, a second chunk",
+        ]
 
     asyncio.run(run())
 
