@@ -8,10 +8,10 @@ under wrk (`docs/performance-notes.md`, thirteenth stop) had 56 % of its CPU in 
 nearly all of it the kernel's work for those writes.
 
 `OneWrite` holds an answer's head (a write that begins with the status line and ends with the blank
-line) and sends it with the write that follows, the body, at once: one write per answer (uvloop's
-`writelines`, one `writev`), and no answer waits. A head with no write after it in the same turn of
-the event loop (a HEAD answer, `100 Continue`, a streamed answer whose first chunk comes later) goes
-at the end of that turn (`loop.call_soon`). Every other write (a streamed answer's next chunk: the
+line) and sends it with the write that follows, the body, at once: one write per answer, and no
+answer waits. A head with no write after it in the same turn of the event loop (a HEAD answer,
+`100 Continue`, a streamed answer whose first chunk comes later) goes at the end of that turn
+(`loop.call_soon`). Every other write (a streamed answer's next chunk: the
 Server-Sent Events of `/v1/stream`) goes at once, as before. Closing sends what is held first;
 aborting drops it, as the transport itself would.
 
@@ -47,7 +47,8 @@ class OneWrite:
         if self._head is not None:
             head, self._head = self._head, None
             self._cancel_flush()
-            self._transport.writelines((head, data))
+            # Joined, not `writelines` (one writev): as fast for a 55 KB body, faster for a small one.
+            self._transport.write(head + data)
         elif data.startswith(STATUS_LINE) and data.endswith(b"\r\n\r\n"):
             self._head = data
             self._flush = self._loop.call_soon(self.flush)  # in case no body follows in this turn

@@ -27,9 +27,6 @@ class Recorded:
             )
         self.calls.append(("write", data))
 
-    def writelines(self, chunks: tuple[bytes, ...]) -> None:
-        self.calls.append(("write", b"".join(chunks)))  # one writev
-
     def close(self) -> None:
         self.closing = True
         self.calls.append(("close", None))
