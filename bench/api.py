@@ -308,16 +308,11 @@ def _hit_runs(
 ) -> dict[str, Run]:
     """For each kind, 200s then 304s: the ceiling and Frontline back to back, so that the
     machine's swings fall on both alike."""
-    runs = {}
+    runs: dict[str, Run] = {}
     for kind, answer in answers.items():
         for conditional in (False, True):
-            extra = {"BENCH_PATH": PATHS[kind], "BENCH_ETAG": answer.etag if conditional else ""}
-            what = f"{kind} {'304' if conditional else 'hit'}"
-            for name, target in (("ceiling", ceiling), ("frontline", frontline)):
-                label = f"{workers} worker(s), {name}: {what}"
-                run = _wrk(env, result, target, label, "get.lua", extra, CONNECTIONS, warm=True)
-                runs[f"{name} {what}"] = run
-                _check_answer_size(result, label, run, answer, conditional)
+            targets = {"ceiling": ceiling, "frontline": frontline}
+            runs |= _in_turns(env, result, targets, kind, answer, conditional, workers)
     return runs
 
 
@@ -331,14 +326,33 @@ def _two_write_runs(
 ) -> dict[str, Run]:
     """What sending each answer in one write saves (services.web.protocol): the ceiling's hits
     under uvicorn's own protocol, then again under the servers' one, back to back."""
-    runs = {}
+    runs: dict[str, Run] = {}
     for kind, answer in answers.items():
-        extra = {"BENCH_PATH": PATHS[kind], "BENCH_ETAG": ""}
-        for name, target in (("uvicorn protocol", two_writes), ("one write", ceiling)):
-            label = f"{workers} worker(s), ceiling, {name}: {kind} hit"
-            run = _wrk(env, result, target, label, "get.lua", extra, CONNECTIONS, warm=True)
-            runs[f"{name} {kind} hit"] = run
-            _check_answer_size(result, label, run, answer, conditional=False)
+        targets = {"uvicorn protocol": two_writes, "one write": ceiling}
+        runs |= _in_turns(env, result, targets, kind, answer, False, workers)
+    return runs
+
+
+def _in_turns(
+    env: BenchEnv,
+    result: ScenarioResult,
+    targets: dict[str, Running],
+    kind: str,
+    answer: Answer,
+    conditional: bool,
+    workers: int,
+) -> dict[str, Run]:
+    """One poll (a hit, or a 304 when `conditional`) of `kind`'s answer, on each target in turn:
+    by `<target name> <kind> <hit|304>`."""
+    extra = {"BENCH_PATH": PATHS[kind], "BENCH_ETAG": answer.etag if conditional else ""}
+    what = f"{kind} {'304' if conditional else 'hit'}"
+    runs = {}
+    for name, target in targets.items():
+        label = f"{workers} worker(s), {name}: {what}"
+        runs[f"{name} {what}"] = run = _wrk(
+            env, result, target, label, "get.lua", extra, CONNECTIONS, warm=True
+        )
+        _check_answer_size(result, label, run, answer, conditional)
     return runs
 
 
