@@ -11,9 +11,9 @@ nearly all of it the kernel's work for those writes.
 line) and sends it with the write that follows, the body, at once: one write per answer, and no
 answer waits. A head with no write after it in the same turn of the event loop (a HEAD answer,
 `100 Continue`, a streamed answer whose first chunk comes later) goes at the end of that turn
-(`loop.call_soon`). Every other write (a streamed answer's next chunk: the
-Server-Sent Events of `/v1/stream`) goes at once, as before. Closing sends what is held first;
-aborting drops it, as the transport itself would.
+(`loop.call_soon`). Every other write (a streamed answer's next chunk: the Server-Sent Events of
+`/v1/stream`) goes at once, as before. Closing sends what is held first; aborting drops it, as the
+transport itself would.
 
 Every server the `frontline` command starts runs it (`services.cli._run`); `uvicorn --factory`
 started by hand runs uvicorn's own protocol unless given `--http services.web.protocol:OneWriteProtocol`.
