@@ -66,6 +66,10 @@ class Loop:
         """From inside a tick: wait `seconds`, unless the loop is stopped meanwhile."""
         self._stopping.wait(seconds)
 
+    def forget_wakes(self) -> None:
+        """From inside a tick: drop the wake-ups that came so far (this tick sees to them)."""
+        self._wake.clear()
+
     def finish(self) -> None:
         """From inside a tick: this is the last one."""
         self._stopping.set()

@@ -1,8 +1,9 @@
 """The projector inside the web process (embedded mode: no Redis): a loop woken by the writer's
-doorbell, and by its own timer as the reconciler."""
+doorbell, and by its own timer as the reconciler; paced as the worker's catch-up job is."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import structlog
@@ -10,6 +11,7 @@ import structlog
 from services.doorbell import LocalDoorbell
 from services.loops import Loop
 from services.projector.batch import ProjectionError
+from services.projector.pace import Pace
 from services.projector.runner import catch_up
 from services.store.database import Database
 from services.store.errors import StoreError
@@ -32,20 +34,24 @@ class EmbeddedProjector(Loop):
         self.batch_size = batch_size
         self.on_advance = on_advance
         self.linger = linger
+        self.pace = Pace()
 
     def tick(self) -> None:
+        wait = self.pace.next_look(self.linger) - time.monotonic()
+        if wait > 0:
+            self.pause(wait)
+            if self.stopping:
+                return
+            # The reports that rang while it waited are this tick's to fold: heard after it, they
+            # would cost the next report a token for a tick that finds nothing.
+            self.forget_wakes()
         try:
             # No linger inside the catch-up: under a steady stream it would not return. And
             # `on_advance` (the read side's news on SQLite, which has no NOTIFY) is told of every
             # batch: under reports arriving back to back every look finds more, and the catch-up
             # returns only once they pause.
-            result = catch_up(self.db, batch_size=self.batch_size, on_batch=self.on_advance)
+            catch_up(self.db, batch_size=self.batch_size, on_batch=self.on_advance)
         except ProjectionError:
             return  # logged and recorded in the checkpoint; the projection stays stopped
         except StoreError as exc:
             log.warning("projector.unavailable", error=str(exc))
-            return
-        if result.events:
-            # The linger (PROJECTION_LINGER), between ticks: the reports that arrive meanwhile ring
-            # the doorbell, and the next tick folds them together.
-            self.pause(self.linger)

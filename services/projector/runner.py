@@ -13,6 +13,7 @@ import structlog
 
 from services.domain.events import RecordedEvent
 from services.projector.batch import Batch, ProjectionError
+from services.projector.pace import Pace
 from services.store import checkpoints
 from services.store.backend import backend_of
 from services.store.control_store import ControlReader, insert_claims, write_changes
@@ -82,7 +83,7 @@ def catch_up(
     doorbell rang, paced: under a stream of reports it folds once per `linger` on average,
     whatever their rate (at 200 reports/s and 50 ms, about 20 transactions a second, as at 20
     reports/s), while a report after a pause, or the next after a late one, is folded at once
-    (see `_Pace`). It ends when no ring comes for `idle` seconds.
+    (see services.projector.pace). It ends when no ring comes for `idle` seconds.
 
     `on_batch` is told the checkpoint's position after each batch that folded events, once it
     committed. Returns early (caught_up False) after `budget` seconds; raises ProjectionError after
@@ -92,7 +93,7 @@ def catch_up(
     result = CatchUp()
     deadline = time.monotonic() + budget
     size = batch_size
-    pace = _Pace()
+    pace = Pace()
     while time.monotonic() < deadline:
         folded, position = project_next_batch(db, name, read_models, size)
         result.position = position
@@ -112,35 +113,8 @@ def catch_up(
     return result
 
 
-# Batches a stream may have back to back before they are paced: a ring that came late (a slow
-# commit, a pause of the feed) lets the next on-time ones through at once, rather than each then
-# waiting as long as it was late (with a burst of one, every later report of a stream of one per
-# linger waited that long: at 20 reports/s and 50 ms, a stream subscriber got a change 27 ms
-# after its report's answer at the median, instead of 5).
-BURST = 2
-
-
-@dataclass
-class _Pace:
-    """The job's batches under a stream of rings: one per `linger` on average, BURST at most back
-    to back (a token bucket: a batch takes a token, one comes back per `linger`)."""
-
-    tokens: float = BURST
-    at: float = float("-inf")
-
-    def next_look(self, linger: float) -> float:
-        """A ring heard now: when to look."""
-        now = time.monotonic()
-        if linger <= 0:
-            return now
-        tokens = min(BURST, self.tokens + (now - self.at) / linger)
-        wait = max(0.0, 1 - tokens) * linger
-        self.tokens, self.at = tokens + wait / linger - 1, now + wait
-        return now + wait
-
-
 def _look_again(
-    folded: int, linger: float, ear: Rings | None, idle: float, deadline: float, pace: _Pace
+    folded: int, linger: float, ear: Rings | None, idle: float, deadline: float, pace: Pace
 ) -> bool | None:
     """After a batch that reached the log's end (`folded` events): wait as the next look should,
     then whether to take it; None when there is no time left to (what arrives now is the next

@@ -135,6 +135,27 @@ def test_the_embedded_projector_tells_of_its_batches_while_reports_arrive_back_t
     assert advances[-1][1] == last
 
 
+def test_the_embedded_projector_folds_a_report_after_a_pause_at_once_and_paces_a_stream(db: Database) -> None:
+    # Paced as the worker's job is (services.projector.pace): the first reports after a quiet spell
+    # are folded as they ring, not a linger after the previous tick; the next waits for the pace.
+    place = f"linger-{uuid.uuid4().hex[:8]}"
+    doorbell = LocalDoorbell()
+    projector = EmbeddedProjector(db, doorbell, 5.0, 100, linger=1.0)
+    projector.start()
+    try:
+        took = []
+        for day in (1, 2, 3):
+            position = _report(db, place, day)
+            doorbell.ring()
+            took.append(wait_until(lambda: caught_up(db), 10, f"position {position}"))
+    finally:
+        projector.stop()
+    # The first two take the burst's tokens (before, the second waited for the linger after the
+    # first's tick); the third comes well within a linger of them and waits for a token.
+    assert took[0] < 0.5 and took[1] < 0.5, took
+    assert took[2] > 0.5, took
+
+
 def test_a_job_at_the_log_s_end_waits_for_the_next_ring_then_folds_at_once(
     db: Database, redis_url: str, queue_name: str
 ) -> None:
