@@ -80,11 +80,31 @@ _CLAIM_AND_APPEND = (
     " UNION ALL SELECT NULL, event_id, position, stream_version FROM appended"
 )
 
-_STORED = "SELECT request_id, body_hash FROM requests WHERE kind = %s AND request_id = ANY(%s::text[])"
-_PLACES = (
-    "SELECT n.key, p.place_id, p.name, p.country, p.kind, p.lat, p.lon, p.population, p.aliases"
-    " FROM place_names n JOIN places p ON p.place_id = n.place_id WHERE n.key = ANY(%s::text[])"
+# The batch's reads look each id and name up by its own index probe (a LATERAL subquery per
+# element; LIMIT 1 and OFFSET 0 keep the planner from flattening it into a join), and are planned
+# at every run, never prepared. Without the probes the plan depends on the tables' statistics,
+# and psycopg prepares a statement on its fifth run, after which PostgreSQL may keep one generic
+# plan until the table is next analyzed: planned while `requests` was nearly empty, the ids lookup
+# (`request_id = ANY(...)`) kept `kind` alone as its index condition and read every report
+# recorded at each batch, and the names lookup hashed every place. On a server without
+# autovacuum that lasted for ever: 1-claim reports 807-1,056 a second with PostgreSQL at 0.74-0.92
+# cores, against 1,500-2,100 and 0.2-0.3 after an ANALYZE (docs/performance-notes.md, fourteenth
+# stop). A probe costs the same whatever the tables hold, and a plan made at each run sees their
+# size now (planning: a few tens of microseconds).
+# Parameters: the ids (text[]), the kind.
+_STORED = (
+    "SELECT r.request_id, r.body_hash FROM unnest(%s::text[]) AS u(request_id)"
+    " CROSS JOIN LATERAL (SELECT request_id, body_hash FROM requests"
+    " WHERE kind = %s AND request_id = u.request_id LIMIT 1) AS r"
 )
+# Parameters: the name keys (text[]).
+_PLACES = (
+    "SELECT u.key, p.place_id, p.name, p.country, p.kind, p.lat, p.lon, p.population, p.aliases"
+    " FROM unnest(%s::text[]) AS u(key)"
+    " CROSS JOIN LATERAL (SELECT n.place_id FROM place_names n WHERE n.key = u.key OFFSET 0) AS n"
+    " JOIN places p ON p.place_id = n.place_id"
+)
+_UNPREPARED = frozenset({_STORED, _PLACES})
 
 
 def _in_utc(dbapi_conn: Any, _record: Any) -> None:
@@ -123,9 +143,9 @@ def _rows(conn: sa.Connection, query: str, params: Sequence[Any], *, commit: boo
     driver = _driver(conn)
     try:
         if not commit:
-            return _fetched(driver.execute(query, params))
+            return _fetched(_execute(driver, query, params))
         with driver.pipeline():
-            cursor = driver.execute(query, params)
+            cursor = _execute(driver, query, params)
             driver.commit()
         return _fetched(cursor)
     except psycopg.Error as exc:
@@ -137,10 +157,14 @@ def _pipelined(conn: sa.Connection, statements: list[tuple[str, Sequence[Any]]])
     driver = _driver(conn)
     try:
         with driver.pipeline():
-            cursors = [driver.execute(query, params) for query, params in statements]
+            cursors = [_execute(driver, query, params) for query, params in statements]
         return [_fetched(cursor) for cursor in cursors]
     except psycopg.Error as exc:
         _raised(conn, exc, "; ".join(query for query, _ in statements), None)
+
+
+def _execute(driver: psycopg.Connection[Any], query: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+    return driver.execute(query, params, prepare=False if query in _UNPREPARED else None)
 
 
 def _fetched(cursor: psycopg.Cursor[Any]) -> list[Row]:
@@ -299,7 +323,7 @@ class PostgresBackend:
         return claimed, [row[1:] for row in returned if row[0] is None]
 
     def stored_hashes(self, conn: sa.Connection, kind: str, request_ids: list[str]) -> dict[str, str]:
-        return {row[0]: row[1] for row in _rows(conn, _STORED, (kind, request_ids))}
+        return {row[0]: row[1] for row in _rows(conn, _STORED, (request_ids, kind))}
 
     def places_by_keys(self, conn: sa.Connection, keys: list[str]) -> list[Row]:
         return _rows(conn, _PLACES, (keys,))
@@ -307,7 +331,7 @@ class PostgresBackend:
     def stored_hashes_and_places(
         self, conn: sa.Connection, kind: str, request_ids: list[str], keys: list[str]
     ) -> tuple[dict[str, str], list[Row]]:
-        stored, found = _pipelined(conn, [(_STORED, (kind, request_ids)), (_PLACES, (keys,))])
+        stored, found = _pipelined(conn, [(_STORED, (request_ids, kind)), (_PLACES, (keys,))])
         return {row[0]: row[1] for row in stored}, found
 
     def notify(self, conn: sa.Connection, channel: str, payload: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.domain.places import Place
-from services.store import checkpoints, places
+from services.store import checkpoints, places, postgres
 from services.store.backend import Backend, backend_of
 from services.store.database import Database, backend_for
 from services.store.errors import StoreUnavailable
@@ -197,3 +197,43 @@ def test_a_lost_connection_invalidates_it_and_is_a_store_unavailable(fresh_pg_db
         db.backend.stored_hashes_and_places(conn, KIND, ["r"], ["k"])
     with db.transaction() as conn:  # the next transaction connects afresh
         assert db.backend.claim_requests(conn, KIND, {"r": "h"}) == {"r"}
+
+
+@pytest.mark.postgres
+def test_the_batch_reads_probe_an_index_whatever_the_tables_statistics(fresh_pg_db: Database) -> None:
+    # Planned on tables never analyzed, or kept from when they were empty, `request_id = ANY(...)`
+    # read every request of its kind at each batch of reports (docs/performance-notes.md,
+    # fourteenth stop). The schema is new: nothing has analyzed its tables.
+    db = fresh_pg_db
+    with db.transaction() as conn:
+        for _ in range(10):  # on an empty table; psycopg prepares what it runs five times
+            db.backend.stored_hashes_and_places(conn, KIND, ["r1"], ["rawa"])
+        conn.execute(
+            sa.text(
+                "INSERT INTO requests (kind, request_id, body_hash, created_at)"
+                " SELECT :kind, 'r' || i, 'h', now() FROM generate_series(1, 20000) AS i"
+            ),
+            {"kind": KIND},
+        )
+        places.add(conn, Place("rawah-iq", "Rawah", "IQ", aliases=("Rawa",)), "registered")
+        wanted = [f"r{i}" for i in range(1, 9)]
+        stored, found = db.backend.stored_hashes_and_places(conn, KIND, [*wanted, "nowhere"], ["rawa"])
+        prepared = conn.execute(
+            sa.text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%unnest(%'")
+        ).scalar_one()
+        ids_read = _buffers_read(conn, postgres._STORED, (wanted, KIND))
+        names_read = _buffers_read(conn, postgres._PLACES, (["rawa", "mosul"],))
+    assert stored == dict.fromkeys(wanted, "h")
+    assert [tuple(r)[:2] for r in found] == [("rawa", "rawah-iq")]
+    assert prepared == 0  # planned at each run: by what the tables hold now
+    # An index probe per id: a few pages each (reading every request of the kind: over 150).
+    assert ids_read < 60, ids_read
+    assert names_read < 30, names_read
+
+
+def _buffers_read(conn: sa.Connection, query: str, params: tuple[Any, ...]) -> int:
+    """The pages `query` reads (shared buffers hit or read), by EXPLAIN (ANALYZE, BUFFERS)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    (plan,) = driver.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query}", params).fetchone()[0]
+    return int(plan["Plan"]["Shared Hit Blocks"]) + int(plan["Plan"]["Shared Read Blocks"])
