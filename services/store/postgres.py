@@ -81,16 +81,15 @@ _CLAIM_AND_APPEND = (
 )
 
 # The batch's reads look each id and name up by its own index probe (a LATERAL subquery per
-# element; LIMIT 1 and OFFSET 0 keep the planner from flattening it into a join), and are planned
-# at every run, never prepared. Without the probes the plan depends on the tables' statistics,
-# and psycopg prepares a statement on its fifth run, after which PostgreSQL may keep one generic
-# plan until the table is next analyzed: planned while `requests` was nearly empty, the ids lookup
-# (`request_id = ANY(...)`) kept `kind` alone as its index condition and read every report
-# recorded at each batch, and the names lookup hashed every place. On a server without
-# autovacuum that lasted for ever: 1-claim reports 807-1,056 a second with PostgreSQL at 0.74-0.92
-# cores, against 1,500-2,100 and 0.2-0.3 after an ANALYZE (docs/performance-notes.md, fourteenth
-# stop). A probe costs the same whatever the tables hold, and a plan made at each run sees their
-# size now (planning: a few tens of microseconds).
+# element; LIMIT 1 and OFFSET 0 keep the planner from flattening it into a join). As
+# `request_id = ANY(...)` on a table without statistics (never analyzed: this machine's server
+# runs without autovacuum, and a new database has none in its first minute), the planner took
+# `kind` alone as the index condition and read every report recorded at each batch, whether the
+# plan was made at each run or kept from when the table was empty; the names lookup hashed every
+# place. 1-claim reports went 807-1,056 a second with PostgreSQL at 0.74-0.92 cores; with the
+# probes 1,504-1,988 and 0.32, as after an ANALYZE (docs/performance-notes.md, fourteenth stop).
+# They are never prepared either, so that no generic plan made on a nearly empty table is kept
+# (planning them: a few tens of microseconds a batch).
 # Parameters: the ids (text[]), the kind.
 _STORED = (
     "SELECT r.request_id, r.body_hash FROM unnest(%s::text[]) AS u(request_id)"
