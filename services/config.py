@@ -79,8 +79,8 @@ class Settings(BaseSettings):
     # seconds: the longest a lost doorbell can delay a projection.
     reconcile_interval: float = Field(default=1.0, gt=0, le=3600)
     projection_batch_size: int = Field(default=20_000, ge=1, le=100_000)
-    # Seconds between a catch-up's looks at the log, on average, while reports keep arriving (the
-    # pace of services.projector.runner.catch_up): under a steady stream each batch then folds
+    # Seconds between a projector's looks at the log, on average, while reports keep arriving (its
+    # pace: services.projector.pace): under a steady stream each batch then folds
     # what arrived meanwhile instead of one or two events, a transaction (and its statements,
     # commit and notification) for many events rather than each. A report after a pause is folded
     # at once; others wait at most this. 50 ms: the projection commits about 20 times a second

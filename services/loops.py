@@ -35,6 +35,9 @@ class Loop:
         self._wake = wake or threading.Event()
         self._stopping = threading.Event()
         self.name = name
+        # Whether the wait before the tick in progress ended by a wake-up (False: its interval
+        # passed, or the loop has none).
+        self.woken = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
@@ -85,7 +88,7 @@ class Loop:
         try:
             while not self._stopping.is_set():
                 if self.interval:
-                    self._wake.wait(self.interval)
+                    self.woken = self._wake.wait(self.interval)
                     self._wake.clear()
                     if self._stopping.is_set():
                         return

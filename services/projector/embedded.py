@@ -3,7 +3,6 @@ doorbell, and by its own timer as the reconciler; paced as the worker's catch-up
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import structlog
@@ -37,7 +36,8 @@ class EmbeddedProjector(Loop):
         self.pace = Pace()
 
     def tick(self) -> None:
-        wait = self.pace.next_look(self.linger) - time.monotonic()
+        # A ring is paced; the reconciler's timer is not, and takes no token from the rings.
+        wait = self.pace.next_look(self.linger) - self.pace.clock() if self.woken else 0.0
         if wait > 0:
             self.pause(wait)
             if self.stopping:

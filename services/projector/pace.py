@@ -3,13 +3,15 @@
 Each projection commit costs the same whatever it holds (the worker's statements, PostgreSQL's
 commit, every read API reading the change feed after it), so under a stream of reports the
 projector folds what arrived meanwhile together, rather than once per report. A report after a
-quiet spell is folded at once. Both projectors pace themselves by this rule: the worker's catch-up
-job (services.projector.runner) and the embedded one of `frontline serve` (services.projector.embedded).
+quiet spell is folded at once. Both projectors pace their looks by this rule: the worker's catch-up
+job at each ring it hears (services.projector.runner), the embedded one of `frontline serve` at each
+tick a ring starts (services.projector.embedded; within a tick it folds to the log's end).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # Batches a stream may have back to back before they are paced: a ring that came late (a slow
@@ -27,10 +29,11 @@ class Pace:
 
     tokens: float = BURST
     at: float = float("-inf")
+    clock: Callable[[], float] = time.monotonic
 
     def next_look(self, linger: float) -> float:
-        """A ring heard now: when to look (time.monotonic())."""
-        now = time.monotonic()
+        """A ring heard now: when to look (on `clock`)."""
+        now = self.clock()
         if linger <= 0:
             return now
         tokens = min(BURST, self.tokens + (now - self.at) / linger)

@@ -4,9 +4,10 @@ Chosen by `Database` for a `postgresql` URL; see `services.store.backend` for th
 
 The statements of the write path that run for every batch go straight through psycopg (`_rows`),
 in the caller's transaction: SQLAlchemy Core costs about as much CPU per statement as the round
-trip itself, and a constant text (arrays bound with `= ANY(%s)`, rows as one JSON array, never a
-list spelled out) lets psycopg prepare it once per connection. Their failures reach callers as
-SQLAlchemy's own would (`_raised`).
+trip itself, and a constant text (arrays bound as one parameter, rows as one JSON array, never a
+list spelled out) lets psycopg prepare it once per connection; the batch's two lookups, one index
+probe per element, are planned at each run instead (see `_STORED`). Their failures reach callers
+as SQLAlchemy's own would (`_raised`).
 """
 
 from __future__ import annotations
@@ -99,9 +100,8 @@ _STORED = (
 # Parameters: the name keys (text[]).
 _PLACES = (
     "SELECT u.key, p.place_id, p.name, p.country, p.kind, p.lat, p.lon, p.population, p.aliases"
-    " FROM unnest(%s::text[]) AS u(key)"
-    " CROSS JOIN LATERAL (SELECT n.place_id FROM place_names n WHERE n.key = u.key OFFSET 0) AS n"
-    " JOIN places p ON p.place_id = n.place_id"
+    " FROM unnest(%s::text[]) AS u(key) CROSS JOIN LATERAL (SELECT p.* FROM place_names n"
+    " JOIN places p ON p.place_id = n.place_id WHERE n.key = u.key OFFSET 0) AS p"
 )
 _UNPREPARED = frozenset({_STORED, _PLACES})
 

@@ -222,13 +222,11 @@ def test_the_batch_reads_probe_an_index_whatever_the_tables_statistics(fresh_pg_
             sa.text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%unnest(%'")
         ).scalar_one()
         ids_read = _buffers_read(conn, postgres._STORED, (wanted, KIND))
-        names_read = _buffers_read(conn, postgres._PLACES, (["rawa", "mosul"],))
     assert stored == dict.fromkeys(wanted, "h")
     assert [tuple(r)[:2] for r in found] == [("rawa", "rawah-iq")]
-    assert prepared == 0  # planned at each run: by what the tables hold now
-    # An index probe per id: a few pages each (reading every request of the kind: over 150).
+    assert prepared == 0  # neither lookup: planned at each run, by what the tables hold now
+    # An index probe per id: a few pages each (reading every request of the kind: 257).
     assert ids_read < 60, ids_read
-    assert names_read < 30, names_read
 
 
 def _buffers_read(conn: sa.Connection, query: str, params: tuple[Any, ...]) -> int:

@@ -125,6 +125,11 @@ def test_the_embedded_projector_tells_of_its_batches_while_reports_arrive_back_t
             last = _report(db, place, 1 + sent % 28)
             doorbell.ring()
             sent += 1
+            # Closer than any look of the catch-up takes, but not with no gap at all: on SQLite,
+            # a loop that begins its next write as it commits holds the one write lock nearly all
+            # the time, and on a loaded machine the projector's busy wait found it free only once
+            # the loop ended (1 run in 3 failed, before and after the pace moved to pace.py).
+            time.sleep(0.002)
         stream_ended = time.monotonic()
         wait_until(lambda: caught_up(db), 10, f"position {last}")
     finally:
@@ -139,21 +144,26 @@ def test_the_embedded_projector_folds_a_report_after_a_pause_at_once_and_paces_a
     # Paced as the worker's job is (services.projector.pace): the first reports after a quiet spell
     # are folded as they ring, not a linger after the previous tick; the next waits for the pace.
     place = f"linger-{uuid.uuid4().hex[:8]}"
+    linger = 2.0
     doorbell = LocalDoorbell()
-    projector = EmbeddedProjector(db, doorbell, 5.0, 100, linger=1.0)
+    projector = EmbeddedProjector(db, doorbell, 30.0, 100, linger=linger)
     projector.start()
     try:
-        took = []
+        rung, folded = [], []
         for day in (1, 2, 3):
             position = _report(db, place, day)
+            rung.append(time.monotonic())
             doorbell.ring()
-            took.append(wait_until(lambda: caught_up(db), 10, f"position {position}"))
+            wait_until(lambda: caught_up(db), 10, f"position {position}")
+            folded.append(time.monotonic())
     finally:
         projector.stop()
-    # The first two take the burst's tokens (before, the second waited for the linger after the
-    # first's tick); the third comes well within a linger of them and waits for a token.
-    assert took[0] < 0.5 and took[1] < 0.5, took
-    assert took[2] > 0.5, took
+    took = [f - r for r, f in zip(rung, folded, strict=True)]
+    # The first two take the burst's two tokens (before, the second waited for the linger after
+    # the first's tick: 1.9 s here); the third waits for the token that comes back a linger after
+    # the first tick, however slow the machine made the first two.
+    assert took[0] < linger / 2 and took[1] < linger / 2, took
+    assert folded[2] >= rung[0] + 0.95 * linger, (rung, folded)
 
 
 def test_a_job_at_the_log_s_end_waits_for_the_next_ring_then_folds_at_once(

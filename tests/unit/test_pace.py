@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from services.projector import pace as pace_module
 from services.projector.pace import BURST, Pace
 
 
@@ -18,14 +17,12 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(pace_module.time, "monotonic", clock)
-    return clock
+def clock() -> Clock:
+    return Clock()
 
 
 def test_after_a_quiet_spell_the_first_looks_go_at_once_then_one_per_linger(clock: Clock) -> None:
-    pace = Pace()
+    pace = Pace(clock=clock)
     looks = []
     for _ in range(BURST + 3):  # rings back to back, each looked at when the pace says
         looks.append(pace.next_look(0.05))
@@ -36,14 +33,14 @@ def test_after_a_quiet_spell_the_first_looks_go_at_once_then_one_per_linger(cloc
 
 
 def test_rings_slower_than_the_linger_are_never_held(clock: Clock) -> None:
-    pace = Pace()
+    pace = Pace(clock=clock)
     for _ in range(10):
         assert pace.next_look(0.05) == clock.now
         clock.now += 0.06
 
 
 def test_a_quiet_spell_gives_the_burst_back_and_no_more(clock: Clock) -> None:
-    pace = Pace()
+    pace = Pace(clock=clock)
     for _ in range(5):
         clock.now = pace.next_look(0.05)
     clock.now += 10.0  # long enough for any number of tokens: the bucket holds BURST
@@ -52,5 +49,5 @@ def test_a_quiet_spell_gives_the_burst_back_and_no_more(clock: Clock) -> None:
 
 
 def test_without_a_linger_every_ring_is_looked_at_at_once(clock: Clock) -> None:
-    pace = Pace()
+    pace = Pace(clock=clock)
     assert [pace.next_look(0.0) for _ in range(5)] == [clock.now] * 5
