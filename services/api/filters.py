@@ -42,20 +42,27 @@ class UnknownFilter(Exception):
         return f"{self.param}: no {self.param} is known as {self.value!r}{did_you_mean(self.suggestions)}"
 
 
-def resolve(
-    conn: sa.Connection, filters: PlaceFilters, actors: ActorDirectory, gazetteer: Callable[[], Gazetteer]
-) -> PlaceFilters:
+@dataclass(frozen=True)
+class Names:
+    """What filter values are resolved against, beside the read models."""
+
+    actors: ActorDirectory
+    gazetteer: Callable[[], Gazetteer]
+    place_keys: place_store.RecordedKeys  # for suggestions
+
+
+def resolve(conn: sa.Connection, filters: PlaceFilters, names: Names) -> PlaceFilters:
     """`filters` with actor, country and place as ids; UnknownFilter for a value naming nothing."""
     resolved = filters
     if filters.actor is not None:
         try:
-            resolved = replace(resolved, actor=actors.resolve(conn, filters.actor).actor_id)
+            resolved = replace(resolved, actor=names.actors.resolve(conn, filters.actor).actor_id)
         except Unresolved as exc:
             raise UnknownFilter("actor", filters.actor, exc.suggestions) from None
     if filters.country is not None:
         resolved = replace(resolved, country=country_code(filters.country))
     if filters.place is not None:
-        resolved = replace(resolved, place_ids=_place_ids(conn, filters.place, gazetteer))
+        resolved = replace(resolved, place_ids=_place_ids(conn, filters.place, names))
     return resolved
 
 
@@ -85,23 +92,30 @@ def _countries() -> tuple[dict[str, str], dict[str, str]]:
     return by_key, names
 
 
-def _place_ids(conn: sa.Connection, value: str, gazetteer: Callable[[], Gazetteer]) -> tuple[str, ...]:
+def _place_ids(conn: sa.Connection, value: str, names: Names) -> tuple[str, ...]:
     if place_store.get(conn, value) is not None:
         return (value,)
     key = name_key(value)
     recorded = place_store.find_by_keys(conn, [key]).get(key, [])
     if recorded:
         return tuple(sorted({p.place_id for p in recorded}))
-    if gazetteer().lookup(value):
+    gazetteer = names.gazetteer()
+    if gazetteer.lookup(value):
         return ()  # a town the gazetteer knows and no claim has named yet: nothing recorded there
-    raise UnknownFilter("place", value, _place_suggestions(conn, value, gazetteer()))
+    raise UnknownFilter("place", value, _place_suggestions(conn, value, gazetteer, names.place_keys))
 
 
-def _place_suggestions(conn: sa.Connection, value: str, gazetteer: Gazetteer, limit: int = 5) -> list[str]:
+def _place_suggestions(
+    conn: sa.Connection,
+    value: str,
+    gazetteer: Gazetteer,
+    place_keys: place_store.RecordedKeys,
+    limit: int = 5,
+) -> list[str]:
     """The places spelled most like `value`: recorded ones under the names they go by now, then
     towns of the gazetteer no claim has named yet. A place's several names may all come close, so
     more keys are searched than names are given."""
-    recorded = place_store.recorded_keys(conn)  # name key -> place id
+    recorded = place_keys.get(conn)  # name key -> place id
     towns = names_by_key(gazetteer.suggest(value, None))
     keys = nearest_keys(value, {**towns, **recorded}, 3 * limit)
     ids = [recorded[k] for k in keys if k in recorded]

@@ -19,7 +19,7 @@ from services.api import paging, reads, schemas
 from services.api.cache import Dependency, Entry, Listing, ReadCache, Renewal, matches, request_key
 from services.api.context import ReadSide
 from services.api.fastpath import CachedReads
-from services.api.filters import PlaceFilters, UnknownFilter, country_code
+from services.api.filters import Names, PlaceFilters, UnknownFilter, country_code
 from services.api.filters import resolve as resolve_filters
 from services.api.position import Version, read_version
 from services.api.reads import Bounds, Context, NotYetRecorded
@@ -349,7 +349,7 @@ def _is_instant(text: str) -> bool:
 
 def _resolved(request: Request, ctx: Context, filters: PlaceFilters) -> PlaceFilters:
     runtime = context_of(request.app).runtime
-    return resolve_filters(ctx.conn, filters, runtime.actors, lambda: runtime.gazetteer)
+    return resolve_filters(ctx.conn, filters, _names(runtime))
 
 
 def _no_place(place_id: str) -> str:
@@ -617,7 +617,11 @@ def _resume_position(last_event_id: str | None, after: int | None) -> int | None
 
 def _resolved_now(runtime: Runtime, filters: PlaceFilters) -> PlaceFilters:
     with runtime.read_db.snapshot() as conn:
-        return resolve_filters(conn, filters, runtime.actors, lambda: runtime.gazetteer)
+        return resolve_filters(conn, filters, _names(runtime))
+
+
+def _names(runtime: Runtime) -> Names:
+    return Names(runtime.actors, lambda: runtime.gazetteer, runtime.place_keys)
 
 
 def install(app: ServiceApp) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -56,6 +58,34 @@ def recorded_keys(conn: sa.Connection) -> dict[str, str]:
     for key, place_id in conn.execute(query):
         by_key.setdefault(key, place_id)
     return by_key
+
+
+class RecordedKeys:
+    """`recorded_keys`, read at most once per `ttl` seconds in a process. Only "did you mean"
+    answers read them, and they read them all: 3.5 ms of the read API's CPU with 2,000 places, at
+    every request that names an unknown place, which any client can send as fast as it likes. A
+    place recorded since the last read is missing from suggestions for at most `ttl` seconds;
+    resolving a name never reads them (it looks its key up)."""
+
+    def __init__(self, ttl: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._read: tuple[float, dict[str, str]] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, conn: sa.Connection) -> dict[str, str]:
+        if (read := self._fresh()) is not None:
+            return read
+        with self._lock:  # one read for the requests that find them stale together
+            if (read := self._fresh()) is None:
+                at = self.clock()
+                read = recorded_keys(conn)
+                self._read = (at, read)
+            return read
+
+    def _fresh(self) -> dict[str, str] | None:
+        read = self._read
+        return read[1] if read is not None and self.clock() - read[0] < self.ttl else None
 
 
 def get(conn: sa.Connection, place_id: str) -> Place | None:

@@ -12,6 +12,7 @@ from services.gazetteer import Gazetteer
 from services.gazetteer import load as load_gazetteer
 from services.store.actors import ActorDirectory
 from services.store.database import Database
+from services.store.places import RecordedKeys
 from services.store.read_models import PROJECTION
 
 
@@ -25,6 +26,7 @@ class Runtime:
     redis: Redis | None = None
     _gazetteer: Gazetteer | None = None
     actors: ActorDirectory = field(default_factory=ActorDirectory)
+    place_keys: RecordedKeys = field(default_factory=RecordedKeys)  # for "did you mean"
     replica: Database | None = None  # READ_DATABASE_URL: a hot standby the read routes use
 
     @property
