@@ -34,6 +34,7 @@ SCENARIOS: dict[str, str] = {
     "acled": "bench.acled",
     "replica": "bench.replica",
     "aging": "bench.aging",
+    "late": "bench.late",
 }
 
 

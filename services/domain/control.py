@@ -40,7 +40,6 @@ class PlaceControl(NamedTuple):
     last_key: tuple[datetime, int] | None = None  # order key of the last claim folded in
     last_event_id: str | None = None
     changed_at: OccurredAt | None = None  # occurred_at of the last claim that changed a share
-    events_folded: int = 0
 
     @property
     def status(self) -> Status:
@@ -101,7 +100,6 @@ def apply_claim(state: PlaceControl, claim: Claim) -> PlaceControl:
         claim.order_key,  # last_key
         claim.event_id,  # last_event_id
         claim.occurred if changed else state.changed_at,  # changed_at
-        state.events_folded + 1,  # events_folded
     )
 
 

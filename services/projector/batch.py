@@ -8,8 +8,9 @@ Every event only marks the places it changes, from the earliest point in time it
 at the end of the batch each such place is folded once, in `occurred_at` order, from that point:
 on top of its stored state when the point is after its last stored claim (the common case: new
 claims arrive in order), else from the state right after the last stored claim before that point
-(every claim row keeps the state after it), with the stored claims after it. Late claims within a
-batch thus cost a sort, not a second fold.
+(every claim row keeps the state after it), with the stored claims after it, until one comes out
+as it was stored (`Batch._refold_place`). Late claims within a batch thus cost a sort, not a
+second fold; a late claim on a long history costs the claims until it is overtaken.
 
 A batch may also be fed in chunks before its changes are taken (`Batch.feed`, `Batch.changes`): a
 rebuild feeds one batch the whole log, so that every place is folded once, from its first claim.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from services.domain.claims import apply_changes, claim_from_event
@@ -67,7 +69,12 @@ class Loader(Protocol):
 
     def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
         """Per place: the last unretracted stored claim before its bound (key and state after),
-        and every unretracted stored claim at or after it, in order."""
+        and the unretracted stored claims at or after it, in order: the first few of them, the
+        places that have more named in `more` (see RefoldContext)."""
+        ...
+
+    def claims_after(self, place_id: str, key: Key) -> list[ClaimRecord]:
+        """Every unretracted stored claim of the place after `key`, in order."""
         ...
 
 
@@ -82,6 +89,9 @@ class NothingStored:
 
     def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
         return RefoldContext()
+
+    def claims_after(self, place_id: str, key: Key) -> list[ClaimRecord]:
+        return []
 
 
 def project_batch(events: list[RecordedEvent], loader: Loader) -> BatchChanges:
@@ -108,6 +118,7 @@ class Batch:
         self.states: dict[str, PlaceControl] = {}
         self.updated: dict[str, int] = {}
         self.bounds: dict[str, Key] = {}  # per place, the earliest point in time the batch changes
+        self.reach: dict[str, Key] = {}  # and the latest
         self.loaded_places: set[str] = set()  # whose stored state has been asked for
         self.fold_started = False
         self.folded = False  # every place the events marked is folded
@@ -128,9 +139,10 @@ class Batch:
 
     def fold(self) -> Iterator[ClaimRecord]:
         """Fold every place the events fed changed, once (after `feed`): the stored claims that
-        this needs are loaded now, and the places are folded as the iterator returned is read. It
-        yields each new claim record once its state is final: a retracted one first (it has
-        none), any other as soon as its place is folded."""
+        this needs are loaded now, and the places are folded as the iterator returned is read
+        (no loader is asked anything then: the connection may be busy copying the claims handed
+        out). It yields each new claim record once its state is final: a retracted one first (it
+        has none), any other as soon as its place is folded."""
         if self.last is None:
             raise ValueError("a batch of no events has no changes")
         if self.fold_started:
@@ -139,17 +151,34 @@ class Batch:
         # Only a bound at or before a place's last stored claim has stored claims after it.
         stored = {p: k for p, k in self.bounds.items() if _at_or_before(k, self.states.get(p, EMPTY))}
         context = self.loader.refold_context(stored) if stored else RefoldContext()
-        return self._folding(stored, context, self.last)
+        in_memory = _by_place(self.records.values())
+        # A place whose stored claims were read only in part may need the rest: folded now.
+        with self._stopping_at(self.last):
+            for place in context.more:
+                records = in_memory.get(place, [])
+                self.states[place] = self._refold_place(place, stored[place], context, records)
+        return self._folding(stored, context, in_memory, self.last)
 
     def _folding(
-        self, stored: dict[str, Key], context: RefoldContext, last: RecordedEvent
+        self,
+        stored: dict[str, Key],
+        context: RefoldContext,
+        in_memory: dict[str, list[ClaimRecord]],
+        last: RecordedEvent,
     ) -> Iterator[ClaimRecord]:
         yield from (self.records[i] for i in self.new if self.records[i].retracted)
+        with self._stopping_at(last):
+            yield from self._fold(stored, context, in_memory)
+        self.folded = True
+
+    @staticmethod
+    @contextmanager
+    def _stopping_at(last: RecordedEvent) -> Iterator[None]:
+        """A fold the algebra refuses stops the projection at the batch's last event."""
         try:
-            yield from self._fold(stored, context)
+            yield
         except DomainError as exc:
             raise ProjectionError(last, f"folding failed: {exc}") from exc
-        self.folded = True
 
     def changes(self) -> BatchChanges:
         """The rows the events fed change (folding them first, unless `fold` was called)."""
@@ -243,56 +272,102 @@ class Batch:
     def _mark(self, place: str, key: Key, position: int) -> None:
         self.updated[place] = position
         self.bounds[place] = min(self.bounds.get(place, key), key)
+        self.reach[place] = max(self.reach.get(place, key), key)
 
     def _mark_changed(self, record: ClaimRecord) -> None:
         if record.claim.event_id not in self.new:
             self.changed[record.claim.event_id] = None
 
-    def _fold(self, stored: dict[str, Key], context: RefoldContext) -> Iterator[ClaimRecord]:
+    def _fold(
+        self, stored: dict[str, Key], context: RefoldContext, in_memory: dict[str, list[ClaimRecord]]
+    ) -> Iterator[ClaimRecord]:
         """Fold every place the batch changed, once, from its bound (from the stored claims in
-        `context` for those in `stored`); yield each unretracted new claim once its place is folded."""
-        in_memory = _by_place(self.records.values())
+        `context` for those in `stored`; those in its `more` are folded already); yield each
+        unretracted new claim once its place is folded."""
         for place, bound in self.bounds.items():
-            start = context.priors.get(place, (None, EMPTY)) if place in stored else self._stored(place)
-            tail = self._tail(context.tails.get(place, []))
             records = in_memory.get(place, [])
-            self.states[place] = self._fold_place(start, bound, tail, records)
+            if place not in stored:
+                self.states[place] = self._fold_place(self._stored(place), bound, records)
+            elif place not in context.more:
+                self.states[place] = self._refold_place(place, bound, context, records)
             yield from (r for r in records if r.claim.event_id in self.new)
 
     def _stored(self, place: str) -> tuple[Key | None, PlaceControl]:
         state = self.states.get(place, EMPTY)
         return state.last_key, state
 
-    def _tail(self, stored: list[ClaimRecord]) -> dict[str, ClaimRecord]:
-        """The stored claims to fold again; one this batch changed is judged by its changed self."""
-        tail = {}
-        for record in stored:
-            if record.claim.event_id not in self.records:
-                self.records[record.claim.event_id] = record
-                tail[record.claim.event_id] = record
-        return tail
-
     def _fold_place(
-        self,
-        start: tuple[Key | None, PlaceControl],
-        bound: Key,
-        tail: dict[str, ClaimRecord],
-        records: list[ClaimRecord],
+        self, start: tuple[Key | None, PlaceControl], bound: Key, records: list[ClaimRecord]
     ) -> PlaceControl:
+        """Fold the batch's claims of a place from its bound on top of `start`, a state before it."""
+        state, own = self._own_claims(start, bound, records)
+        for record in own:
+            state, _ = self._step(state, record)
+        return state
+
+    def _refold_place(
+        self, place: str, bound: Key, context: RefoldContext, records: list[ClaimRecord]
+    ) -> PlaceControl:
+        """Fold a place again from its bound, which lies before its last stored claim: the batch's
+        claims and the stored claims from the bound on, in order, from the state before the bound.
+
+        Once past the latest point in time the batch changes the place at (where a claim comes,
+        goes, or changes), a stored claim whose state comes out as stored ends the fold: every
+        state after it is as stored too (the fold of a claim depends on the state before it
+        alone), and so is the place's. A late claim is thus overtaken, most
+        often within a few claims (a claim to the whole place resets the holdings), and costs
+        those, not the place's whole later history. The stored claims are read in a window
+        (`context`), and the rest only when the window ends before the fold does."""
+        state, own = self._own_claims(context.priors.get(place, (None, EMPTY)), bound, records)
+        reach = self.reach[place]
+        window, more = context.tails.get(place, []), place in context.more
+        while True:
+            cut = window[-1].claim.order_key if more and window else None
+            now = [r for r in own if cut is None or r.claim.order_key <= cut]
+            own = own[len(now) :]
+            for record in sorted(self._tail(window) + now, key=lambda r: r.claim.order_key):
+                state, as_stored = self._step(state, record)
+                if as_stored and record.claim.order_key > reach:
+                    return self.states[place]  # as stored: its last claim's state
+            if cut is None:
+                return state
+            window, more = self.loader.claims_after(place, cut), False
+
+    def _own_claims(
+        self, start: tuple[Key | None, PlaceControl], bound: Key, records: list[ClaimRecord]
+    ) -> tuple[PlaceControl, list[ClaimRecord]]:
+        """The state to fold from (`start`, or the state after a claim of the batch that comes
+        later but still before the bound) and the batch's claims from the bound on, in order."""
         prior_key, state = start
+        own = []
         for record in records:
             key = record.claim.order_key
             if key >= bound:
-                tail[record.claim.event_id] = record
+                own.append(record)
             elif record.state_after is not None and (prior_key is None or key > prior_key):
                 prior_key, state = key, record.state_after
-        for record in sorted(tail.values(), key=lambda r: r.claim.order_key):
-            state = apply_claim(state, record.claim)
-            if record.state_after != state:
-                record.state_after = state
-                if record.claim.event_id not in self.new:
-                    self.restated[record.claim.event_id] = None
-        return state
+        own.sort(key=lambda r: r.claim.order_key)
+        return state, own
+
+    def _tail(self, stored: list[ClaimRecord]) -> list[ClaimRecord]:
+        """The stored claims to fold again; one this batch changed is judged by its changed self."""
+        tail = []
+        for record in stored:
+            if record.claim.event_id not in self.records:
+                self.records[record.claim.event_id] = record
+                tail.append(record)
+        return tail
+
+    def _step(self, state: PlaceControl, record: ClaimRecord) -> tuple[PlaceControl, bool]:
+        """The state after `record`'s claim, kept on the record (a stored claim whose state
+        changes is restated), and whether it is the state the record already had."""
+        after = apply_claim(state, record.claim)
+        if record.state_after == after:
+            return after, True
+        record.state_after = after
+        if record.claim.event_id not in self.new:
+            self.restated[record.claim.event_id] = None
+        return after, False
 
 
 def _at_or_before(bound: Key, state: PlaceControl) -> bool:

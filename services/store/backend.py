@@ -190,8 +190,11 @@ class Backend(Protocol):
         control_rows.STATE_COLUMNS."""
         ...
 
-    def claims_from(self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key]) -> Sequence[Any]:
-        """Every unretracted claim of each place at or after its bound: rows of `claims`."""
+    def claims_from(
+        self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key], limit: int | None
+    ) -> Sequence[Any]:
+        """The unretracted claims of each place at or after its bound, in order, at most `limit`
+        of them per place (None: all): rows of `claims`, a place's together."""
         ...
 
     def events_after(

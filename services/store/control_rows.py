@@ -43,10 +43,13 @@ class StoredPlace:
 
 @dataclass
 class RefoldContext:
-    """What re-folding places from a point in time needs from the stored claims."""
+    """What re-folding places from a point in time needs from the stored claims: per place, the
+    last claim before that point (its key and the state after it), and the claims from it on, in
+    order; of a place in `more`, only the first of those (the rest are read if the fold gets there)."""
 
     priors: dict[str, tuple[Key, PlaceControl]] = field(default_factory=dict)
     tails: dict[str, list[ClaimRecord]] = field(default_factory=dict)
+    more: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -98,11 +101,13 @@ def decode_holdings(rows: list[dict[str, Any]]) -> tuple[Holding, ...]:
 # claim, so it is most of the read models' bytes, and of what a catch-up writes. Whatever the row
 # itself says is left out: the state's order key and last event are the claim's own, and so are
 # the `since`, event and report of every holding the claim set, and the time of the last change
-# when it equals the claim's time. What is left is a JSON array (the earlier format, an object that
-# spelled everything out, is still read: rows written before it stay as they are until a replay):
-#     [events folded, changed_at, [holding, ...]]
+# when it equals the claim's time. What is left is a JSON array:
+#     [changed_at, [holding, ...]]
 # changed_at is 0 for the claim's own time (else its text, or null); a holding the claim set is
-# [actor, share], any other [actor, share, since, event id, report id].
+# [actor, share], any other [actor, share, since, event id, report id]. The earlier formats are
+# still read (rows written before them stay as they are until a replay): an object that spelled
+# everything out, then the same array led by a count of the claims folded, which no answer showed
+# and which made a late claim restate every later claim of its place (docs/performance-notes.md).
 OWN_TIME = 0
 
 
@@ -135,14 +140,14 @@ def encode_state_after(state: PlaceControl, claim: Author) -> list[Any]:
         else [actor, share, since.text, event, report]
         for actor, share, since, event, report in state.holdings
     ]
-    return [state.events_folded, _encode_changed_at(state.changed_at, occurred), holdings]
+    return [_encode_changed_at(state.changed_at, occurred), holdings]
 
 
 def decode_state_after(data: list[Any] | dict[str, Any], claim: Author) -> PlaceControl:
     """The state `encode_state_after` stored in `claim`'s row."""
     if isinstance(data, dict):
         return _decode_spelled_out(data)
-    folded, changed_at, holdings = data
+    changed_at, holdings = data[-2:]  # after the count of the second format, if there is one
     occurred, event_id, report_id = claim.occurred, claim.event_id, claim.report_id
     return PlaceControl(
         tuple(
@@ -154,7 +159,6 @@ def decode_state_after(data: list[Any] | dict[str, Any], claim: Author) -> Place
         (occurred.start, claim.position),  # last_key
         event_id,  # last_event_id
         _decode_changed_at(changed_at, occurred),
-        folded,  # events_folded
     )
 
 
@@ -198,5 +202,4 @@ def _decode_spelled_out(data: dict[str, Any]) -> PlaceControl:
         last_key=(datetime.fromisoformat(key[0]), key[1]) if key else None,
         last_event_id=data["e"],
         changed_at=parse_occurred(data["c"]) if data["c"] else None,
-        events_folded=data["n"],
     )

@@ -31,6 +31,11 @@ from services.store.control_rows import (
 )
 from services.store.read_models import ReadModelTables
 
+# How many of a place's stored claims after a late claim are read with the rest of a batch's
+# context: the states after a late claim come back to the stored ones within three claims at the
+# median (docs/performance-notes.md, fifteenth stop), and the rest is read only if they do not.
+TAIL_WINDOW = 16
+
 
 class ControlReader:
     """The projector's Loader over one set of read-model tables, in the caller's transaction."""
@@ -60,10 +65,21 @@ class ControlReader:
         context = RefoldContext()
         for r in self.backend.claims_before(self.conn, self.t.claims, bounds):
             context.priors[r.place_id] = ((r.occurred_start, r.position), state_after_of(r))
-        for row in self.backend.claims_from(self.conn, self.t.claims, bounds):
+        # One more than the window: whether a place has more is known without asking again.
+        for row in self.backend.claims_from(self.conn, self.t.claims, bounds, TAIL_WINDOW + 1):
             record = claim_record_of(row)
-            context.tails.setdefault(record.claim.place_id, []).append(record)
+            tail = context.tails.setdefault(record.claim.place_id, [])
+            if len(tail) < TAIL_WINDOW:
+                tail.append(record)
+            else:
+                context.more.add(record.claim.place_id)
         return context
+
+    def claims_after(self, place_id: str, key: Key) -> list[ClaimRecord]:
+        # Positions are whole numbers: the claims after (start, position) are those from
+        # (start, position + 1) on.
+        after = {place_id: (key[0], key[1] + 1)}
+        return [claim_record_of(r) for r in self.backend.claims_from(self.conn, self.t.claims, after, None)]
 
     def _known_places(self, records: Iterable[ClaimRecord]) -> None:
         # A corrected claim remembers every place it has belonged to (for `known_at`).
@@ -83,7 +99,6 @@ def place_state_of(row: Any) -> PlaceControl:
         last_key=last_key,
         last_event_id=row.last_event_id,
         changed_at=parse_occurred(row.changed_at) if row.changed_at else None,
-        events_folded=row.events_folded,
     )
 
 
@@ -179,5 +194,5 @@ def place_state_values(place_id: str, stored: StoredPlace) -> tuple[Any, ...]:
     return (
         place_id, state.status, encode_holdings(state), state.challenger_share,
         state.changed_at.text if state.changed_at else None, state.last_event_id, last_start,
-        last_position, state.events_folded, stored.updated_position,
+        last_position, stored.updated_position,
     )  # fmt: skip

@@ -395,13 +395,18 @@ class PostgresBackend:
             _bound_params(bounds),
         ).all()
 
-    def claims_from(self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key]) -> Sequence[Any]:
+    def claims_from(
+        self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key], limit: int | None
+    ) -> Sequence[Any]:
+        # One index range per place, in order (LIMIT NULL is no limit).
         return conn.execute(
             sa.text(
-                f"SELECT c.* FROM {_BOUNDS} JOIN {claims.name} c ON c.place_id = b.place_id "  # noqa: S608
-                "AND (c.occurred_start, c.position) >= (b.s, b.pos) WHERE NOT c.retracted"
+                f"SELECT c.* FROM {_BOUNDS} JOIN LATERAL (SELECT * FROM {claims.name} c "  # noqa: S608
+                "WHERE c.place_id = b.place_id AND NOT c.retracted "
+                "AND (c.occurred_start, c.position) >= (b.s, b.pos) "
+                "ORDER BY c.occurred_start, c.position LIMIT :limit) c ON true"
             ).columns(*claims.c),
-            _bound_params(bounds),
+            {**_bound_params(bounds), "limit": limit},
         ).all()
 
     def events_after(

@@ -52,7 +52,6 @@ def _place_state(md: sa.MetaData, suffix: str) -> sa.Table:
         sa.Column("last_event_id", sa.String(36)),
         sa.Column("last_start", UTCDateTime()),  # order key of the last claim folded in:
         sa.Column("last_position", sa.BigInteger()),  # a claim after it applies incrementally
-        sa.Column("events_folded", sa.Integer(), nullable=False),
         sa.Column("updated_position", sa.BigInteger(), nullable=False),  # last event touching it
         sa.Index(f"ix_rm_place_state_status{suffix}", "status", "challenger_share"),
         sa.Index(f"ix_rm_place_state_updated{suffix}", "updated_position"),

@@ -258,9 +258,11 @@ class SqliteBackend:
         )
         return [row for row in found if row is not None]
 
-    def claims_from(self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key]) -> Sequence[Any]:
+    def claims_from(
+        self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key], limit: int | None
+    ) -> Sequence[Any]:
         c = claims.c
-        query = sa.select(claims)
+        query = sa.select(claims).order_by(c.occurred_start, c.position).limit(limit)
         return [
             row
             for place, bound in bounds.items()

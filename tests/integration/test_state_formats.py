@@ -36,7 +36,7 @@ def spelled_out(state: PlaceControl) -> dict[str, Any]:
         "k": [key[0].isoformat(), key[1]] if key else None,
         "e": state.last_event_id,
         "c": state.changed_at.text if state.changed_at else None,
-        "n": state.events_folded,
+        "n": 1,  # the count of claims folded this format kept (services.store.control_rows)
     }
 
 
@@ -95,10 +95,10 @@ def test_a_fold_failing_while_its_rows_are_copied_writes_nothing(
         event_log.append(conn, [control_changed(p, a, s, w, giver) for p, a, s, w, giver in HISTORY])
     folding = Batch._fold_place
 
-    def failing(batch: Batch, start: Any, bound: Any, tail: Any, records: list[ClaimRecord]) -> PlaceControl:
+    def failing(batch: Batch, start: Any, bound: Any, records: list[ClaimRecord]) -> PlaceControl:
         if any(r.claim.place_id == "rawa-iq" for r in records):  # folded after Abu Kamal's rows went out
             raise InvalidClaim("a claim the algebra cannot apply")
-        return folding(batch, start, bound, tail, records)
+        return folding(batch, start, bound, records)
 
     monkeypatch.setattr(Batch, "_fold_place", failing)
     with pytest.raises(ProjectionError, match="folding failed"):

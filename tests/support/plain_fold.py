@@ -20,7 +20,6 @@ def apply_claim(state: PlaceControl, claim: Claim) -> PlaceControl:
         last_key=claim.order_key,
         last_event_id=claim.event_id,
         changed_at=claim.occurred if changed else state.changed_at,
-        events_folded=state.events_folded + 1,
     )
 
 

@@ -145,7 +145,7 @@ holdings_strategy = st.dictionaries(
 def stored_state(shares: dict[str, int]) -> PlaceControl:
     ranked = sorted(shares.items(), key=lambda item: (-item[1], item[0]))
     holdings = tuple(Holding(a, s, parse_occurred("2016"), f"s-{a}", f"r-{a}") for a, s in ranked)
-    return PlaceControl(holdings, None, None, parse_occurred("2016") if holdings else None, 3)
+    return PlaceControl(holdings, None, None, parse_occurred("2016") if holdings else None)
 
 
 @settings(max_examples=500, deadline=None)

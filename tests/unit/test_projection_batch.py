@@ -69,31 +69,58 @@ class FakeStore:
     """The read models in memory, behind the batch's `Loader` protocol; `write` keeps a batch's
     changes as the real store does, so that the next batch loads them."""
 
-    def __init__(self) -> None:
+    def __init__(self, window: int = 2) -> None:
         self.places: dict[str, StoredPlace] = {}
         self.records: dict[str, ClaimRecord] = {}
         self.loaded_context: list[dict[str, Key]] = []
+        self.window = window  # the stored claims after a bound handed out with the context
+        self.read_after: list[tuple[str, Key]] = []  # the rest of a place's claims, asked for
+        self.claims_read = 0  # stored claims handed out for re-folds
+        # Set while the fold's claims are handed out: the store would be copying them then, and
+        # its connection could not read (runner.write_batch).
+        self.copying = False
 
     def place_states(self, place_ids: Collection[str]) -> dict[str, StoredPlace]:
+        self._readable()
         return {p: self.places[p] for p in place_ids if p in self.places}
 
     def claims(self, event_ids: Collection[str]) -> dict[str, ClaimRecord]:
+        self._readable()
         # Copies, as rows read back would be: the batch changes what it loads.
         return {i: copy.deepcopy(self.records[i]) for i in event_ids if i in self.records}
 
+    def _readable(self) -> None:
+        assert not self.copying, "the batch read the store while its rows were being copied"
+
     def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
+        self._readable()
         self.loaded_context.append(dict(bounds))
         context = RefoldContext()
         for place, bound in bounds.items():
-            live = sorted(
-                (r for r in self.records.values() if r.claim.place_id == place and not r.retracted),
-                key=lambda r: r.claim.order_key,
-            )
+            live = self._live(place)
             before = [r for r in live if r.claim.order_key < bound]
             if before and before[-1].state_after is not None:
                 context.priors[place] = (before[-1].claim.order_key, before[-1].state_after)
-            context.tails[place] = [copy.deepcopy(r) for r in live if r.claim.order_key >= bound]
+            tail = [r for r in live if r.claim.order_key >= bound]
+            context.tails[place] = self._handed(tail[: self.window])
+            if len(tail) > self.window:
+                context.more.add(place)
         return context
+
+    def claims_after(self, place_id: str, key: Key) -> list[ClaimRecord]:
+        self._readable()
+        self.read_after.append((place_id, key))
+        return self._handed([r for r in self._live(place_id) if r.claim.order_key > key])
+
+    def _live(self, place: str) -> list[ClaimRecord]:
+        return sorted(
+            (r for r in self.records.values() if r.claim.place_id == place and not r.retracted),
+            key=lambda r: r.claim.order_key,
+        )
+
+    def _handed(self, records: list[ClaimRecord]) -> list[ClaimRecord]:
+        self.claims_read += len(records)
+        return [copy.deepcopy(r) for r in records]
 
     def write(self, changes: BatchChanges) -> None:
         for record in changes.new_claims + changes.changed_claims + changes.restated:
@@ -125,7 +152,14 @@ class Log:
 
 
 def project(store: FakeStore, log: Log, news: list[NewEvent]) -> BatchChanges:
-    changes = project_batch([log.recorded(n) for n in news], store)
+    """One batch, folded as the runner does it: its new claims handed out as they fold."""
+    batch = Batch(store)
+    batch.feed([log.recorded(n) for n in news])
+    handed_out = batch.fold()
+    store.copying = True
+    list(handed_out)
+    store.copying = False
+    changes = batch.changes()
     store.write(changes)
     return changes
 
@@ -339,3 +373,62 @@ def test_a_fold_read_only_in_part_gives_no_changes() -> None:
         batch.fold()
     with pytest.raises(ValueError, match="once its fold has started"):
         batch.feed([log.recorded(claim("r", "c", 100, "2017-03"))])
+
+
+def long_history(place: str, count: int) -> list[NewEvent]:
+    """`count` claims of the place a month apart from 2015, each to the whole place, by turns."""
+    return [claim(place, "ab"[i % 2], 100, f"{2015 + i // 12}-{1 + i % 12:02d}") for i in range(count)]
+
+
+def states(store: FakeStore) -> dict[str, Any]:
+    return {i: r.state_after for i, r in store.records.items()}
+
+
+def in_one_batch(history: list[NewEvent]) -> FakeStore:
+    store = FakeStore()
+    project(store, Log(), history)
+    return store
+
+
+def test_a_late_claim_overtaken_by_a_later_one_restates_only_the_claims_before_it() -> None:
+    store, log = FakeStore(window=4), Log()
+    history = long_history("p", 40)
+    project(store, log, history)
+    before = store.places["p"].state
+    late = claim("p", "c", 30, "2015-01-15")  # partial: the next claim, to the whole place, overtakes it
+    changes = project(store, log, [late])
+    assert changes.restated == []  # the claim after it comes out as it was stored
+    partial = claim("p", "c", 30, "2015-01-10")
+    changes = project(store, log, [partial])
+    assert [r.claim.event_id for r in changes.restated] == [late.event_id]  # and only that one
+    assert store.claims_read == 4 + 4 and store.read_after == []  # windows, not the other 36
+    assert changes.places["p"].state == before == folded(store, "p")
+    assert states(store) == states(in_one_batch([*history, late, partial]))
+
+
+def test_a_late_claim_never_overtaken_reads_and_restates_the_rest() -> None:
+    store, log = FakeStore(window=4), Log()
+    # Partial claims that never take the whole place: the late claim's holding lasts to the end.
+    history = [claim("p", "a", 10 + i % 3, f"{2015 + i // 12}-{1 + i % 12:02d}") for i in range(12)]
+    project(store, log, history)
+    late = claim("p", "b", 40, "2014-06")
+    changes = project(store, log, [late])
+    window_end = store.records[history[3].event_id].claim.order_key
+    assert store.read_after == [("p", window_end)]  # the rest, after the window's last claim
+    assert [r.claim.event_id for r in changes.restated] == [e.event_id for e in history]
+    assert changes.places["p"].state == folded(store, "p")
+    assert changes.places["p"].state.share_of("b") > 0
+    assert states(store) == states(in_one_batch([*history, late]))
+
+
+def test_a_claim_moved_back_in_time_is_not_overtaken_where_it_was() -> None:
+    store, log = FakeStore(window=4), Log()
+    history = long_history("p", 10)
+    project(store, log, history)
+    # The place's last claim re-dated before the others: a later claim overtakes it there, but
+    # the place's state is no longer the one after it.
+    moved = claim_corrected(history[-1], "p", occurred_at="2014-01")
+    changes = project(store, log, [moved])
+    assert changes.places["p"].state == folded(store, "p")
+    assert changes.places["p"].state.last_event_id == history[-2].event_id
+    assert states(store) == states(in_one_batch([*history, moved]))

@@ -66,7 +66,6 @@ def test_what_the_row_says_is_left_out() -> None:
     # The holdings the third claim set, the change and the order key are its own; only the
     # holding the second claim set is spelled out.
     assert encode_state_after(state, third) == [
-        3,
         0,
         [["saa", 6000, "2017-11-10", second.event_id, "r2"], ["is", 3000], ["sdf", 1000]],
     ]
@@ -76,7 +75,7 @@ def test_a_claim_that_changes_nothing_keeps_the_earlier_change() -> None:
     [_, (second, state)] = fold_with_states(
         [("saa", 100.0, None, "2017-11-08", "r1"), ("saa", 100.0, None, "2017-11-09", "r2")]
     )
-    assert encode_state_after(state, second)[1] == "2017-11-08"
+    assert encode_state_after(state, second)[0] == "2017-11-08"
     assert decode_state_after(encode_state_after(state, second), second) == state
 
 
@@ -92,3 +91,13 @@ def test_rows_written_in_the_first_format_are_still_read() -> None:
         "n": 2,
     }
     assert decode_state_after(spelled_out, second) == state
+
+
+def test_rows_written_in_the_second_format_are_still_read() -> None:
+    """The second format led the array with a count of the claims folded, which no answer used."""
+    [_, (second, state)] = fold_with_states(
+        [("saa", 100.0, "is", "2017-11-08", "r1"), ("is", 40.0, "saa", "2017-11-10", "r2")]
+    )
+    counted = [2, *encode_state_after(state, second)]
+    assert len(counted) == 3
+    assert decode_state_after(counted, second) == state
