@@ -113,11 +113,11 @@ def prepare(pg: Postgres, log: Log, fold: int = 0) -> Prepared:
             seconds = time.perf_counter() - start
     finally:
         db.dispose()
-    _settle(pg, log.dbname)
+    settle(pg, log.dbname)
     return Prepared(written, done, seconds)
 
 
-def _settle(pg: Postgres, dbname: str) -> None:
+def settle(pg: Postgres, dbname: str) -> None:
     """The planner's statistics on every table, as autovacuum would have gathered them in a
     database that has lived a while: this machine's server runs with autovacuum off, and on tables
     never analyzed the planner guessed (the read API's change-feed query scanned every place at

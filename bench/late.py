@@ -38,8 +38,8 @@ DB = "bench_late"
 LENGTHS = (10, 100, 1_000, 10_000)
 STEPS, WARM = 40, 5  # late and in-order steps per place, the first WARM of each not counted
 FIRST_DAY = date(2000, 1, 1)
-# The late step on the longest history, beside the same on the shortest: at most this.
-TARGET = 2.0
+# The late step on the shortest history, beside the same on the longest: at least this.
+TARGET = 0.5
 step = stepper("late")
 
 
@@ -53,6 +53,7 @@ def run(env: BenchEnv) -> ScenarioResult:
         for length in lengths:
             _write(db, [_claim(f"place-{length}", FIRST_DAY + timedelta(days=d), rng) for d in range(length)])
         runner.catch_up(db, batch_size=20_000)
+        corpus.settle(env.pg, DB)  # the planner's statistics, as in a database that has lived a while
         step("folded %s claims over %d places", f"{sum(lengths):,}", len(lengths))
         late = {length: _steps(db, length, rng, steps=10 if env.quick else STEPS) for length in lengths}
         differences = _beside_a_replay(db)
@@ -143,11 +144,11 @@ def _figures(result: ScenarioResult, late: dict[int, dict[str, list[float]]]) ->
             )
         )  # fmt: skip
     shortest, longest = min(late), max(late)
-    growth = statistics.median(late[longest]["late"]) / statistics.median(late[shortest]["late"])
     result.figures.append(
         Figure(
-            f"a late claim's step on {longest:,} claims beside {shortest:,} (medians)",
-            growth, "x", target=TARGET, ceiling=True,
+            f"a late claim's step on {shortest:,} claims, beside the same on {longest:,} (medians)",
+            statistics.median(late[shortest]["late"]), "ms", limit=statistics.median(late[longest]["late"]),
+            target=TARGET,
             note="independent of the history's length: the fold stops where the late claim is overtaken",
         )
     )  # fmt: skip
