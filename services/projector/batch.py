@@ -67,10 +67,11 @@ class Loader(Protocol):
         """The stored claim records with these event ids."""
         ...
 
-    def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
-        """Per place: the last unretracted stored claim before its bound (key and state after),
-        and the unretracted stored claims at or after it, in order: the first few of them, the
-        places that have more named in `more` (see RefoldContext)."""
+    def refold_context(self, spans: dict[str, tuple[Key, Key]]) -> RefoldContext:
+        """Per place: the last unretracted stored claim before its span (key and state after),
+        and the unretracted stored claims from the span's start on, in order: every one through
+        its end and the first few after it, the places that have more named in `more` (see
+        RefoldContext)."""
         ...
 
     def claims_after(self, place_id: str, key: Key) -> list[ClaimRecord]:
@@ -87,7 +88,7 @@ class NothingStored:
     def claims(self, event_ids: Collection[str]) -> dict[str, ClaimRecord]:
         return {}
 
-    def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
+    def refold_context(self, spans: dict[str, tuple[Key, Key]]) -> RefoldContext:
         return RefoldContext()
 
     def claims_after(self, place_id: str, key: Key) -> list[ClaimRecord]:
@@ -150,7 +151,8 @@ class Batch:
         self.fold_started = True
         # Only a bound at or before a place's last stored claim has stored claims after it.
         stored = {p: k for p, k in self.bounds.items() if _at_or_before(k, self.states.get(p, EMPTY))}
-        context = self.loader.refold_context(stored) if stored else RefoldContext()
+        spans = {place: (start, self.reach[place]) for place, start in stored.items()}
+        context = self.loader.refold_context(spans) if stored else RefoldContext()
         in_memory = _by_place(self.records.values())
         # A place whose stored claims were read only in part may need the rest: folded now.
         with self._stopping_at(self.last):
@@ -316,8 +318,8 @@ class Batch:
         state after it is as stored too (the fold of a claim depends on the state before it
         alone), and so is the place's. A late claim is thus overtaken, most
         often within a few claims (a claim to the whole place resets the holdings), and costs
-        those, not the place's whole later history. The stored claims are read in a window
-        (`context`), and the rest only when the window ends before the fold does."""
+        those, not the place's whole later history. Past that latest point, the stored claims are
+        read in a window (`context`), and the rest only when the window ends before the fold does."""
         state, own = self._own_claims(context.priors.get(place, (None, EMPTY)), bound, records)
         reach = self.reach[place]
         window, more = context.tails.get(place, []), place in context.more

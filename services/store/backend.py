@@ -191,10 +191,10 @@ class Backend(Protocol):
         ...
 
     def claims_from(
-        self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key], limit: int | None
+        self, conn: sa.Connection, claims: sa.Table, spans: dict[str, tuple[Key, Key]], beyond: int | None
     ) -> Sequence[Any]:
-        """The unretracted claims of each place at or after its bound, in order, at most `limit`
-        of them per place (None: all): rows of `claims`, a place's together."""
+        """The unretracted claims of each place from the start of its span through its end, then
+        at most `beyond` more after it (None: all), in order: rows of `claims`, a place's together."""
         ...
 
     def events_after(

@@ -31,9 +31,9 @@ from services.store.control_rows import (
 )
 from services.store.read_models import ReadModelTables
 
-# How many of a place's stored claims after a late claim are read with the rest of a batch's
-# context: the states after a late claim come back to the stored ones within three claims at the
-# median (docs/performance-notes.md, fifteenth stop), and the rest is read only if they do not.
+# How many of a place's stored claims after the last change a batch makes to it are read with the
+# batch's context: the states after a late claim come back to the stored ones within a few claims
+# (docs/performance-notes.md, Late claims), and the rest is read only if they do not.
 TAIL_WINDOW = 16
 
 
@@ -61,25 +61,29 @@ class ControlReader:
         self._known_places(records.values())
         return records
 
-    def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
+    def refold_context(self, spans: dict[str, tuple[Key, Key]]) -> RefoldContext:
         context = RefoldContext()
-        for r in self.backend.claims_before(self.conn, self.t.claims, bounds):
+        starts = {place: start for place, (start, _) in spans.items()}
+        for r in self.backend.claims_before(self.conn, self.t.claims, starts):
             context.priors[r.place_id] = ((r.occurred_start, r.position), state_after_of(r))
         # One more than the window: whether a place has more is known without asking again.
-        for row in self.backend.claims_from(self.conn, self.t.claims, bounds, TAIL_WINDOW + 1):
+        for row in self.backend.claims_from(self.conn, self.t.claims, spans, TAIL_WINDOW + 1):
             record = claim_record_of(row)
-            tail = context.tails.setdefault(record.claim.place_id, [])
-            if len(tail) < TAIL_WINDOW:
-                tail.append(record)
-            else:
-                context.more.add(record.claim.place_id)
+            context.tails.setdefault(record.claim.place_id, []).append(record)
+        for place, tail in context.tails.items():
+            tail.sort(key=lambda r: r.claim.order_key)
+            beyond = sum(1 for r in tail if r.claim.order_key > spans[place][1])
+            if beyond > TAIL_WINDOW:
+                context.more.add(place)
+                tail.pop()
         return context
 
     def claims_after(self, place_id: str, key: Key) -> list[ClaimRecord]:
         # Positions are whole numbers: the claims after (start, position) are those from
-        # (start, position + 1) on.
-        after = {place_id: (key[0], key[1] + 1)}
-        return [claim_record_of(r) for r in self.backend.claims_from(self.conn, self.t.claims, after, None)]
+        # (start, position + 1) on, the span of that one key and all that follow it.
+        after = (key[0], key[1] + 1)
+        rows = self.backend.claims_from(self.conn, self.t.claims, {place_id: (after, after)}, None)
+        return [claim_record_of(r) for r in rows]
 
     def _known_places(self, records: Iterable[ClaimRecord]) -> None:
         # A corrected claim remembers every place it has belonged to (for `known_at`).

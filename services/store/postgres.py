@@ -396,17 +396,20 @@ class PostgresBackend:
         ).all()
 
     def claims_from(
-        self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key], limit: int | None
+        self, conn: sa.Connection, claims: sa.Table, spans: dict[str, tuple[Key, Key]], beyond: int | None
     ) -> Sequence[Any]:
-        # One index range per place, in order (LIMIT NULL is no limit).
+        # Two index ranges per place, in order: the span, and what follows it (LIMIT NULL: all).
+        key, place = "(c.occurred_start, c.position)", "c.place_id = b.place_id AND NOT c.retracted"
+        order = "ORDER BY c.occurred_start, c.position"
         return conn.execute(
             sa.text(
-                f"SELECT c.* FROM {_BOUNDS} JOIN LATERAL (SELECT * FROM {claims.name} c "  # noqa: S608
-                "WHERE c.place_id = b.place_id AND NOT c.retracted "
-                "AND (c.occurred_start, c.position) >= (b.s, b.pos) "
-                "ORDER BY c.occurred_start, c.position LIMIT :limit) c ON true"
+                f"SELECT c.* FROM {_SPANS} JOIN LATERAL ("  # noqa: S608
+                f"(SELECT * FROM {claims.name} c WHERE {place} AND {key} >= (b.s, b.pos) "
+                f"AND {key} <= (b.es, b.epos) {order}) UNION ALL "
+                f"(SELECT * FROM {claims.name} c WHERE {place} AND {key} > (b.es, b.epos) {order} "
+                "LIMIT :beyond)) c ON true"
             ).columns(*claims.c),
-            {**_bound_params(bounds), "limit": limit},
+            {**_span_params(spans), "beyond": beyond},
         ).all()
 
     def events_after(
@@ -467,6 +470,21 @@ _BOUNDS = (
     "unnest(CAST(:places AS text[]), CAST(:starts AS timestamptz[]), CAST(:positions AS bigint[]))"
     " AS b(place_id, s, pos)"
 )
+
+
+_SPANS = (
+    "unnest(CAST(:places AS text[]), CAST(:starts AS timestamptz[]), CAST(:positions AS bigint[]),"
+    " CAST(:end_starts AS timestamptz[]), CAST(:end_positions AS bigint[])) AS b(place_id, s, pos, es, epos)"
+)
+
+
+def _span_params(spans: dict[str, tuple[Key, Key]]) -> dict[str, list[Any]]:
+    ends = _bound_params({p: end for p, (_, end) in spans.items()})
+    return {
+        **_bound_params({p: start for p, (start, _) in spans.items()}),
+        "end_starts": ends["starts"],
+        "end_positions": ends["positions"],
+    }
 
 
 def _bound_params(bounds: dict[str, Key]) -> dict[str, list[Any]]:

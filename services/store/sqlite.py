@@ -259,15 +259,16 @@ class SqliteBackend:
         return [row for row in found if row is not None]
 
     def claims_from(
-        self, conn: sa.Connection, claims: sa.Table, bounds: dict[str, Key], limit: int | None
+        self, conn: sa.Connection, claims: sa.Table, spans: dict[str, tuple[Key, Key]], beyond: int | None
     ) -> Sequence[Any]:
         c = claims.c
-        query = sa.select(claims).order_by(c.occurred_start, c.position).limit(limit)
-        return [
-            row
-            for place, bound in bounds.items()
-            for row in conn.execute(query.where(*_in_place(c, place), sa.not_(_before(c, bound))))
-        ]
+        query = sa.select(claims).order_by(c.occurred_start, c.position)
+        rows: list[Any] = []
+        for place, (start, end) in spans.items():
+            through = sa.tuple_(c.occurred_start, c.position) <= sa.tuple_(*end)
+            rows += conn.execute(query.where(*_in_place(c, place), sa.not_(_before(c, start)), through))
+            rows += conn.execute(query.where(*_in_place(c, place), sa.not_(through)).limit(beyond))
+        return rows
 
     def events_after(
         self, conn: sa.Connection, after: int, limit: int, upto: int | None

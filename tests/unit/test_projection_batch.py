@@ -77,7 +77,8 @@ class FakeStore:
         self.read_after: list[tuple[str, Key]] = []  # the rest of a place's claims, asked for
         self.claims_read = 0  # stored claims handed out for re-folds
         # Set while the fold's claims are handed out: the store would be copying them then, and
-        # its connection could not read (runner.write_batch).
+        # its connection, in the middle of a COPY, would refuse any other statement
+        # (runner.write_batch).
         self.copying = False
 
     def place_states(self, place_ids: Collection[str]) -> dict[str, StoredPlace]:
@@ -92,18 +93,19 @@ class FakeStore:
     def _readable(self) -> None:
         assert not self.copying, "the batch read the store while its rows were being copied"
 
-    def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
+    def refold_context(self, spans: dict[str, tuple[Key, Key]]) -> RefoldContext:
         self._readable()
-        self.loaded_context.append(dict(bounds))
+        self.loaded_context.append({place: start for place, (start, _) in spans.items()})
         context = RefoldContext()
-        for place, bound in bounds.items():
+        for place, (start, end) in spans.items():
             live = self._live(place)
-            before = [r for r in live if r.claim.order_key < bound]
+            before = [r for r in live if r.claim.order_key < start]
             if before and before[-1].state_after is not None:
                 context.priors[place] = (before[-1].claim.order_key, before[-1].state_after)
-            tail = [r for r in live if r.claim.order_key >= bound]
-            context.tails[place] = self._handed(tail[: self.window])
-            if len(tail) > self.window:
+            through = [r for r in live if start <= r.claim.order_key <= end]
+            beyond = [r for r in live if r.claim.order_key > end]
+            context.tails[place] = self._handed(through + beyond[: self.window])
+            if len(beyond) > self.window:
                 context.more.add(place)
         return context
 
@@ -315,25 +317,6 @@ def test_one_batch_fed_in_chunks_writes_what_committed_batches_write(length: int
         assert rebuilt.places[place].state == folded(rebuilt, place)
 
 
-class WritingStore(FakeStore):
-    """A FakeStore that refuses to be read while a batch's new claims are being written, as a
-    connection in the middle of a COPY refuses any other statement."""
-
-    writing = False
-
-    def place_states(self, place_ids: Collection[str]) -> dict[str, StoredPlace]:
-        assert not self.writing, "read during the write of the new claims"
-        return super().place_states(place_ids)
-
-    def claims(self, event_ids: Collection[str]) -> dict[str, ClaimRecord]:
-        assert not self.writing, "read during the write of the new claims"
-        return super().claims(event_ids)
-
-    def refold_context(self, bounds: dict[str, Key]) -> RefoldContext:
-        assert not self.writing, "read during the write of the new claims"
-        return super().refold_context(bounds)
-
-
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 60), st.randoms(use_true_random=False))
 def test_a_fold_hands_out_each_new_claim_once_its_state_is_final(length: int, rnd: Any) -> None:
@@ -342,7 +325,7 @@ def test_a_fold_hands_out_each_new_claim_once_its_state_is_final(length: int, rn
     log = Log()
     recorded = [log.recorded(n) for n in random_history(rnd, length)]
     bounds = [0, *cut(rnd, length), length]
-    streamed, whole = WritingStore(), FakeStore()
+    streamed, whole = FakeStore(), FakeStore()
     for start, end in itertools.pairwise(bounds):
         batch = Batch(streamed)
         batch.feed(recorded[start:end])
@@ -351,9 +334,9 @@ def test_a_fold_hands_out_each_new_claim_once_its_state_is_final(length: int, rn
         handed_out: list[ClaimRecord] = []
         if batch.new:
             folding = batch.fold()
-            streamed.writing = True
+            streamed.copying = True
             handed_out = [copy.deepcopy(r) for r in folding]  # as COPY takes each row: its state then
-            streamed.writing = False
+            streamed.copying = False
         changes = batch.changes()
         assert sorted(handed_out, key=lambda r: r.claim.position) == expected.new_claims
         assert changes == expected
