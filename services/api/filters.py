@@ -121,5 +121,7 @@ def _place_suggestions(
     ids = [recorded[k] for k in keys if k in recorded]
     now = {p.place_id: p.name for p in place_store.get_many(conn, ids).values()}
     now |= {place_id: given.name for place_id, given in place_store.names_in_log(conn, ids).items()}
-    names = [now[recorded[k]] if k in recorded else towns[k] for k in keys]
-    return list(dict.fromkeys(names))[:limit]
+    # The keys may have been read after this request's snapshot began: a place recorded since is
+    # not in it, and is left out.
+    names = [towns[k] if k not in recorded else now.get(recorded[k]) for k in keys]
+    return list(dict.fromkeys(n for n in names if n is not None))[:limit]

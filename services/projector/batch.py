@@ -8,9 +8,10 @@ Every event only marks the places it changes, from the earliest point in time it
 at the end of the batch each such place is folded once, in `occurred_at` order, from that point:
 on top of its stored state when the point is after its last stored claim (the common case: new
 claims arrive in order), else from the state right after the last stored claim before that point
-(every claim row keeps the state after it), with the stored claims after it, until one comes out
-as it was stored (`Batch._refold_place`). Late claims within a batch thus cost a sort, not a
-second fold; a late claim on a long history costs the claims until it is overtaken.
+(every claim row keeps the state after it), with the stored claims after it, until one past the
+batch's latest change to the place comes out as it was stored (`Batch._refold_place`). Late claims
+within a batch thus cost a sort, not a second fold; a late claim on a long history costs the
+claims until it is overtaken.
 
 A batch may also be fed in chunks before its changes are taken (`Batch.feed`, `Batch.changes`): a
 rebuild feeds one batch the whole log, so that every place is folded once, from its first claim.
@@ -316,24 +317,31 @@ class Batch:
         Once past the latest point in time the batch changes the place at (where a claim comes,
         goes, or changes), a stored claim whose state comes out as stored ends the fold: every
         state after it is as stored too (the fold of a claim depends on the state before it
-        alone), and so is the place's. A late claim is thus overtaken, most
-        often within a few claims (a claim to the whole place resets the holdings), and costs
-        those, not the place's whole later history. Past that latest point, the stored claims are
-        read in a window (`context`), and the rest only when the window ends before the fold does."""
+        alone), and so is the place's. A late claim is thus overtaken, most often within a few
+        claims (a claim to the whole place resets the holdings), and costs those, not the place's
+        whole later history. The stored claims are read through that latest point and a window
+        beyond (`context`); the rest, for a place in its `more`, only when the fold gets past the
+        window (`fold` folds those places before any claim is handed out).
+        """
         state, own = self._own_claims(context.priors.get(place, (None, EMPTY)), bound, records)
-        reach = self.reach[place]
-        window, more = context.tails.get(place, []), place in context.more
-        while True:
-            cut = window[-1].claim.order_key if more and window else None
-            now = [r for r in own if cut is None or r.claim.order_key <= cut]
-            own = own[len(now) :]
-            for record in sorted(self._tail(window) + now, key=lambda r: r.claim.order_key):
-                state, as_stored = self._step(state, record)
-                if as_stored and record.claim.order_key > reach:
-                    return self.states[place]  # as stored: its last claim's state
-            if cut is None:
-                return state
-            window, more = self.loader.claims_after(place, cut), False
+        window = context.tails.get(place, [])
+        # The batch's own claims all lie before the window's end: they fold with the window.
+        state, stopped = self._fold_until_as_stored(state, self._tail(window) + own, self.reach[place])
+        if not stopped and place in context.more:
+            rest = self._tail(self.loader.claims_after(place, window[-1].claim.order_key))
+            state, stopped = self._fold_until_as_stored(state, rest, self.reach[place])
+        return self.states[place] if stopped else state
+
+    def _fold_until_as_stored(
+        self, state: PlaceControl, records: list[ClaimRecord], reach: Key
+    ) -> tuple[PlaceControl, bool]:
+        """Fold `records` in order on top of `state` until a claim after `reach` comes out as it
+        was stored: the state then, and whether that happened."""
+        for record in sorted(records, key=lambda r: r.claim.order_key):
+            state, as_stored = self._step(state, record)
+            if as_stored and record.claim.order_key > reach:
+                return state, True
+        return state, False
 
     def _own_claims(
         self, start: tuple[Key | None, PlaceControl], bound: Key, records: list[ClaimRecord]

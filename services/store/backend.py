@@ -194,7 +194,8 @@ class Backend(Protocol):
         self, conn: sa.Connection, claims: sa.Table, spans: dict[str, tuple[Key, Key]], beyond: int | None
     ) -> Sequence[Any]:
         """The unretracted claims of each place from the start of its span through its end, then
-        at most `beyond` more after it (None: all), in order: rows of `claims`, a place's together."""
+        at most `beyond` more after it (None: all; the first ones in time order): rows of
+        `claims`, a place's together, in no promised order."""
         ...
 
     def events_after(

@@ -40,11 +40,6 @@ TAIL_WINDOW = 16
 class ControlReader:
     """The projector's Loader over one set of read-model tables, in the caller's transaction."""
 
-    def __init__(self, conn: sa.Connection, tables: ReadModelTables) -> None:
-        self.conn = conn
-        self.t = tables
-        self.backend = backend_of(conn)
-
     def place_states(self, place_ids: Collection[str]) -> dict[str, StoredPlace]:
         if not place_ids:
             return {}
@@ -61,19 +56,25 @@ class ControlReader:
         self._known_places(records.values())
         return records
 
+    def __init__(self, conn: sa.Connection, tables: ReadModelTables) -> None:
+        self.conn = conn
+        self.t = tables
+        self.backend = backend_of(conn)
+        self.window = TAIL_WINDOW  # read when made: the property tests narrow it
+
     def refold_context(self, spans: dict[str, tuple[Key, Key]]) -> RefoldContext:
         context = RefoldContext()
         starts = {place: start for place, (start, _) in spans.items()}
         for r in self.backend.claims_before(self.conn, self.t.claims, starts):
             context.priors[r.place_id] = ((r.occurred_start, r.position), state_after_of(r))
         # One more than the window: whether a place has more is known without asking again.
-        for row in self.backend.claims_from(self.conn, self.t.claims, spans, TAIL_WINDOW + 1):
+        for row in self.backend.claims_from(self.conn, self.t.claims, spans, self.window + 1):
             record = claim_record_of(row)
             context.tails.setdefault(record.claim.place_id, []).append(record)
         for place, tail in context.tails.items():
             tail.sort(key=lambda r: r.claim.order_key)
             beyond = sum(1 for r in tail if r.claim.order_key > spans[place][1])
-            if beyond > TAIL_WINDOW:
+            if beyond > self.window:
                 context.more.add(place)
                 tail.pop()
         return context
@@ -83,7 +84,7 @@ class ControlReader:
         # (start, position + 1) on, the span of that one key and all that follow it.
         after = (key[0], key[1] + 1)
         rows = self.backend.claims_from(self.conn, self.t.claims, {place_id: (after, after)}, None)
-        return [claim_record_of(r) for r in rows]
+        return sorted((claim_record_of(r) for r in rows), key=lambda r: r.claim.order_key)
 
     def _known_places(self, records: Iterable[ClaimRecord]) -> None:
         # A corrected claim remembers every place it has belonged to (for `known_at`).

@@ -398,7 +398,8 @@ class PostgresBackend:
     def claims_from(
         self, conn: sa.Connection, claims: sa.Table, spans: dict[str, tuple[Key, Key]], beyond: int | None
     ) -> Sequence[Any]:
-        # Two index ranges per place, in order: the span, and what follows it (LIMIT NULL: all).
+        # Two index ranges per place, each in order: the span, and what follows it (LIMIT NULL:
+        # all). A place's rows come together; callers sort them (UNION ALL promises no order).
         key, place = "(c.occurred_start, c.position)", "c.place_id = b.place_id AND NOT c.retracted"
         order = "ORDER BY c.occurred_start, c.position"
         return conn.execute(
@@ -479,11 +480,13 @@ _SPANS = (
 
 
 def _span_params(spans: dict[str, tuple[Key, Key]]) -> dict[str, list[Any]]:
-    ends = _bound_params({p: end for p, (_, end) in spans.items()})
+    places = list(spans)
     return {
-        **_bound_params({p: start for p, (start, _) in spans.items()}),
-        "end_starts": ends["starts"],
-        "end_positions": ends["positions"],
+        "places": places,
+        "starts": [spans[p][0][0] for p in places],
+        "positions": [spans[p][0][1] for p in places],
+        "end_starts": [spans[p][1][0] for p in places],
+        "end_positions": [spans[p][1][1] for p in places],
     }
 
 

@@ -4,6 +4,7 @@ requests sections, on PostgreSQL and SQLite (the `db` fixture runs every test on
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,12 +12,14 @@ import pytest
 import sqlalchemy as sa
 
 from services.domain.places import Place
-from services.store import checkpoints, places, postgres
+from services.projector import runner
+from services.store import checkpoints, event_log, places, postgres
 from services.store.backend import Backend, backend_of
 from services.store.database import Database, backend_for
 from services.store.errors import StoreUnavailable
-from services.store.read_models import projections
+from services.store.read_models import projections, tables
 from services.store.schema import events, requests
+from tests.support.events import claim_retracted, control_changed
 
 KIND = "report"
 
@@ -235,3 +238,29 @@ def _buffers_read(conn: sa.Connection, query: str, params: tuple[Any, ...]) -> i
     assert driver is not None
     (plan,) = driver.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query}", params).fetchone()[0]
     return int(plan["Plan"]["Shared Hit Blocks"]) + int(plan["Plan"]["Shared Read Blocks"])
+
+
+def test_claims_from_reads_a_span_and_a_few_beyond(db: Database) -> None:
+    """The stored claims a re-fold reads: every one of a place's span, then at most `beyond`
+    after it (None: all), a retracted one never (services.store.control_store.ControlReader)."""
+    place, other = f"p-{uuid.uuid4().hex[:6]}", f"q-{uuid.uuid4().hex[:6]}"
+    history = [control_changed(place, "saa", 100, f"2017-0{m}") for m in range(1, 8)]
+    withdrawn = history[4]
+    with db.transaction() as conn:
+        event_log.append(conn, [*history, control_changed(other, "is", 100, "2017-03")])
+    with db.transaction() as conn:
+        event_log.append(conn, [claim_retracted(withdrawn, place)])
+    runner.catch_up(db)
+    claims = tables().claims
+    with db.snapshot() as conn:
+        key = {r.event_id: (r.occurred_start, r.position) for r in conn.execute(sa.select(claims))}
+        span = {place: (key[history[1].event_id], key[history[2].event_id])}
+
+        def read(beyond: int | None) -> list[str]:
+            rows = db.backend.claims_from(conn, claims, span, beyond)
+            return [r.event_id for r in sorted(rows, key=lambda r: (r.occurred_start, r.position))]
+
+        ids = [e.event_id for e in history]
+        assert read(2) == [ids[1], ids[2], ids[3], ids[5]]  # the retracted fifth is skipped
+        assert read(None) == [ids[1], ids[2], ids[3], ids[5], ids[6]]
+        assert read(0) == [ids[1], ids[2]]

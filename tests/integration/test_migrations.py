@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -110,3 +111,58 @@ def test_places_recorded_before_0006_take_their_first_claimed_name(
 
             aliases = json.loads(aliases)
         assert (name, aliases) == ("Abu Kamal", ["Ālbū Kamāl", "Al-Bukamal"])
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_0011_drops_the_fold_count_and_a_downgrade_gives_it_back_as_0010_read_it(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from contextlib import nullcontext
+
+    from alembic import command
+
+    from services.projector import runner
+    from services.store import event_log
+    from services.store.control_rows import state_after_of
+    from services.store.database import Database
+    from services.store.migrations import alembic_config
+    from tests.support.events import control_changed
+
+    if backend == "postgres":
+        schema = databases.postgres_schema(request.getfixturevalue("postgres_server"), migrate=True)
+    else:
+        schema = nullcontext(databases.sqlite_database(tmp_path / "fold.db", migrate=True))
+    with schema as url:
+        db = Database(url)
+        with db.transaction() as conn:
+            event_log.append(
+                conn,
+                [
+                    control_changed("rawa-iq", a, s, w)
+                    for a, s, w in [("isf", 100, "2017-11"), ("is", 40, "2017-12")]
+                ],
+            )
+        runner.catch_up(db)
+        claims = tables().claims
+        with db.snapshot() as conn:
+            states = {r.event_id: state_after_of(r) for r in conn.execute(sa.select(claims))}
+            forms = {len(r.state_after) for r in conn.execute(sa.select(claims.c.state_after))}
+        assert forms == {2}
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        config = alembic_config()
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0010_analyze_rebuilt")
+            conn.commit()
+            counted = conn.execute(sa.text("SELECT state_after FROM rm_claims")).scalars().all()
+            folded = conn.execute(sa.text("SELECT events_folded FROM rm_place_state")).scalars().all()
+        assert folded == [0]
+        for stored in counted:
+            state = json.loads(stored) if isinstance(stored, str) else stored
+            assert state[0] == 0 and len(state) == 3  # the form 0010's code reads
+        upgrade(url)
+        with db.snapshot() as conn:
+            assert {r.event_id: state_after_of(r) for r in conn.execute(sa.select(claims))} == states
+        db.dispose()
+        engine.dispose()
+        assert_matches_code(url)

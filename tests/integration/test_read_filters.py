@@ -9,10 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from services.api.filters import Names, PlaceFilters, UnknownFilter, resolve
 from services.combined import create_app
+from services.domain.places import Place
+from services.gazetteer import Gazetteer
 from services.seed import SEED_REPORT
+from services.store import places as place_store
+from services.store.actors import ActorDirectory
+from services.store.database import Database
+from services.store.places import RecordedKeys
 from tests.support import databases
 from tests.support.apps import INGEST, log_snapshot, settings_for
 
@@ -147,3 +155,21 @@ def test_an_unmatched_place_in_a_claim_says_how_to_go_on(seeded: tuple[TestClien
     assert "give the claim's country and location" in error["msg"]
     assert "POST /v1/places" in error["msg"]
     assert log_snapshot(url) == before
+
+
+def test_a_place_recorded_after_the_requests_snapshot_is_left_out_of_its_suggestions(
+    fresh_pg_db: Database,
+) -> None:
+    """The recorded keys are read once per interval (RecordedKeys), maybe after a request's
+    snapshot began: a place recorded in between is left out of its suggestions, not a 500."""
+    names = Names(ActorDirectory(), lambda: Gazetteer((), {}, {}), RecordedKeys())
+    late = Place("zarqawiyya-sy", "Zarqawiyya", "SY")
+    with fresh_pg_db.snapshot() as conn:
+        conn.execute(sa.text("SELECT 1"))  # the snapshot is taken at its first statement
+        with fresh_pg_db.transaction() as writer:
+            place_store.add(writer, late, "registered")
+        with fresh_pg_db.snapshot() as newer:
+            assert "zarqawiyya" in names.place_keys.get(newer)  # read after the place was recorded
+        with pytest.raises(UnknownFilter) as refused:
+            resolve(conn, PlaceFilters(place="Zarqawiya"), names)
+    assert refused.value.suggestions == []  # its own snapshot has no such place
