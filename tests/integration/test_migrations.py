@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from services.store.migrations import current_revision, head_revision, upgrade
+from services.store.migrations import alembic_config, current_revision, head_revision, upgrade
 from services.store.read_models import checkpoint_metadata, tables
 from services.store.schema import metadata
 from tests.support import databases
@@ -39,6 +42,24 @@ def assert_matches_code(url: str) -> None:
     assert diff == []
 
 
+def schema_on(backend: str, request: pytest.FixtureRequest, tmp_path: Path, migrate: bool) -> Any:
+    """A schema of its own on `backend` (a context giving its URL), migrated to head or not."""
+    if backend == "postgres":
+        return databases.postgres_schema(request.getfixturevalue("postgres_server"), migrate=migrate)
+    return nullcontext(databases.sqlite_database(tmp_path / "migrated.db", migrate=migrate))
+
+
+def migrate_to(url: str, revision: str, down: bool = False) -> None:
+    """Alembic's upgrade (or downgrade) to `revision`, on the database at `url`."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    config = alembic_config()
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, revision)
+        conn.commit()
+    engine.dispose()
+
+
 def test_upgrade_head_on_an_empty_postgres_schema(postgres_server: str) -> None:
     with databases.postgres_schema(postgres_server, migrate=False) as url:
         upgrade(url)
@@ -54,39 +75,17 @@ def test_upgrade_head_on_an_empty_sqlite_file(tmp_path: Path) -> None:
 
 
 def test_the_event_log_cannot_be_downgraded_away(fresh_sqlite_url: str) -> None:
-    from alembic import command
-
-    from services.store.migrations import alembic_config
-
-    config = alembic_config()
-    engine = sa.create_engine(fresh_sqlite_url)
-    with engine.connect() as conn, pytest.raises(RuntimeError, match="never dropped"):
-        config.attributes["connection"] = conn
-        command.downgrade(config, "base")
-    engine.dispose()
+    with pytest.raises(RuntimeError, match="never dropped"):
+        migrate_to(fresh_sqlite_url, "base", down=True)
 
 
 @pytest.mark.parametrize("backend", ["postgres", "sqlite"])
 def test_places_recorded_before_0006_take_their_first_claimed_name(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    from contextlib import nullcontext
-
-    from alembic import command
-
-    from services.store.migrations import alembic_config
-
-    if backend == "postgres":
-        schema = databases.postgres_schema(request.getfixturevalue("postgres_server"), migrate=False)
-    else:
-        schema = nullcontext(databases.sqlite_database(tmp_path / "old.db", migrate=False))
-    with schema as url:
+    with schema_on(backend, request, tmp_path, migrate=False) as url:
+        migrate_to(url, "0004")
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-        config = alembic_config()
-        with engine.connect() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0004")
-            conn.commit()
         with engine.begin() as conn:
             conn.execute(
                 sa.text(
@@ -117,22 +116,13 @@ def test_places_recorded_before_0006_take_their_first_claimed_name(
 def test_0011_drops_the_fold_count_and_a_downgrade_gives_it_back_as_0010_read_it(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    from contextlib import nullcontext
-
-    from alembic import command
-
     from services.projector import runner
     from services.store import event_log
     from services.store.control_rows import state_after_of
     from services.store.database import Database
-    from services.store.migrations import alembic_config
     from tests.support.events import control_changed
 
-    if backend == "postgres":
-        schema = databases.postgres_schema(request.getfixturevalue("postgres_server"), migrate=True)
-    else:
-        schema = nullcontext(databases.sqlite_database(tmp_path / "fold.db", migrate=True))
-    with schema as url:
+    with schema_on(backend, request, tmp_path, migrate=True) as url:
         db = Database(url)
         with db.transaction() as conn:
             event_log.append(
@@ -148,12 +138,8 @@ def test_0011_drops_the_fold_count_and_a_downgrade_gives_it_back_as_0010_read_it
             states = {r.event_id: state_after_of(r) for r in conn.execute(sa.select(claims))}
             forms = {len(r.state_after) for r in conn.execute(sa.select(claims.c.state_after))}
         assert forms == {2}
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-        config = alembic_config()
-        with engine.connect() as conn:
-            config.attributes["connection"] = conn
-            command.downgrade(config, "0010_analyze_rebuilt")
-            conn.commit()
+        migrate_to(url, "0010_analyze_rebuilt", down=True)
+        with db.snapshot() as conn:
             counted = conn.execute(sa.text("SELECT state_after FROM rm_claims")).scalars().all()
             folded = conn.execute(sa.text("SELECT events_folded FROM rm_place_state")).scalars().all()
         assert folded == [0]
@@ -164,5 +150,4 @@ def test_0011_drops_the_fold_count_and_a_downgrade_gives_it_back_as_0010_read_it
         with db.snapshot() as conn:
             assert {r.event_id: state_after_of(r) for r in conn.execute(sa.select(claims))} == states
         db.dispose()
-        engine.dispose()
         assert_matches_code(url)
