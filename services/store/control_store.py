@@ -40,6 +40,12 @@ TAIL_WINDOW = 16
 class ControlReader:
     """The projector's Loader over one set of read-model tables, in the caller's transaction."""
 
+    def __init__(self, conn: sa.Connection, tables: ReadModelTables) -> None:
+        self.conn = conn
+        self.t = tables
+        self.backend = backend_of(conn)
+        self.window = TAIL_WINDOW  # read when made: the property tests narrow it
+
     def place_states(self, place_ids: Collection[str]) -> dict[str, StoredPlace]:
         if not place_ids:
             return {}
@@ -55,12 +61,6 @@ class ControlReader:
         records = {r.event_id: claim_record_of(r) for r in rows}
         self._known_places(records.values())
         return records
-
-    def __init__(self, conn: sa.Connection, tables: ReadModelTables) -> None:
-        self.conn = conn
-        self.t = tables
-        self.backend = backend_of(conn)
-        self.window = TAIL_WINDOW  # read when made: the property tests narrow it
 
     def refold_context(self, spans: dict[str, tuple[Key, Key]]) -> RefoldContext:
         context = RefoldContext()
