@@ -35,6 +35,7 @@ SCENARIOS: dict[str, str] = {
     "replica": "bench.replica",
     "aging": "bench.aging",
     "late": "bench.late",
+    "contention": "bench.contention",
 }
 
 

@@ -49,7 +49,7 @@ step = stepper("live")
 
 def run(env: BenchEnv) -> ScenarioResult:
     result = ScenarioResult("live")
-    names = _prepare(env)
+    names = prepare(env)
     feed_step.measure(env.pg, DB, result)
     logs = RESULTS / f"live-{env.run_id}"
     with production(frontline_env(env.pg.url(DB)), logs, f"bench-{env.run_id}-live") as stack:
@@ -64,14 +64,14 @@ def run(env: BenchEnv) -> ScenarioResult:
                 record_cpu(result, f"{kind} at {rate:g} reports/s", usage)
                 usages[(kind, rate)] = usage
         untouched = _untouched_304s(env, read, ingest, names)
-        alone = {rate: _writes_alone(env, stack, result, rate, names) for rate in RATES[1:]}
+        alone = {rate: writes_alone(env, stack, result, rate, names) for rate in RATES[1:]}
     _figures(result, runs, untouched)
     _per_read_cpu(result, runs, usages)
     _writes_figures(result, alone)
     return result
 
 
-def _prepare(env: BenchEnv) -> list[str]:
+def prepare(env: BenchEnv) -> list[str]:
     """The corpus, folded; the names of the places the writers may claim (all but the polled one)."""
     prepared = corpus.prepare(env.pg, corpus.Log(DB, 5_000 if env.quick else EVENTS), fold=20_000)
     step("corpus: %s", prepared.corpus.describe())
@@ -107,7 +107,7 @@ def reports_claiming(names: list[str], seed: int) -> Any:
     return make
 
 
-def _writing(ingest: tuple[str, int], rate: float, seconds: float, names: list[str]) -> threading.Thread:
+def writing(ingest: tuple[str, int], rate: float, seconds: float, names: list[str]) -> threading.Thread:
     count = int(rate * seconds)
     thread = threading.Thread(
         target=lambda: asyncio.run(post_reports(ingest, count, rate, reports_claiming(names, int(rate)))),
@@ -122,7 +122,7 @@ def _poll(
 ) -> wrk_runner.WrkRun:
     path, encoding = poll
     seconds = env.seconds(15)
-    writer = _writing(ingest, rate, seconds + 2, names) if rate else None
+    writer = writing(ingest, rate, seconds + 2, names) if rate else None
     filled = httpx.get(read + path, headers={"Accept-Encoding": encoding or "identity"}, timeout=30)
     done = wrk_runner.run_untracked(
         read, "get.lua", {"BENCH_PATH": path, "BENCH_ENCODING": encoding},
@@ -140,7 +140,7 @@ def _untouched_304s(env: BenchEnv, read: str, ingest: tuple[str, int], names: li
     place = POLLS["place"][0]
     etag = httpx.get(read + place, headers={"Accept-Encoding": "identity"}, timeout=30).headers["etag"]
     seconds = env.seconds(15)
-    writer = _writing(ingest, 200.0, seconds + 2, names)
+    writer = writing(ingest, 200.0, seconds + 2, names)
     done = wrk_runner.run(
         read, "get.lua", [], {"BENCH_PATH": place, "BENCH_ETAG": etag},
         seconds=seconds, threads=THREADS, connections=CONNECTIONS,
@@ -201,13 +201,11 @@ def _per_read_cpu(result: ScenarioResult, runs: Runs, usages: dict[tuple[str, fl
             )  # fmt: skip
 
 
-def _writes_alone(
-    env: BenchEnv, stack: Stack, result: ScenarioResult, rate: float, names: list[str]
-) -> float:
+def writes_alone(env: BenchEnv, stack: Stack, result: ScenarioResult, rate: float, names: list[str]) -> float:
     """The cores the writes take at `rate` with nobody reading: ingest, the worker, PostgreSQL, the
     read API following the change feed (its cache and the stream's backlog), and the harness's POSTs."""
     seconds = env.seconds(15)
-    writer = _writing(stack.ingest.address, rate, seconds + 2, names)
+    writer = writing(stack.ingest.address, rate, seconds + 2, names)
     time.sleep(1)  # past the first reports' warm-up
     meter = _meter(stack)
     meter.start()
